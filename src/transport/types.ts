@@ -1,0 +1,48 @@
+/** What the engine and tasks see of a host's connection. Implemented by transport/connection.ts (ssh2). */
+
+export interface ExecOptions {
+  /** Kill the command (not the connection) after this long; result has timedOut=true, code 124. */
+  timeoutMs?: number
+  /** Bytes fed to the command's stdin. */
+  stdin?: string | Buffer
+  /** Run as root via sudo when the login user is not root (ansible_become). Default: the host's setting. */
+  become?: boolean
+}
+
+export interface ExecResult {
+  code: number
+  stdout: string
+  stderr: string
+  durationMs: number
+  timedOut?: boolean
+}
+
+export interface Connection {
+  readonly hostName: string
+  /** Run a shell script (POSIX sh) built with net/shell.ts `sh`/`argv`, through the persistent shell. */
+  run(script: string, opts?: ExecOptions): Promise<ExecResult>
+  /** Write a file on the target, binary safe, atomically (temp file + rename), with mode. */
+  upload(remotePath: string, content: string | Buffer, mode?: number): Promise<void>
+  /** True until the connection dropped or was closed. */
+  readonly alive: boolean
+  close(): Promise<void>
+}
+
+/** Raised when a host cannot be reached (connect, auth, host key, dropped connection). */
+export class UnreachableError extends Error {
+  constructor(
+    readonly hostName: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'UnreachableError'
+  }
+}
+
+/** Raised when a host key does not match known_hosts: never retried, never accepted. */
+export class HostKeyError extends UnreachableError {
+  constructor(hostName: string, message: string) {
+    super(hostName, message)
+    this.name = 'HostKeyError'
+  }
+}
