@@ -1,0 +1,46 @@
+/** `npm run lab:up -- --hosts N [--docker] [--ovs] [--prefix P]`, `lab:down [-- --prefix P]`, `lab:status`. */
+import { Command, InvalidArgumentError } from 'commander'
+import { down, LabUnavailableError, status, up } from './index.ts'
+
+const int = (v: string): number => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
+}
+
+const program = new Command('lab').description('the orch multi-host network-namespace lab')
+program
+  .command('up')
+  .description('create a LAN and N hosts, each with its own sshd (and dockerd / Open vSwitch)')
+  .requiredOption('--hosts <n>', 'number of hosts', int)
+  .option('--docker', 'run dockerd in every host, with the offline busybox image', false)
+  .option('--ovs', 'run ovsdb-server and ovs-vswitchd in every host', false)
+  .option('--prefix <p>', 'lab name (namespaces <p>-sw, <p>-nodeN)', 'lab')
+  .action(async (o) => {
+    const t0 = Date.now()
+    const lab = await up({ hosts: o.hosts, docker: o.docker, ovs: o.ovs, prefix: o.prefix })
+    console.log(`lab ${lab.prefix}: ${lab.hosts.length} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    for (const h of lab.hosts) console.log(`  ${h.name}  ${h.address}`)
+    console.log(`inventory: ${lab.inventoryPath}`)
+    console.log(`ssh:       ssh -i ${lab.keyPath} -o UserKnownHostsFile=${lab.knownHostsPath} root@${lab.hosts[0].address}`)
+  })
+program
+  .command('down')
+  .description('remove a lab: processes, namespaces, veths, files')
+  .option('--prefix <p>', 'lab name', 'lab')
+  .action(async (o) => {
+    await down(o.prefix)
+    console.log(`lab ${o.prefix}: removed`)
+  })
+program
+  .command('status')
+  .description('list labs, their hosts and what runs in them')
+  .action(async () => console.log(await status()))
+
+try {
+  await program.parseAsync(process.argv)
+} catch (e) {
+  const err = e as Error
+  console.error(`lab: ${err instanceof LabUnavailableError ? 'cannot start here: ' : ''}${err.message}`)
+  process.exit(1)
+}
