@@ -13,8 +13,8 @@ export function shLocal(script: string, input?: string): Promise<LocalResult> {
     const p = spawn('/bin/sh', ['-c', script], { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
+    p.stdout!.on('data', (d) => (stdout += d))
+    p.stderr!.on('data', (d) => (stderr += d))
     p.on('error', reject)
     p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }))
     if (input !== undefined) {
