@@ -75,7 +75,7 @@ export interface LabState {
 export interface Lab extends LabState {
   down(): Promise<void>
   /** Run a script inside a host's namespaces directly (not over SSH): for test snapshots and assertions. */
-  exec(host: string | LabHost, script: string): Promise<{ code: number; stdout: string; stderr: string }>
+  exec(host: string | LabHost, script: string, input?: string): Promise<{ code: number; stdout: string; stderr: string }>
 }
 
 export class LabUnavailableError extends Error {
@@ -435,12 +435,12 @@ function attach(state: LabState): Lab {
       return state.hosts
     },
     down: () => down(state.prefix, state.dir.slice(0, -state.prefix.length - 1)),
-    exec: (host, script) => {
+    exec: (host, script, input) => {
       const h = typeof host === 'string' ? state.hosts.find((x) => x.name === host) : host
       if (!h) throw new Error(`no lab host ${String(host)}`)
       const init = ours(h) ? hostInitPid(h) : null
       if (!init) throw new Error(`lab host ${h.name} is not running`)
-      return shLocal(sh`exec nsenter -t ${init} --net --mount --uts --pid -- /bin/sh -c ${script}`)
+      return shLocal(sh`exec nsenter -t ${init} --net --mount --uts --pid -- /bin/sh -c ${script}`, input)
     },
   }
 }

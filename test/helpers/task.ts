@@ -1,0 +1,51 @@
+/**
+ * Drive one task on one host the way the engine does (read → diff → [check stops] → undo → apply),
+ * without a playbook, for task-level tests. Returns what happened, and the undo, so a test can
+ * replay it and compare the host with its snapshot.
+ */
+import type { Host } from '../../src/inventory/types.ts'
+import type { Change, Task, TaskContext, Undo, ApplyOutcome } from '../../src/engine/types.ts'
+import type { Connection } from '../../src/transport/types.ts'
+
+export interface TaskRun {
+  changes: Change[]
+  undo: Undo | null
+  outcome: ApplyOutcome | void
+  changed: boolean
+}
+
+export function context(conn: Connection, opts: { check?: boolean; vars?: Record<string, unknown> } = {}): TaskContext {
+  const host: Host = { name: conn.hostName, vars: opts.vars ?? {}, groups: ['all'] }
+  return {
+    host,
+    vars: host.vars,
+    check: !!opts.check,
+    diff: true,
+    conn,
+    run: (script, o) => conn.run(script, o),
+    registered: {},
+    log: () => {},
+  }
+}
+
+export async function runTask(task: Task<any>, conn: Connection, opts: { check?: boolean; vars?: Record<string, unknown> } = {}): Promise<TaskRun> {
+  const ctx = context(conn, opts)
+  const r = task.resource
+  r.validate?.(ctx.host)
+  const state = await r.read(ctx)
+  const changes = r.diff(state, ctx)
+  if (changes.length === 0 || ctx.check) return { changes, undo: null, outcome: undefined, changed: changes.length > 0 }
+  const undo = r.undo?.(state, changes, ctx) ?? null
+  const outcome = await r.apply(ctx, state, changes)
+  if (outcome && outcome.failed) throw new Error(`${r.name} failed on ${conn.hostName}: ${outcome.msg ?? outcome.stderr ?? ''}`)
+  return { changes, undo, outcome, changed: outcome?.changed ?? true }
+}
+
+/** Replay undos (newest first), as a rollback does. */
+export async function undoAll(conn: Connection, undos: Array<Undo | null>): Promise<void> {
+  for (const u of [...undos].reverse()) {
+    if (!u) continue
+    const r = await conn.run(u.script)
+    if (r.code !== 0) throw new Error(`undo "${u.description}" failed on ${conn.hostName}: ${r.stderr}`)
+  }
+}
