@@ -24,6 +24,8 @@ export function context(conn: Connection, opts: { check?: boolean; vars?: Record
     conn,
     run: (script, o) => conn.run(script, o),
     registered: {},
+    facts: {},
+    runId: 'test',
     log: () => {},
   }
 }
@@ -31,7 +33,7 @@ export function context(conn: Connection, opts: { check?: boolean; vars?: Record
 export async function runTask(task: Task<any>, conn: Connection, opts: { check?: boolean; vars?: Record<string, unknown> } = {}): Promise<TaskRun> {
   const ctx = context(conn, opts)
   const r = task.resource
-  r.validate?.(ctx.host)
+  r.validate?.(ctx.host, ctx.vars)
   const state = await r.read(ctx)
   const changes = r.diff(state, ctx)
   if (changes.length === 0 || ctx.check) return { changes, undo: null, outcome: undefined, changed: changes.length > 0 }
