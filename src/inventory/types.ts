@@ -6,8 +6,10 @@ export interface Host {
   name: string
   /** Final variables after Ansible's precedence (see inventory/vars.ts), including connection vars. */
   vars: Vars
-  /** Groups the host belongs to, directly or through :children, always including 'all'. */
+  /** Groups the host belongs to, directly or through :children, always including 'all'. 'all' first, then by name. */
   groups: string[]
+  /** Where the host was first defined ("file:line"), for messages. */
+  source?: string
 }
 
 export interface Group {
@@ -15,14 +17,24 @@ export interface Group {
   /** Hosts listed directly in the group. */
   hosts: string[]
   children: string[]
+  /** Group vars from the inventory files, overlaid with group_vars/ files (as `ansible-inventory --export` shows them). */
   vars: Vars
+  /** Direct parent groups ('all' for top-level groups; none for 'all'). */
+  parents?: string[]
+  /** Longest path from 'all' (all = 0, top-level groups = 1): deeper groups override shallower ones. */
+  depth?: number
+  /** ansible_group_priority (default 1): among groups of the same depth, higher priority wins. */
+  priority?: number
 }
 
 export interface Inventory {
   /** Source files, for messages. */
   sources: string[]
+  /** In inventory order: the order hosts were first seen. */
   hosts: Map<string, Host>
   groups: Map<string, Group>
+  /** Non-fatal findings (ignored files in an inventory directory, a host and a group with the same name...). */
+  warnings?: string[]
 }
 
 /** A problem in an inventory file: names file and line. Exit code 5. */

@@ -1,0 +1,157 @@
+/**
+ * Ansible's YAML inventory format, and YAML/JSON vars files (group_vars/, host_vars/).
+ *
+ *     all:
+ *       vars: { ntp: pool.ntp.org }
+ *       hosts: { gw: { ansible_host: 198.18.0.1 } }
+ *       children:
+ *         docker_hosts:
+ *           hosts:
+ *             node[01:03]:          # ranges work in host names
+ *             edge:2222:            # so does host:port
+ *           vars: { bridge: br0 }
+ *           children: { ... }
+ *
+ * Top-level keys are groups ('all' or any other). A group is a mapping with only `hosts`, `vars`
+ * and `children` (a string is accepted for hosts/children, as in Ansible). YAML is read as
+ * YAML 1.1 like Ansible's PyYAML does, so `yes`/`no`/`on`/`off` are booleans.
+ *
+ * Stricter than Ansible, which warns and skips: a group or section of the wrong type and an unknown
+ * key in a group are errors that name the key path (`all.children.web.hosts`) and line.
+ */
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+  type ParsedNode,
+} from 'yaml'
+import { expandHostPattern, HostRangeError } from './hostpattern.ts'
+import type { InventoryBuilder } from './model.ts'
+import { InventoryError, type Vars } from './types.ts'
+
+export interface ParsedYaml {
+  doc: Document.Parsed
+  lines: LineCounter
+}
+
+/** Parses YAML 1.1 (as Ansible does); syntax errors become InventoryError with file and line. */
+export function parseYaml(text: string, file: string): ParsedYaml {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { version: '1.1', lineCounter: lines, prettyErrors: true })
+  const e = doc.errors[0]
+  if (e) throw new InventoryError(`invalid YAML: ${e.message.split('\n')[0]}`, file, e.linePos?.[0].line)
+  return { doc, lines }
+}
+
+const kind = (n: unknown): string =>
+  n == null ? 'nothing' : isMap(n) ? 'a mapping' : isSeq(n) ? 'a list' : isScalar(n) ? `${typeof n.value} ${JSON.stringify(n.value)}` : 'something else'
+
+const isNull = (n: unknown): boolean => n == null || (isScalar(n) && n.value == null)
+
+/** A vars file: a mapping (or empty). */
+export function parseVarsFile(text: string, file: string): Vars {
+  if (file.endsWith('.json')) {
+    try {
+      const v: unknown = JSON.parse(text)
+      if (v === null) return {}
+      if (typeof v !== 'object' || Array.isArray(v)) throw new InventoryError('a vars file must contain a mapping', file)
+      return v as Vars
+    } catch (e) {
+      if (e instanceof InventoryError) throw e
+      // Not strict JSON: Ansible falls back to YAML, so do we.
+    }
+  }
+  const { doc, lines } = parseYaml(text, file)
+  const root = doc.contents
+  if (isNull(root)) return {}
+  if (!isMap(root)) {
+    throw new InventoryError(`a vars file must contain a mapping, got ${kind(root)}`, file, lineOf(root, lines))
+  }
+  return (root.toJS(doc) ?? {}) as Vars
+}
+
+function lineOf(node: unknown, lines: LineCounter): number | undefined {
+  const range = (node as ParsedNode | undefined)?.range
+  return range ? lines.linePos(range[0]).line : undefined
+}
+
+export function parseYamlInventory(text: string, file: string, inv: InventoryBuilder): void {
+  const { doc, lines } = parseYaml(text, file)
+  const fail = (msg: string, node?: unknown): never => {
+    throw new InventoryError(msg, file, lineOf(node, lines))
+  }
+  const resolve = (n: unknown): unknown => (isAlias(n) ? n.resolve(doc) : n)
+  const keyOf = (k: unknown, path: string): string => {
+    const key = resolve(k)
+    if (isScalar(key) && typeof key.value === 'string') return key.value
+    return fail(`${path}: keys must be strings, got ${kind(key)} (quote it)`, key)
+  }
+  /** A section value: a mapping's pairs; a string means { string: null }; null means nothing. */
+  const entries = (n: unknown, path: string, what: string): Array<[string, unknown, unknown]> => {
+    const node = resolve(n)
+    if (isNull(node)) return []
+    if (isScalar(node) && typeof node.value === 'string') return [[node.value, null, node]]
+    if (!isMap(node)) return fail(`${path}: ${what} must be a mapping, got ${kind(node)}`, node)
+    return node.items.map((p) => [keyOf(p.key, path), resolve(p.value), p.key] as [string, unknown, unknown])
+  }
+  const toJS = (n: unknown): unknown => (n == null ? null : (n as Node).toJS(doc))
+
+  const parseGroup = (name: string, node: unknown, path: string, keyNode: unknown): void => {
+    inv.addGroup(name, { file, line: lineOf(keyNode, lines) })
+    node = resolve(node)
+    if (isNull(node)) return
+    if (!isMap(node)) return fail(`${path}: a group must be a mapping of hosts, vars and children, got ${kind(node)}`, node)
+    for (const pair of node.items) {
+      const key = keyOf(pair.key, path)
+      const value = resolve(pair.value)
+      const here = `${path}.${key}`
+      if (key === 'vars') {
+        for (const [k, v, kn] of entries(value, here, 'vars')) {
+          if (kn === value) fail(`${here}: vars must be a mapping, got ${kind(value)}`, value)
+          inv.setGroupVar(name, k, toJS(v), { file, line: lineOf(kn, lines) })
+        }
+      } else if (key === 'children') {
+        for (const [child, v, kn] of entries(value, here, 'children')) {
+          parseGroup(child, v, `${here}.${child}`, kn)
+          inv.addChild(name, child, { file, line: lineOf(kn, lines) })
+        }
+      } else if (key === 'hosts') {
+        if (isSeq(value)) fail(`${here}: hosts must be a mapping of host names (write "name:" per host), got a list`, value)
+        for (const [pattern, v, kn] of entries(value, here, 'hosts')) {
+          const where = { file, line: lineOf(kn, lines) }
+          let names: string[]
+          let port: number | undefined
+          try {
+            ;({ names, port } = expandHostPattern(pattern))
+          } catch (e) {
+            if (e instanceof HostRangeError) fail(`${here}: ${e.message}`, kn)
+            throw e
+          }
+          if (!isNull(v) && !isMap(v)) fail(`${here}.${pattern}: host vars must be a mapping, got ${kind(v)}`, v)
+          const vars = (isNull(v) ? {} : toJS(v)) as Vars
+          for (const h of names) {
+            inv.addHost(h, name, where)
+            if (port !== undefined) inv.setHostVar(h, 'ansible_port', port)
+            for (const [k, val] of Object.entries(vars)) inv.setHostVar(h, k, val)
+          }
+        }
+      } else {
+        fail(`${here}: unknown key in group '${name}' (a group has hosts, vars and children)`, pair.key)
+      }
+    }
+  }
+
+  const root = resolve(doc.contents)
+  if (isNull(root)) fail('empty YAML inventory')
+  if (!isMap(root)) return fail(`a YAML inventory must be a mapping of groups, got ${kind(root)}`, root)
+  if (root.has('plugin')) fail('inventory plugin configuration files (plugin:) are not supported', root)
+  for (const pair of root.items) {
+    const name = keyOf(pair.key, '(top)')
+    parseGroup(name, pair.value, name, pair.key)
+  }
+}
