@@ -4,6 +4,10 @@
  * A task is a *resource*: it reads the host's current state, computes the difference to the desired
  * state, and only then changes anything. Its undo is computed from the state it read (before the
  * change) and journalled on the target before apply runs, so a rollback works without the controller.
+ *
+ *   validate (every host, before any connection) → read → diff → [] = ok
+ *                                                            → check mode: report changed, stop
+ *                                                            → undo → Journal.record → apply
  */
 import type { Host, Vars } from '../inventory/types.ts'
 import type { Connection, ExecOptions, ExecResult } from '../transport/types.ts'
@@ -21,6 +25,12 @@ export interface Change {
 export interface Undo {
   description: string
   script: string
+  /**
+   * Optional sh script run on the target when the undo is journalled (before apply), to save what the
+   * undo needs but the controller did not read (a directory's contents, ...). Both it and `script` see
+   * `$ORCH_BACKUP`: a private path (not yet existing) reserved for this journal entry.
+   */
+  backup?: string
 }
 
 export interface TaskResult {
@@ -31,6 +41,8 @@ export interface TaskResult {
   changed: boolean
   failed: boolean
   skipped: boolean
+  /** A failure that `ignore_errors` let pass: status stays 'failed', the host goes on. */
+  ignored?: boolean
   msg?: string
   changes: Change[]
   rc?: number
@@ -40,20 +52,30 @@ export interface TaskResult {
   attempts?: number
   /** Task-specific data (e.g. an address it allocated), for `register`. */
   data?: Record<string, unknown>
+  /** Position of the task in the host's task list (or in the handler list when `handler`). */
+  index?: number
+  handler?: boolean
 }
 
 /** What a task sees while it runs on one host. */
 export interface TaskContext {
   host: Host
-  /** Host vars merged with play vars and -e extra vars (extra vars win). */
+  /** Play defaults < host vars < play vars < -e extra vars. */
   vars: Vars
   check: boolean
   diff: boolean
   conn: Connection
-  /** conn.run with the task's become/timeout applied; throws nothing, returns the result. */
+  /**
+   * conn.run with the task's become/timeout applied. Returns the result of the command whatever its exit
+   * code; throws only when the host cannot be reached (UnreachableError).
+   */
   run(script: string, opts?: ExecOptions): Promise<ExecResult>
-  /** Results of earlier tasks on this host that had `register`. */
+  /** Results of earlier tasks on this host that had `register` (kept across plays of one run). */
   registered: Record<string, TaskResult>
+  /** Facts gathered for this host, when the play asked for them and a gatherer is installed. */
+  facts: Record<string, unknown>
+  /** Id of this run: names the journal directory on the targets. */
+  runId: string
   log(message: string): void
 }
 
@@ -74,9 +96,12 @@ export interface Resource<State = unknown> {
   module: string
   /** Human name of this instance: "sysctl net.ipv4.ip_forward=1". */
   name: string
-  /** Throws ArgError (naming the variable and what was expected). Runs before any host is touched. */
-  validate?(host: Host): void
-  /** Current state, in as few round trips as possible. */
+  /**
+   * Throws ArgError (naming the variable and what was expected). Runs for every host before any host is
+   * touched; the engine adds the host's name to the error.
+   */
+  validate?(host: Host, vars: Vars): void
+  /** Current state, in as few round trips as possible (one, for the basic tasks). */
   read(ctx: TaskContext): Promise<State>
   /** What must change; [] means the host already is in the desired state. */
   diff(state: State, ctx: TaskContext): Change[]
@@ -84,6 +109,11 @@ export interface Resource<State = unknown> {
   undo?(state: State, changes: Change[], ctx: TaskContext): Undo | null
   /** Make the changes. Only called outside check mode and when diff() was non-empty. */
   apply(ctx: TaskContext, state: State, changes: Change[]): Promise<ApplyOutcome | void>
+  /**
+   * What check mode does when diff() is non-empty: 'changed' (default: the diff is exact) or 'skip' (the
+   * outcome cannot be predicted without running, like `command`: reported skipped, as Ansible does).
+   */
+  checkMode?: 'changed' | 'skip'
   /** May cut the controller off (br0 takeover): runs under commit-confirmed (safety/). */
   risky?: boolean
 }
@@ -94,16 +124,19 @@ export interface TaskOptions {
   when?: (ctx: TaskContext) => boolean
   register?: string
   notify?: string | string[]
-  changed_when?: (r: TaskResult) => boolean
-  failed_when?: (r: TaskResult) => boolean
+  changed_when?: (r: TaskResult, ctx: TaskContext) => boolean
+  failed_when?: (r: TaskResult, ctx: TaskContext) => boolean
   ignore_errors?: boolean
+  /** With `until`: attempts after the first (Ansible default 3). Without `until`: retry while failed. */
   retries?: number
-  /** Seconds between retries. */
+  /** Seconds between retries (default 5, as Ansible). */
   delay?: number
-  until?: (r: TaskResult) => boolean
+  until?: (r: TaskResult, ctx: TaskContext) => boolean
   become?: boolean
   /** Seconds; a command that runs longer is killed and the task fails. */
   timeout?: number
+  /** false: run for real even under --check (for read-only probes whose output later tasks need). */
+  check_mode?: boolean
 }
 
 export interface Task<State = unknown> {
@@ -121,6 +154,21 @@ export function task<State>(resource: Resource<State>, opts: TaskOptions = {}): 
   }
 }
 
+export function isTask(x: unknown): x is Task {
+  if (!x || typeof x !== 'object') return false
+  const r = (x as Task).resource as Resource | undefined
+  return (
+    !!r &&
+    typeof r === 'object' &&
+    typeof r.module === 'string' &&
+    typeof r.name === 'string' &&
+    typeof r.read === 'function' &&
+    typeof r.diff === 'function' &&
+    typeof r.apply === 'function' &&
+    typeof (x as Task).opts === 'object'
+  )
+}
+
 /** Bad task arguments: names the host, the variable and what was expected. Exit code 5. */
 export class ArgError extends Error {
   constructor(
@@ -129,8 +177,47 @@ export class ArgError extends Error {
     readonly got: unknown,
     public hostName?: string,
   ) {
-    super(`${hostName ? `${hostName}: ` : ''}${variable}: expected ${expected}, got ${JSON.stringify(got)}`)
+    super('')
     this.name = 'ArgError'
+    this.message = this.describe()
+  }
+  /** Names the host (the engine calls this when validation of a host's tasks fails). */
+  forHost(hostName: string): this {
+    if (!this.hostName) this.hostName = hostName
+    this.message = this.describe()
+    return this
+  }
+  private describe(): string {
+    let got: string
+    try {
+      got = this.got === undefined ? 'undefined' : JSON.stringify(this.got) ?? String(this.got)
+    } catch {
+      got = String(this.got)
+    }
+    if (got.length > 200) got = got.slice(0, 200) + '…'
+    return `${this.hostName ? `${this.hostName}: ` : ''}${this.variable}: expected ${this.expected}, got ${got}`
+  }
+}
+
+/** A playbook file that cannot be loaded or has the wrong shape: names the file. Exit code 5. */
+export class PlaybookError extends Error {
+  constructor(
+    message: string,
+    readonly file?: string,
+  ) {
+    super(file ? `${file}: ${message}` : message)
+    this.name = 'PlaybookError'
+  }
+}
+
+/** A task failed on purpose (non-zero exit of a command it needs): the message becomes the result's msg. */
+export class TaskFailed extends Error {
+  constructor(
+    message: string,
+    readonly result: Partial<Pick<TaskResult, 'rc' | 'stdout' | 'stderr'>> = {},
+  ) {
+    super(message)
+    this.name = 'TaskFailed'
   }
 }
 
@@ -141,17 +228,30 @@ export interface PlaybookContext<V extends Vars = Vars> {
   hosts: Host[]
   /** The other hosts of the play, with their vars. */
   peers: Array<{ name: string; address: string; vars: V }>
+  /**
+   * The value of a variable this host must define; throws an ArgError naming host, variable and what was
+   * expected (so the run stops with exit 5 before any host is touched).
+   */
+  need<T = unknown>(variable: string, check?: (v: unknown) => boolean, expected?: string): T
 }
 
 export interface Playbook<V extends Vars = Vars> {
   name: string
   /** Host pattern, as --limit: 'docker_hosts', 'web:&prod', ... */
   hosts: string
+  /** Lowest precedence: inventory and everything else override these (like role defaults). */
+  defaults?: Partial<V>
+  /** Play vars: override inventory vars (Ansible precedence), overridden by -e. */
   vars?: Partial<V>
   strategy?: 'linear' | 'free'
   /** Batch size: a number of hosts or a percentage ('30%'). */
   serial?: number | string
+  /** Abort the play when more than this percentage of a batch's hosts failed. */
   max_fail_percentage?: number
+  /** Default `become` for every task of the play. */
+  become?: boolean
+  /** Gather facts before the first task (needs a facts gatherer: RunOptions.gatherFacts). */
+  gather_facts?: boolean
   tasks: Task[] | ((ctx: PlaybookContext<V>) => Task[])
   handlers?: Record<string, Task | Task[]> | ((ctx: PlaybookContext<V>) => Record<string, Task | Task[]>)
 }

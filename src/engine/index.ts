@@ -1,0 +1,5 @@
+export * from './types.ts'
+export * from './results.ts'
+export { run, planRun, serialBatches, DEFAULT_FORKS, type RunOptions } from './runner.ts'
+export { loadPlaybook, type LoadedPlaybook } from './loader.ts'
+export { RemoteJournal, MemoryJournal, journalDir, newRunId, JOURNAL_ROOT, type Journal, type JournalEntryMeta } from './journal.ts'

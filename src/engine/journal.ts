@@ -1,0 +1,104 @@
+/**
+ * The undo journal: before a task changes a host, the inverse of the change is written on that host.
+ *
+ * On the target, one directory per run: /var/lib/orch/journal/<runId>/, root-only (0700), holding
+ * NNNN-<module>.sh files numbered in the order they were applied. A rollback (safety/) replays them in
+ * reverse order on the host itself, without the controller. Journalling costs one round trip, and only
+ * for tasks that change something and have an undo.
+ */
+import type { Connection } from '../transport/types.ts'
+import { quote, sh } from '../net/shell.ts'
+import type { Undo } from './types.ts'
+
+export const JOURNAL_ROOT = '/var/lib/orch/journal'
+
+export interface JournalEntryMeta {
+  module: string
+  task: string
+}
+
+export interface Journal {
+  readonly runId: string
+  /** Persist `undo` for `hostName` before the change is applied. Throws when it could not be saved. */
+  record(hostName: string, conn: Connection, undo: Undo, meta?: JournalEntryMeta): Promise<void>
+}
+
+export function journalDir(runId: string): string {
+  assertRunId(runId)
+  return `${JOURNAL_ROOT}/${runId}`
+}
+
+export function assertRunId(runId: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`)
+}
+
+/** A fresh run id: sortable by time, unique enough (20250101-120000-a1b2c3). */
+export function newRunId(now = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0')
+  const stamp =
+    `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}` +
+    `-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`
+  const rnd = Math.floor(Math.random() * 0xffffff)
+    .toString(16)
+    .padStart(6, '0')
+  return `${stamp}-${rnd}`
+}
+
+const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 500)
+const safeModule = (m: string) => m.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'task'
+
+/** The text of a journal entry: a self-contained sh script. */
+export function undoFileText(undo: Undo, entry: { seq: number; host: string; backupPath: string } & JournalEntryMeta): string {
+  return [
+    '#!/bin/sh',
+    `# orch undo ${String(entry.seq).padStart(4, '0')} host=${oneLine(entry.host)} module=${oneLine(entry.module)}`,
+    `# task: ${oneLine(entry.task)}`,
+    `# undo: ${oneLine(undo.description)}`,
+    `ORCH_BACKUP=${quote(entry.backupPath)}`,
+    'export ORCH_BACKUP',
+    undo.script,
+    '',
+  ].join('\n')
+}
+
+/** The journal kept on the targets (the real one). */
+export class RemoteJournal implements Journal {
+  private seq = new Map<string, number>()
+  constructor(readonly runId: string) {
+    assertRunId(runId)
+  }
+
+  /** Builds the one command that saves an entry (exposed for tests and for safety/). */
+  entryCommand(seq: number, module: string, backup?: string): { script: string; file: string; backupPath: string } {
+    const dir = journalDir(this.runId)
+    const base = `${String(seq).padStart(4, '0')}-${safeModule(module)}`
+    const file = `${dir}/${base}.sh`
+    const tmp = `${dir}/.${base}.tmp`
+    const backupPath = `${dir}/${base}.backup`
+    let script =
+      sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}` +
+      (backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${backup})` : '') +
+      sh` && cat > ${tmp} && chmod 600 ${tmp} && mv -f ${tmp} ${file}`
+    return { script, file, backupPath }
+  }
+
+  async record(hostName: string, conn: Connection, undo: Undo, meta: JournalEntryMeta = { module: 'task', task: '' }): Promise<void> {
+    const seq = (this.seq.get(hostName) ?? 0) + 1
+    this.seq.set(hostName, seq)
+    const { script, backupPath } = this.entryCommand(seq, meta.module, undo.backup)
+    const text = undoFileText(undo, { seq, host: hostName, backupPath, ...meta })
+    const r = await conn.run(script, { stdin: text, become: true })
+    if (r.code !== 0) {
+      throw new Error(`could not journal the undo on ${hostName} (rc=${r.code}): ${(r.stderr || r.stdout).trim()}`)
+    }
+  }
+}
+
+/** Keeps entries in memory: for tests, and for runs that must not write to the targets. */
+export class MemoryJournal implements Journal {
+  readonly entries: Array<{ host: string; undo: Undo; meta?: JournalEntryMeta }> = []
+  constructor(readonly runId = 'memory') {}
+  async record(hostName: string, _conn: Connection, undo: Undo, meta?: JournalEntryMeta): Promise<void> {
+    this.entries.push({ host: hostName, undo, meta })
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Helpers for writing tasks: argument checks (ArgError), reading a file's state in one round trip,
+ * writing it atomically, and the undo scripts that restore it. Every command is built with net/shell.ts.
+ */
+import { posix } from 'node:path'
+import type { ExecResult } from '../transport/types.ts'
+import { quote, sh } from '../net/shell.ts'
+import { ArgError, TaskFailed, type Change, type TaskContext, type Undo } from './types.ts'
+
+// ---------------------------------------------------------------- argument checks
+
+export function needString(variable: string, v: unknown, expected = 'a non-empty string'): string {
+  if (typeof v !== 'string' || v === '') throw new ArgError(variable, expected, v)
+  if (v.includes('\0')) throw new ArgError(variable, 'a string without NUL bytes', v)
+  return v
+}
+
+/** An absolute, normalised POSIX path: no NUL, no '..' games, not '/'. */
+export function needAbsPath(variable: string, v: unknown): string {
+  const expected = "an absolute path like '/etc/orch.conf'"
+  if (typeof v !== 'string' || !v.startsWith('/') || v.includes('\0') || v.includes('\n')) throw new ArgError(variable, expected, v)
+  const norm = posix.normalize(v)
+  if (norm === '/' || norm !== v.replace(/\/+$/, '').replace(/\/{2,}/g, '/')) throw new ArgError(variable, `${expected} (normalised, not '/')`, v)
+  return norm
+}
+
+/** File mode as 3-4 octal digits ('0644'), from 0o644, '644' or '0644'. */
+export function needMode(variable: string, v: unknown): string {
+  const expected = "an octal mode like 0o644 or '0644'"
+  let s: string
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < 0 || v > 0o7777) throw new ArgError(variable, expected, v)
+    s = v.toString(8)
+  } else if (typeof v === 'string' && /^0?[0-7]{3,4}$/.test(v)) s = v.replace(/^0(?=[0-7]{4}$)/, '')
+  else throw new ArgError(variable, expected, v)
+  return s.padStart(4, '0')
+}
+
+/** 'user' or 'user:group' (names or numeric ids). */
+export function needOwner(variable: string, v: unknown): string {
+  const word = '([a-z_][a-z0-9_.-]*\\$?|[0-9]+)'
+  if (typeof v !== 'string' || !new RegExp(`^${word}(:${word})?$`, 'i').test(v)) throw new ArgError(variable, "an owner like 'root' or 'root:adm'", v)
+  return v
+}
+
+export function needOneOf<T extends string>(variable: string, v: unknown, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new ArgError(variable, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, v)
+  return v as T
+}
+
+// ---------------------------------------------------------------- running
+
+/** Fails the task when a command it needs exits non-zero. */
+export function mustSucceed(r: ExecResult, what: string): ExecResult {
+  if (r.code !== 0) {
+    const detail = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')
+    throw new TaskFailed(`${what} failed (rc=${r.code}${r.timedOut ? ', timed out' : ''})${detail ? `: ${detail}` : ''}`, { rc: r.code, stdout: r.stdout, stderr: r.stderr })
+  }
+  return r
+}
+
+/** Separator between parts of one round trip's output. */
+export const SECTION = '@@orch-section-7f3a@@'
+export const sectionMark = sh`printf '\n%s\n' ${SECTION}`
+export function splitSections(stdout: string): string[] {
+  return stdout.split(`\n${SECTION}\n`)
+}
+
+// ---------------------------------------------------------------- files
+
+/** Files bigger than this are not read into memory (content-managing tasks refuse them). */
+export const MAX_FILE_BYTES = 8 * 1024 * 1024
+
+/** Mode ('0644'), owner and group names, and their numeric ids. */
+export interface Meta {
+  mode: string
+  owner: string
+  group: string
+  uid: string
+  gid: string
+}
+
+export type FileState =
+  | { kind: 'absent' }
+  | ({ kind: 'file'; size: number; content: Buffer } & Meta)
+  | ({ kind: 'toolarge'; size: number } & Meta)
+  | ({ kind: 'dir' } & Meta)
+  | { kind: 'other'; type: string }
+
+/** A script printing a path's state (and a regular file's content, base64) — one round trip. */
+export function readFileScript(path: string): string {
+  const p = quote(path)
+  return (
+    `if [ -f ${p} ]; then set -- $(stat -c '%a %U %G %s %u %g' -- ${p}) || exit 3; ` +
+    `if [ "$4" -gt ${MAX_FILE_BYTES} ]; then echo "toolarge $*"; else echo "file $*"; base64 < ${p} || exit 3; fi; ` +
+    `elif [ -d ${p} ]; then echo "dir $(stat -c '%a %U %G 0 %u %g' -- ${p})"; ` +
+    `elif [ -e ${p} ] || [ -L ${p} ]; then echo "other $(stat -c '%F' -- ${p})"; ` +
+    `else echo absent; fi`
+  )
+}
+
+const normMode = (m: string) => m.padStart(4, '0')
+const meta = (f: string[]): Meta => ({ mode: normMode(f[0]), owner: f[1], group: f[2], uid: f[4] ?? f[1], gid: f[5] ?? f[2] })
+
+export function parseFileState(out: string, path: string): FileState {
+  const nl = out.indexOf('\n')
+  const head = (nl < 0 ? out : out.slice(0, nl)).trim()
+  const body = nl < 0 ? '' : out.slice(nl + 1)
+  const [kind, ...f] = head.split(' ')
+  switch (kind) {
+    case 'absent':
+      return { kind: 'absent' }
+    case 'file':
+      return { kind: 'file', ...meta(f), size: Number(f[3]), content: Buffer.from(body.replace(/\s+/g, ''), 'base64') }
+    case 'toolarge':
+      return { kind: 'toolarge', ...meta(f), size: Number(f[3]) }
+    case 'dir':
+      return { kind: 'dir', ...meta(f) }
+    case 'other':
+      return { kind: 'other', type: f.join(' ') }
+    default:
+      throw new TaskFailed(`unexpected output reading ${path}: ${head.slice(0, 200)}`)
+  }
+}
+
+export async function readFile(ctx: TaskContext, path: string): Promise<FileState> {
+  const r = mustSucceed(await ctx.run(readFileScript(path)), `reading ${path}`)
+  return parseFileState(r.stdout, path)
+}
+
+/** Text for diffs; binary content is summarised. */
+export function displayContent(b: Buffer | string): string {
+  const buf = typeof b === 'string' ? Buffer.from(b) : b
+  const text = buf.toString('utf8')
+  if (buf.includes(0) || !Buffer.from(text, 'utf8').equals(buf)) return `(binary content, ${buf.length} bytes)\n`
+  return text
+}
+
+/** Writes stdin to `path` atomically (temp file in the same directory + rename), with mode and owner. */
+export function writeFileScript(path: string, mode: string, owner?: string): string {
+  const dir = posix.dirname(path)
+  const tmpl = `${dir}/.orch.XXXXXXXX`
+  return (
+    sh`(t=$(mktemp ${tmpl}) || exit 1; ` +
+    sh`{ cat > "$t" && chmod ${mode} "$t"` +
+    (owner ? sh` && chown ${owner} "$t"` : '') +
+    sh` && mv -f "$t" ${path}; } || { rc=$?; rm -f "$t"; exit $rc; })`
+  )
+}
+
+/** The same, with the content in the script itself (for undo scripts, which run without a controller). */
+export function restoreFileScript(path: string, content: Buffer, mode: string, owner?: string): string {
+  // base64 text is [A-Za-z0-9+/=] only: safe inside a quoted here-document.
+  const b64 = content.toString('base64').replace(/(.{76})/g, '$1\n').replace(/\n$/, '')
+  const dir = posix.dirname(path)
+  const tmpl = `${dir}/.orch.XXXXXXXX`
+  return (
+    sh`(t=$(mktemp ${tmpl}) || exit 1; ` +
+    `{ base64 -d > "$t" <<'ORCH_B64_END'\n${b64}\nORCH_B64_END\n` +
+    sh`chmod ${mode} "$t"` +
+    (owner ? sh` && chown ${owner} "$t"` : '') +
+    sh` && mv -f "$t" ${path}; } || { rc=$?; rm -f "$t"; exit $rc; })`
+  )
+}
+
+/** Undo for a task that rewrote (or created) a regular file, from the state read before. */
+export function fileUndo(path: string, before: FileState): Undo | null {
+  if (before.kind === 'absent') return { description: `remove ${path} (it did not exist)`, script: sh`rm -f -- ${path}` }
+  if (before.kind === 'file')
+    return {
+      description: `restore ${path} (${before.size} bytes, mode ${before.mode}, ${before.owner}:${before.group})`,
+      script: restoreFileScript(path, before.content, before.mode, `${before.uid}:${before.gid}`),
+    }
+  return null
+}
+
+/** Changes for mode/owner between a file's state and the wanted ones. */
+export function metaChanges(before: Meta | null, mode?: string, owner?: string): Change[] {
+  const out: Change[] = []
+  if (mode && before && before.mode !== mode) out.push({ what: 'mode', before: before.mode, after: mode })
+  if (owner && before && !ownerMatches(before, owner)) {
+    const cur = owner.includes(':') ? `${before.owner}:${before.group}` : before.owner
+    out.push({ what: 'owner', before: cur, after: owner })
+  }
+  return out
+}
+
+/** 'user[:group]' (names or ids) against what stat said. */
+export function ownerMatches(m: Meta, owner: string): boolean {
+  const [u, g] = owner.split(':')
+  const userOk = u === m.owner || u === m.uid
+  const groupOk = g === undefined || g === m.group || g === m.gid
+  return userOk && groupOk
+}

@@ -1,0 +1,20 @@
+/**
+ * The public API of orch, for playbooks: `import { playbook, sysctl, sh } from 'orch'`.
+ */
+export { playbook, task, ArgError, TaskFailed } from './engine/types.ts'
+export type {
+  Playbook,
+  PlaybookContext,
+  Task,
+  TaskOptions,
+  TaskContext,
+  TaskResult,
+  Resource,
+  Change,
+  Undo,
+  ApplyOutcome,
+  Status,
+} from './engine/types.ts'
+export type { Host, Vars } from './inventory/types.ts'
+export { sh, argv, quote, raw } from './net/shell.ts'
+export * from './tasks/index.ts'
