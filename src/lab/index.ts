@@ -70,6 +70,8 @@ export interface LabState {
   knownHostsPath: string
   keyPath: string
   hosts: LabHost[]
+  /** The test run that made this lab ($ORCH_TEST_RUN), so the run's teardown can sweep it. */
+  runTag?: string
 }
 
 export interface Lab extends LabState {
@@ -240,6 +242,7 @@ export async function up(opts: UpOptions): Promise<Lab> {
     knownHostsPath: join(dir, 'known_hosts'),
     keyPath: join(dir, 'id_ed25519'),
     hosts: [],
+    runTag: process.env.ORCH_TEST_RUN,
   }
   saveState(state)
   const lab = attach(state)
