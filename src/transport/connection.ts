@@ -1,0 +1,488 @@
+/**
+ * Connection over ssh2: one SSH connection per host (through ProxyJump hops when configured), one
+ * persistent `/bin/sh` on it for every command (and one root shell opened once via sudo for become).
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { posix } from 'node:path'
+import { Duplex } from 'node:stream'
+import ssh2 from 'ssh2'
+import type { Client as ClientT, ClientChannel } from 'ssh2'
+import { raw, sh } from '../net/shell.ts'
+import { planAuth } from './auth.ts'
+import { printfLiteral } from './framing.ts'
+import {
+  algorithmsForKeyType,
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  keyTypeLabel,
+  keyTypeOf,
+  knownHostsName,
+  knownKeyTypes,
+} from './known-hosts.ts'
+import { resolveJump, resolveTarget, type ConnectOptions, type ResolvedHop } from './options.ts'
+import { BecomeError, RemoteShell, ShellClosedError, type RawResult } from './remote-shell.ts'
+import { HostKeyError, UnreachableError, type Connection, type ExecOptions, type ExecResult } from './types.ts'
+
+const { Client } = ssh2
+
+/** ExecResult with the bytes as they came (binary output). */
+export interface RawExecResult {
+  code: number
+  stdout: Buffer
+  stderr: Buffer
+  durationMs: number
+  timedOut: boolean
+}
+
+/** Hooks the pool uses to share limits and jump host connections. */
+export interface ConnectDeps {
+  /** Runs one handshake (TCP + SSH + auth); the pool caps how many run at once. */
+  handshake?: <T>(fn: () => Promise<T>) => Promise<T>
+  /** Returns a (shared) client for a jump host; `open` opens a fresh one. Default: own, closed with the connection. */
+  jump?: (key: string, open: () => Promise<ClientT>) => Promise<ClientT>
+}
+
+const DEFAULT_HOST_KEY_ALGOS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+]
+
+const MAX_HOPS = 8
+
+export function hopLabel(h: ResolvedHop): string {
+  return `${h.user}@${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`
+}
+
+export function hopKey(h: ResolvedHop): string {
+  return `${h.user}@${h.host}:${h.port}`
+}
+
+/** Keys accepted (accept-new) by this process, so that parallel connects don't append twice. */
+const appended = new Set<string>()
+
+/** Verify a host key against known_hosts; returns the error to refuse with, or null. */
+export function verifyHostKey(hostName: string, hop: ResolvedHop, key: Buffer, log?: (m: string) => void): HostKeyError | null {
+  if (hop.hostKeyChecking === 'off') return null
+  const name = hop.hostKeyAlias ?? knownHostsName(hop.host, hop.port)
+  const files = [...hop.knownHostsFiles, ...hop.globalKnownHostsFiles]
+  const type = keyTypeOf(key)
+  const label = keyTypeLabel(type)
+  const fp = fingerprint(key)
+  const v = checkHostKey(files, [name], key)
+  const userFile = hop.knownHostsFiles[0]
+  switch (v.status) {
+    case 'ok':
+      return null
+    case 'revoked':
+      return new HostKeyError(
+        hostName,
+        `${hostName}: the ${label} host key of ${name} (${fp}) is marked as revoked in ${v.file}:${v.line}. ` +
+          `This could mean that a stolen key is being used to impersonate this host. Refusing to connect.`,
+      )
+    case 'changed':
+    case 'other-type':
+      return new HostKeyError(
+        hostName,
+        [
+          `${hostName}:`,
+          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+          '@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @',
+          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+          'IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!',
+          'Someone could be eavesdropping on you right now (man-in-the-middle attack)!',
+          'It is also possible that a host key has just been changed.',
+          `The fingerprint for the ${label} key sent by the remote host ${name} is ${fp}.`,
+          v.status === 'changed'
+            ? `Offending ${keyTypeLabel(v.knownType)} key in ${v.file}:${v.line}`
+            : `${name} is known with a ${keyTypeLabel(v.knownType)} key in ${v.file}:${v.line}, but presented a ${label} key.`,
+          `If the change is expected, remove the old entry with: ssh-keygen -f "${v.file}" -R "${name}"`,
+          `Host key for ${name} has changed and orch refuses to connect (host_key_checking=${hop.hostKeyChecking}).`,
+        ].join('\n'),
+      )
+    case 'unknown': {
+      if (hop.hostKeyChecking === 'accept-new' && userFile) {
+        const k = `${userFile}\0${name}\0${key.toString('base64')}`
+        if (!appended.has(k)) {
+          appended.add(k)
+          try {
+            appendKnownHost(userFile, name, key, hop.hashKnownHosts)
+          } catch (e) {
+            return new HostKeyError(hostName, `${hostName}: cannot add the host key of ${name} to ${userFile}: ${(e as Error).message}`)
+          }
+          log?.(`Permanently added '${name}' (${label}) to the list of known hosts (${userFile}).`)
+        }
+        return null
+      }
+      const scan = `ssh-keyscan ${hop.hashKnownHosts ? '-H ' : ''}${hop.port !== 22 ? `-p ${hop.port} ` : ''}${hop.host} >> ${userFile ?? '~/.ssh/known_hosts'}`
+      return new HostKeyError(
+        hostName,
+        `${hostName}: host key verification failed: no key for ${name} in ${files.join(', ')} ` +
+          `(the server's ${label} key fingerprint is ${fp}). Verify the fingerprint, then add the key with: ${scan} ` +
+          `(or use host_key_checking=accept-new to trust it on first use).`,
+      )
+    }
+  }
+}
+
+function isRetryable(e: Error & { level?: string; code?: string }): boolean {
+  if (e instanceof HostKeyError) return false
+  if (e.level === 'client-authentication' || e.level === 'agent') return false
+  if (e.code === 'ENOTFOUND') return false
+  if (e.level === 'client-socket' || e.level === 'client-timeout') return true
+  return /Connection lost before handshake|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Channel open failure|Timed out/i.test(
+    e.message,
+  )
+}
+
+/** A Duplex over a ProxyCommand child (one process per connection, not per command). */
+function proxyCommandSocket(command: string): Duplex {
+  const child = spawn('/bin/sh', ['-c', command], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const d = Duplex.from({ readable: child.stdout!, writable: child.stdin! })
+  d.on('close', () => {
+    if (child.exitCode === null) child.kill()
+  })
+  child.on('error', (e) => d.destroy(e))
+  return d
+}
+
+function forwardOut(client: ClientT, host: string, port: number): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch)))
+  })
+}
+
+interface Opened {
+  client: ClientT
+  /** Jump clients this connection owns (closed with it). */
+  owned: ClientT[]
+  handshakeMs: number
+}
+
+class Connector {
+  constructor(
+    private readonly o: ConnectOptions,
+    private readonly deps: ConnectDeps,
+  ) {}
+
+  private log(m: string) {
+    this.o.debug?.(`${this.o.hostName}: ${m}`)
+  }
+
+  /** One TCP+SSH handshake+auth, no retries. */
+  private handshake(hop: ResolvedHop, sock: Duplex | undefined, viaLabel: string): Promise<ClientT> {
+    const { o } = this
+    return (async () => {
+      const auth = await planAuth(hop, hop === this.target ? o.password : undefined, o.passphrase)
+      const names = [hop.hostKeyAlias ?? knownHostsName(hop.host, hop.port)]
+      const known = hop.hostKeyChecking === 'off' ? [] : knownKeyTypes([...hop.knownHostsFiles, ...hop.globalKnownHostsFiles], names)
+      const preferred = known.flatMap(algorithmsForKeyType).filter((a) => DEFAULT_HOST_KEY_ALGOS.includes(a))
+      const serverHostKey = [...new Set([...preferred, ...DEFAULT_HOST_KEY_ALGOS])]
+      return new Promise<ClientT>((resolve, reject) => {
+        const c = new Client()
+        let hostKeyError: HostKeyError | null = null
+        let settled = false
+        const fail = (e: Error) => {
+          if (settled) return
+          settled = true
+          c.end()
+          const err = (hostKeyError ?? e) as Error & { level?: string }
+          if (err instanceof HostKeyError) return reject(err)
+          if (err.level === 'client-authentication') {
+            const wrapped = new Error(
+              `Permission denied for ${hopLabel(hop)}${viaLabel}: all authentication methods failed` +
+                (auth.notes.length ? ` (${auth.notes.join('; ')})` : ''),
+            ) as Error & { level?: string }
+            wrapped.level = 'client-authentication'
+            return reject(wrapped)
+          }
+          reject(err)
+        }
+        c.on('error', fail)
+        c.once('close', () => fail(new Error(`connection to ${hopLabel(hop)}${viaLabel} closed during the handshake`)))
+        c.once('ready', () => {
+          if (settled) return
+          settled = true
+          c.removeListener('error', fail)
+          c.on('error', () => {
+            /* the owner listens from now on */
+          })
+          resolve(c)
+        })
+        try {
+          c.connect({
+            host: hop.host,
+            port: hop.port,
+            sock,
+            username: hop.user,
+            readyTimeout: hop.connectTimeoutMs,
+            keepaliveInterval: hop.keepaliveIntervalMs,
+            keepaliveCountMax: hop.keepaliveCountMax,
+            authHandler: auth.handler,
+            algorithms: { serverHostKey: serverHostKey as never },
+            hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+              hostKeyError = verifyHostKey(o.hostName, hop, key, (m) => this.log(m))
+              verify(hostKeyError === null)
+            },
+            debug: o.debug ? (m: string) => o.debug!(`${o.hostName}: ${m}`) : undefined,
+          })
+          if (!sock) c.setNoDelay(true)
+        } catch (e) {
+          fail(e as Error)
+        }
+      })
+    })()
+  }
+
+  target!: ResolvedHop
+
+  /** Open a hop (after its own jump hosts), with retries and backoff on network failures. */
+  async open(hop: ResolvedHop, depth: number): Promise<Opened> {
+    if (depth > MAX_HOPS) throw new Error(`more than ${MAX_HOPS} ProxyJump hops (a loop in the ssh config?)`)
+    const { o, deps } = this
+    const owned: ClientT[] = []
+    let jump: ClientT | null = null
+    let viaLabel = ''
+    if (hop.proxyJump.length) {
+      const jh = resolveJump(hop.proxyJump, hop, o)
+      viaLabel = ` via ${hopLabel(jh)}`
+      const openJump = async () => (await this.open(jh, depth + 1)).client
+      if (deps.jump) jump = await deps.jump(hopKey(jh) + '|' + jh.proxyJump.join(','), openJump)
+      else {
+        const r = await this.open(jh, depth + 1)
+        jump = r.client
+        owned.push(...r.owned, r.client)
+      }
+    }
+    const retries = o.retries ?? 2
+    const baseDelay = o.retryDelayMs ?? 300
+    for (let attempt = 0; ; attempt++) {
+      const t0 = performance.now()
+      try {
+        const client = await (deps.handshake ?? ((f) => f()))(async () => {
+          const sock = jump ? await forwardOut(jump, hop.host, hop.port) : hop.proxyCommand ? proxyCommandSocket(hop.proxyCommand) : undefined
+          return this.handshake(hop, sock, viaLabel)
+        })
+        return { client, owned, handshakeMs: performance.now() - t0 }
+      } catch (e) {
+        const err = e as Error
+        if (!isRetryable(err) || attempt >= retries) {
+          for (const c of owned) c.end()
+          if (err instanceof HostKeyError) throw err
+          const msg = `${o.hostName}: failed to connect to ${hopLabel(hop)}${viaLabel}: ${err.message}` + (attempt ? ` (after ${attempt + 1} attempts)` : '')
+          throw Object.assign(new UnreachableError(o.hostName, msg), { cause: err })
+        }
+        const delay = baseDelay * 2 ** attempt * (0.75 + Math.random() * 0.5)
+        this.log(`connect to ${hopLabel(hop)} failed (${err.message}); retrying in ${Math.round(delay)} ms`)
+        await new Promise((r) => setTimeout(r, delay))
+      }
+    }
+  }
+}
+
+/** Open a connection to one host. Throws UnreachableError (HostKeyError for host key problems). */
+export async function connect(o: ConnectOptions, deps: ConnectDeps = {}): Promise<SshConnection> {
+  let target: ResolvedHop
+  try {
+    target = resolveTarget(o)
+  } catch (e) {
+    throw new UnreachableError(o.hostName, `${o.hostName}: ${(e as Error).message}`)
+  }
+  const c = new Connector(o, deps)
+  c.target = target
+  let opened: Opened
+  try {
+    opened = await c.open(target, 0)
+  } catch (e) {
+    if (e instanceof UnreachableError) throw e
+    throw new UnreachableError(o.hostName, `${o.hostName}: ${(e as Error).message}`)
+  }
+  return new SshConnection(o, target, opened.client, opened.owned, opened.handshakeMs)
+}
+
+export class SshConnection implements Connection {
+  readonly hostName: string
+  private _alive = true
+  private deathReason = ''
+  private userShell: RemoteShell | null = null
+  private rootShell: RemoteShell | null = null
+  private becomeFailure: BecomeError | null = null
+  private tail: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    private readonly options: ConnectOptions,
+    /** The resolved target (host, port, user, jumps...). */
+    readonly target: ResolvedHop,
+    private readonly client: ClientT,
+    private readonly owned: ClientT[],
+    /** Time of the last hop's TCP + SSH handshake + auth. */
+    readonly handshakeMs: number,
+  ) {
+    this.hostName = options.hostName
+    const lost = (why: string) => () => this.die(why)
+    client.on('error', (e: Error) => this.die(e.message))
+    client.on('end', lost('the server closed the connection'))
+    client.on('close', lost('the connection closed'))
+    for (const j of owned) j.on('close', lost('the jump host connection closed'))
+  }
+
+  get alive(): boolean {
+    return this._alive
+  }
+
+  private die(why: string): void {
+    if (!this._alive) return
+    this._alive = false
+    this.deathReason = why
+    const err = this.unreachable()
+    this.userShell?.abort(err)
+    this.rootShell?.abort(err)
+    this.client.end()
+    for (const j of this.owned) j.end()
+  }
+
+  private unreachable(): UnreachableError {
+    return new UnreachableError(this.hostName, `${this.hostName}: connection to ${hopLabel(this.target)} lost: ${this.deathReason || 'closed'}`)
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn, fn)
+    this.tail = p.catch(() => undefined)
+    return p
+  }
+
+  private async shell(become: boolean): Promise<RemoteShell> {
+    if (!this._alive) throw this.unreachable()
+    const timeoutMs = Math.max(this.target.connectTimeoutMs, 10_000)
+    if (!this.userShell || this.userShell.closed) {
+      this.userShell = null
+      this.userShell = await RemoteShell.open(this.client, { hostName: this.hostName, timeoutMs })
+    }
+    if (!become || this.userShell.uid === 0) return this.userShell
+    if (this.becomeFailure) throw this.becomeFailure
+    if (!this.rootShell || this.rootShell.closed) {
+      this.rootShell = null
+      try {
+        this.rootShell = await RemoteShell.open(this.client, {
+          hostName: this.hostName,
+          sudo: true,
+          becomePassword: this.options.becomePassword,
+          timeoutMs: Math.max(timeoutMs, 30_000),
+        })
+      } catch (e) {
+        if (!this._alive) throw this.unreachable()
+        // Don't hammer sudo (and faillock) with a password we know is wrong.
+        if (e instanceof BecomeError && /incorrect|no become password/.test(e.message)) this.becomeFailure = e
+        throw e
+      }
+    }
+    return this.rootShell
+  }
+
+  private async execRaw(script: string, opts: ExecOptions): Promise<RawExecResult> {
+    const become = opts.become ?? this.options.become ?? false
+    let shell: RemoteShell
+    try {
+      shell = await this.shell(become)
+    } catch (e) {
+      if (!this._alive) throw this.unreachable()
+      throw e
+    }
+    const stdin = opts.stdin === undefined ? undefined : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin)
+    try {
+      const r: RawResult = await shell.run({ script, stdin, timeoutMs: opts.timeoutMs })
+      return r
+    } catch (e) {
+      if (!this._alive || e instanceof UnreachableError) throw this.unreachable()
+      if (e instanceof ShellClosedError) {
+        // The command took its shell down (kill $$, ...): report it as a failed command; the next
+        // command gets a fresh shell.
+        return {
+          code: e.code ?? 255,
+          stdout: e.stdout,
+          stderr: Buffer.concat([e.stderr, Buffer.from(`\norch: the remote shell exited while running the command (${e.message})\n`)]),
+          durationMs: 0,
+          timedOut: false,
+        }
+      }
+      throw e
+    }
+  }
+
+  /** Like run(), with stdout/stderr as bytes. */
+  runRaw(script: string, opts: ExecOptions = {}): Promise<RawExecResult> {
+    return this.enqueue(() => this.execRaw(script, opts))
+  }
+
+  run(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.enqueue(async () => {
+      const r = await this.execRaw(script, opts)
+      return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), durationMs: r.durationMs, timedOut: r.timedOut }
+    })
+  }
+
+  /**
+   * Write a file atomically: a temp file next to it (O_EXCL via `set -C`, random name), its mode set
+   * before any byte lands in it, then rename. Bytes go through the shell's builtin printf (octal
+   * escapes: binary safe, no process but `mv`, as root when become).
+   */
+  async upload(remotePath: string, content: string | Buffer, mode = 0o644, opts: { become?: boolean } = {}): Promise<void> {
+    const data = Buffer.isBuffer(content) ? content : Buffer.from(content)
+    const dir = posix.dirname(remotePath)
+    const tmp = posix.join(dir, `.${posix.basename(remotePath)}.orch-${randomBytes(6).toString('hex')}.tmp`)
+    const m = mode & 0o7777
+    const simple = (m & 0o7111) === 0
+    const umask = simple ? (~m & 0o777).toString(8).padStart(4, '0') : '0077'
+    const chmod = simple ? '' : sh`chmod ${m.toString(8).padStart(4, '0')} ${tmp} && `
+    const script =
+      sh`if [ -d ${remotePath} ]; then echo ${`${remotePath}: is a directory`} >&2; exit 1; fi; umask ${umask}; set -C; ` +
+      sh`{ printf ${raw(printfLiteral(data))} > ${tmp} && ${raw(chmod)}mv -f ${tmp} ${remotePath}; } || { rc=$?; rm -f ${tmp}; exit $rc; }`
+    const r = await this.runRaw(script, { become: opts.become })
+    if (r.code !== 0) {
+      throw new Error(`${this.hostName}: upload to ${remotePath} failed (rc ${r.code}): ${r.stderr.toString('utf8').trim()}`)
+    }
+  }
+
+  /** Read a remote file (bytes). */
+  async download(remotePath: string, opts: { become?: boolean } = {}): Promise<Buffer> {
+    const r = await this.runRaw(sh`cat -- ${remotePath}`, { become: opts.become })
+    if (r.code !== 0) throw new Error(`${this.hostName}: cannot read ${remotePath} (rc ${r.code}): ${r.stderr.toString('utf8').trim()}`)
+    return r.stdout
+  }
+
+  /** The underlying ssh2 client (SFTP, port forwards...). */
+  get sshClient(): ClientT {
+    return this.client
+  }
+
+  async close(): Promise<void> {
+    if (!this._alive && !this.client) return
+    this.deathReason = 'closed by orch'
+    const wasAlive = this._alive
+    this._alive = false
+    const err = this.unreachable()
+    this.userShell?.abort(err)
+    this.rootShell?.abort(err)
+    this.userShell?.close()
+    this.rootShell?.close()
+    if (wasAlive) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000)
+        this.client.once('close', () => {
+          clearTimeout(t)
+          resolve()
+        })
+        this.client.end()
+      })
+    }
+    for (const j of this.owned) j.end()
+  }
+}
+
+export { BecomeError }

@@ -1,0 +1,127 @@
+/**
+ * Framing of commands over one persistent remote `sh` (no pty).
+ *
+ * The controller writes one self-contained chunk of shell text per command to the shell's stdin:
+ *
+ *     ( eval '<script>' ) </dev/null
+ *     printf '%s%d\n' '<M>:' "$?"; printf '%s\n' '<M>' >&2
+ *
+ * - `<M>` is a fresh 128-bit random marker for every command. It only exists in the text the shell
+ *   reads from its stdin pipe, so the command can't print it (it does not know it), and nothing a
+ *   command prints (binary data, a missing trailing newline, earlier markers) can end its frame early.
+ * - The command's stdout and stderr are the shell's own (streamed, no temp files, no extra processes):
+ *   everything before `<M>:` on stdout is the command's stdout, everything before `<M>\n` on stderr
+ *   is its stderr; the digits after `<M>:` are its exit code.
+ * - The script is one single-quoted word run by `eval` in a subshell: a syntax error, `exit`, `exec`,
+ *   `cd`, `set -e` or traps only end/affect that subshell, never the persistent shell. Its stdin is
+ *   /dev/null (or the caller's bytes), so it can't eat the protocol.
+ * - stdin bytes are fed with the shell's builtin printf and octal escapes (binary safe, NUL too).
+ * - With a timeout the script runs under `timeout -k 1 <s> /bin/sh -c '<script>'`: `timeout` makes
+ *   its own process group and kills that group (only the command, not the shell) and exits 124.
+ */
+import { randomBytes } from 'node:crypto'
+import { quote } from '../net/shell.ts'
+
+export function newMarker(): string {
+  return `__orch_${randomBytes(16).toString('hex')}`
+}
+
+/**
+ * A printf *format* argument (already shell-quoted) that prints `data` byte-exact: `%` and `\` are
+ * doubled, everything outside printable ASCII becomes a 3-digit octal escape.
+ */
+export function printfLiteral(data: Buffer): string {
+  const parts: string[] = []
+  let run = 0
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i]
+    // '-' first could be taken for an option by some printf builtins.
+    const special = b === 0x25 || b === 0x5c || b < 0x20 || b >= 0x7f || (i === 0 && b === 0x2d)
+    if (!special) {
+      run++
+      continue
+    }
+    if (run) parts.push(data.toString('latin1', i - run, i))
+    run = 0
+    parts.push(b === 0x25 ? '%%' : b === 0x5c ? '\\\\' : '\\' + b.toString(8).padStart(3, '0'))
+  }
+  if (run) parts.push(data.toString('latin1', data.length - run, data.length))
+  return quote(parts.join(''))
+}
+
+export interface FrameSpec {
+  script: string
+  stdin?: Buffer
+  /** Remote-enforced timeout in ms (needs `timeout` on the target). */
+  timeoutMs?: number
+}
+
+/** Scripts bigger than this can't be a single argv word (MAX_ARG_STRLEN 128 KiB): go through a temp file. */
+const MAX_ARG = 100_000
+
+/** The text sent to the shell for one command. */
+export function frameCommand(marker: string, spec: FrameSpec): string {
+  const { script, stdin, timeoutMs } = spec
+  const input = stdin && stdin.length > 0 ? `printf ${printfLiteral(stdin)} | ` : ''
+  const devnull = input ? '' : ' </dev/null'
+  let body: string
+  if (timeoutMs !== undefined) {
+    const secs = Math.max(0.001, timeoutMs / 1000).toFixed(3)
+    if (Buffer.byteLength(script) <= MAX_ARG) {
+      body = `${input}timeout -k 1 ${secs} /bin/sh -c ${quote(script)}${devnull}`
+    } else {
+      const f = `"\${TMPDIR:-/tmp}/.orch-${marker}.sh"`
+      body =
+        `(umask 077; set -C; printf ${printfLiteral(Buffer.from(script))} > ${f}) && ` +
+        `{ ${input}timeout -k 1 ${secs} /bin/sh ${f}${devnull}; __orch_rc=$?; rm -f ${f}; (exit $__orch_rc); }`
+    }
+  } else {
+    body = `${input}( eval ${quote(script)} )${devnull}`
+  }
+  return `${body}\nprintf '%s%d\\n' '${marker}:' "$?"; printf '%s\\n' '${marker}' >&2\n`
+}
+
+/**
+ * Collects one stream until `needle` shows up, without re-scanning (or re-concatenating) what was
+ * already seen: only the tail that could hold the start of a split needle is searched again.
+ */
+export class MarkerScanner {
+  private chunks: Buffer[] = []
+  private size = 0
+  private tail: Buffer = Buffer.alloc(0)
+  /** Offset of the needle in the stream, once found. */
+  foundAt = -1
+  /** Bytes after the needle (for the exit code line). */
+  after: Buffer = Buffer.alloc(0)
+
+  constructor(private readonly needle: Buffer) {}
+
+  /** Returns true once the needle was found. */
+  push(chunk: Buffer): boolean {
+    if (this.foundAt >= 0) {
+      this.after = Buffer.concat([this.after, chunk])
+      return true
+    }
+    const window = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk
+    const idx = window.indexOf(this.needle)
+    const windowStart = this.size - this.tail.length
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    if (idx >= 0) {
+      this.foundAt = windowStart + idx
+      const all = Buffer.concat(this.chunks, this.size)
+      this.after = all.subarray(this.foundAt + this.needle.length)
+      this.chunks = [all.subarray(0, this.foundAt)]
+      this.size = this.foundAt
+      return true
+    }
+    const keep = this.needle.length - 1
+    this.tail = window.length > keep ? window.subarray(window.length - keep) : window
+    return false
+  }
+
+  /** Everything before the needle (or everything so far). */
+  data(): Buffer {
+    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size)
+  }
+}

@@ -1,0 +1,14 @@
+export * from './types.ts'
+export { connect, SshConnection, verifyHostKey, type RawExecResult, type ConnectDeps } from './connection.ts'
+export { ConnectionPool, type PoolOptions } from './pool.ts'
+export { BecomeError } from './remote-shell.ts'
+export {
+  resolveTarget,
+  parseSshArgs,
+  shellSplit,
+  type ConnectOptions,
+  type HostKeyChecking,
+  type PassphraseSource,
+  type ResolvedHop,
+} from './options.ts'
+export { knownHostsName, hashHostName, fingerprint, checkHostKey } from './known-hosts.ts'

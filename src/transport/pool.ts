@@ -1,0 +1,122 @@
+/**
+ * Connections for many hosts: opened once per host and reused, at most `forks` being opened at a
+ * time, and at most `maxHandshakes` unauthenticated SSH handshakes in flight (default 8, below
+ * sshd's MaxStartups 10:30:100, so a big inventory doesn't get connections dropped by sshd). Jump
+ * hosts are shared: 50 hosts behind one bastion use one connection to it.
+ */
+import PQueue from 'p-queue'
+import type { Client as ClientT } from 'ssh2'
+import { connect, type SshConnection } from './connection.ts'
+import type { ConnectOptions } from './options.ts'
+import { UnreachableError } from './types.ts'
+
+export interface PoolOptions {
+  /** How many hosts are connected to at the same time (Ansible's forks; default 5). */
+  forks?: number
+  /** Concurrent handshakes not yet authenticated (default 8). */
+  maxHandshakes?: number
+  /** Connect options per inventory host name. */
+  resolve: (hostName: string) => ConnectOptions
+}
+
+export class ConnectionPool {
+  private readonly opening = new PQueue({ concurrency: 5 })
+  private readonly handshakes: PQueue
+  private readonly conns = new Map<string, Promise<SshConnection>>()
+  private readonly jumps = new Map<string, Promise<ClientT>>()
+  private closed = false
+
+  constructor(private readonly opts: PoolOptions) {
+    this.opening.concurrency = Math.max(1, opts.forks ?? 5)
+    this.handshakes = new PQueue({ concurrency: Math.max(1, opts.maxHandshakes ?? 8) })
+  }
+
+  /** The open connection to a host (opened on first use; reopened if it died). */
+  get(hostName: string): Promise<SshConnection> {
+    if (this.closed) return Promise.reject(new UnreachableError(hostName, `${hostName}: the connection pool is closed`))
+    const cur = this.conns.get(hostName)
+    if (cur) {
+      return cur.then(
+        (c) => (c.alive ? c : this.reopen(hostName, cur)),
+        (e) => Promise.reject(e),
+      )
+    }
+    return this.open(hostName)
+  }
+
+  private reopen(hostName: string, stale: Promise<SshConnection>): Promise<SshConnection> {
+    if (this.conns.get(hostName) !== stale) return this.get(hostName)
+    return this.open(hostName)
+  }
+
+  /** Forget a failed/closed host so that the next get() tries again. */
+  forget(hostName: string): void {
+    const p = this.conns.get(hostName)
+    this.conns.delete(hostName)
+    p?.then((c) => c.close()).catch(() => undefined)
+  }
+
+  private open(hostName: string): Promise<SshConnection> {
+    let o: ConnectOptions
+    try {
+      o = this.opts.resolve(hostName)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const p = this.opening.add(
+      () =>
+        connect(o, {
+          handshake: (fn) => this.handshakes.add(fn) as never,
+          jump: (key, openJump) => this.jump(key, openJump),
+        }),
+
+    ) as Promise<SshConnection>
+    this.conns.set(hostName, p)
+    // A failed connect is not cached forever: the next get() after this one settles retries.
+    p.catch(() => {
+      if (this.conns.get(hostName) === p) this.conns.delete(hostName)
+    })
+    return p
+  }
+
+  private jump(key: string, openJump: () => Promise<ClientT>): Promise<ClientT> {
+    const cur = this.jumps.get(key)
+    if (cur) return cur
+    const p = openJump()
+    this.jumps.set(key, p)
+    const drop = () => {
+      if (this.jumps.get(key) === p) this.jumps.delete(key)
+    }
+    p.then((c) => c.once('close', drop), drop)
+    return p
+  }
+
+  /** Open connections to many hosts (at most `forks` at once): host name -> connection or error. */
+  async openAll(hostNames: string[]): Promise<Map<string, SshConnection | UnreachableError>> {
+    const out = new Map<string, SshConnection | UnreachableError>()
+    await Promise.all(
+      hostNames.map((h) =>
+        this.get(h).then(
+          (c) => void out.set(h, c),
+          (e) => void out.set(h, e instanceof UnreachableError ? e : new UnreachableError(h, `${h}: ${(e as Error).message}`)),
+        ),
+      ),
+    )
+    return out
+  }
+
+  /** Connections open right now. */
+  get size(): number {
+    return this.conns.size
+  }
+
+  async closeAll(): Promise<void> {
+    this.closed = true
+    const conns = [...this.conns.values()]
+    this.conns.clear()
+    await Promise.all(conns.map((p) => p.then((c) => c.close()).catch(() => undefined)))
+    const jumps = [...this.jumps.values()]
+    this.jumps.clear()
+    await Promise.all(jumps.map((p) => p.then((c) => c.end()).catch(() => undefined)))
+  }
+}

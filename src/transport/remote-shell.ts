@@ -1,0 +1,310 @@
+/**
+ * One persistent `/bin/sh` on an SSH session channel (exec, no pty), running framed commands
+ * one after another (see framing.ts). Optionally the shell is root's, opened once via sudo.
+ */
+import type { Client, ClientChannel } from 'ssh2'
+import { argv, quote } from '../net/shell.ts'
+import { MarkerScanner, frameCommand, newMarker, type FrameSpec } from './framing.ts'
+
+export interface RawResult {
+  code: number
+  stdout: Buffer
+  stderr: Buffer
+  durationMs: number
+  timedOut: boolean
+}
+
+/** The shell went away while a command ran (the connection may still be fine). */
+export class ShellClosedError extends Error {
+  constructor(
+    message: string,
+    readonly code: number | null,
+    readonly stdout: Buffer,
+    readonly stderr: Buffer,
+  ) {
+    super(message)
+    this.name = 'ShellClosedError'
+  }
+}
+
+/** sudo refused or needs what we don't have. Never contains the password. */
+export class BecomeError extends Error {
+  constructor(
+    readonly hostName: string,
+    message: string,
+  ) {
+    super(`${hostName}: become (sudo) failed: ${message}`)
+    this.name = 'BecomeError'
+  }
+}
+
+interface Pending {
+  out: MarkerScanner
+  err: MarkerScanner
+  start: number
+  timer?: NodeJS.Timeout
+  timeoutMs?: number
+  resolve(r: RawResult): void
+  reject(e: Error): void
+}
+
+/** Slack on top of a remote-enforced timeout before the controller gives up on the shell. */
+const BACKSTOP_MS = 5000
+
+function execChannel(client: Client, command: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    try {
+      client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)))
+    } catch (e) {
+      reject(e as Error)
+    }
+  })
+}
+
+export interface ShellOpenOptions {
+  hostName: string
+  /** Open root's shell through sudo. */
+  sudo?: boolean
+  becomePassword?: string
+  timeoutMs: number
+}
+
+export class RemoteShell {
+  pid = 0
+  uid = -1
+  /** `timeout` exists on the target (remote-enforced command timeouts). */
+  hasTimeout = false
+  closed = false
+  exitCode: number | null = null
+  private pending: Pending | null = null
+  /** Output that arrived while no command ran (a background process of an earlier command). */
+  strayBytes = 0
+
+  private constructor(
+    private readonly channel: ClientChannel,
+    readonly hostName: string,
+  ) {}
+
+  static async open(client: Client, o: ShellOpenOptions): Promise<RemoteShell> {
+    const authMark = newMarker()
+    const prompt = `[orch-sudo-${authMark.slice(-12)}] `
+    // The login shell only ever sees one `exec`: its rc files and its own syntax do not matter.
+    const command = o.sudo
+      ? 'exec ' + argv(['sudo', '-S', '-H', '-p', prompt, '-u', 'root', '--', '/bin/sh', '-c', `printf '%s\\n' ${quote(authMark)}; exec /bin/sh`])
+      : 'exec /bin/sh'
+    const channel = await execChannel(client, command)
+    const shell = new RemoteShell(channel, o.hostName)
+    await shell.start(o, o.sudo ? { authMark, prompt } : null)
+    return shell
+  }
+
+  private async start(o: ShellOpenOptions, sudo: { authMark: string; prompt: string } | null): Promise<void> {
+    const ch = this.channel
+    const ready = newMarker()
+    const init =
+      'PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; unset ENV BASH_ENV CDPATH; ' +
+      'LC_ALL=C; export LC_ALL; umask 022\n' +
+      `printf '%s %s %s %s\\n' ${quote(ready)} "$$" "$(id -u)" "$(command -v timeout >/dev/null 2>&1 && echo 1 || echo 0)"; ` +
+      `printf '%s\\n' ${quote(ready)} >&2\n`
+    let out = Buffer.alloc(0)
+    let err = Buffer.alloc(0)
+    let stage: 'auth' | 'init' = sudo ? 'auth' : 'init'
+    let passwordSent = false
+    const scrub = (s: string) => (o.becomePassword ? s.split(o.becomePassword).join('********') : s)
+    ch.on('exit', (code: number | null) => {
+      this.exitCode = code
+    })
+
+    await new Promise<void>((resolve, reject) => {
+      let done = false
+      const finish = (e?: Error) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        ch.removeListener('data', onOut)
+        ch.stderr.removeListener('data', onErr)
+        ch.removeListener('close', onClose)
+        if (e) {
+          try {
+            ch.close()
+          } catch {
+            /* already closed */
+          }
+          reject(e)
+        } else resolve()
+      }
+      const timer = setTimeout(
+        () =>
+          finish(
+            sudo && stage === 'auth'
+              ? new BecomeError(o.hostName, `no answer from sudo within ${o.timeoutMs} ms: ${scrub(err.toString().trim()) || '(no output)'}`)
+              : new Error(`${o.hostName}: remote shell did not start within ${o.timeoutMs} ms`),
+          ),
+        o.timeoutMs,
+      )
+      const check = () => {
+        if (stage === 'auth' && sudo) {
+          const prompts = err.toString('latin1').split(sudo.prompt).length - 1
+          if (prompts > 0 && !passwordSent) {
+            if (o.becomePassword === undefined) return finish(new BecomeError(o.hostName, 'sudo asks for a password and no become password was given'))
+            passwordSent = true
+            ch.write(o.becomePassword + '\n')
+          } else if (prompts > 1) {
+            return finish(new BecomeError(o.hostName, 'incorrect sudo password'))
+          }
+          const i = out.indexOf(sudo.authMark + '\n')
+          if (i >= 0) {
+            out = out.subarray(i + sudo.authMark.length + 1)
+            err = Buffer.alloc(0)
+            stage = 'init'
+            ch.write(init)
+          }
+        }
+        if (stage === 'init') {
+          const i = out.indexOf(ready + ' ')
+          const nl = i >= 0 ? out.indexOf(0x0a, i) : -1
+          if (nl >= 0 && err.includes(ready + '\n')) {
+            const [pid, uid, hasTimeout] = out.toString('latin1', i + ready.length + 1, nl).split(' ')
+            this.pid = Number(pid)
+            this.uid = Number(uid)
+            this.hasTimeout = hasTimeout === '1'
+            finish()
+          }
+        }
+      }
+      const onOut = (d: Buffer) => {
+        out = Buffer.concat([out, d])
+        check()
+      }
+      const onErr = (d: Buffer) => {
+        err = Buffer.concat([err, d])
+        check()
+      }
+      const onClose = () => {
+        const msg = scrub(err.toString().replace(new RegExp(`\\[orch-sudo-[0-9a-f]+\\] `, 'g'), '').trim())
+        if (sudo && stage === 'auth') {
+          finish(new BecomeError(o.hostName, msg || `sudo exited with code ${this.exitCode ?? '?'}`))
+        } else finish(new Error(`${o.hostName}: remote shell exited during startup (code ${this.exitCode ?? '?'}): ${msg}`))
+      }
+      ch.on('data', onOut)
+      ch.stderr.on('data', onErr)
+      ch.on('close', onClose)
+      if (!sudo) ch.write(init)
+    })
+
+    ch.on('data', (d: Buffer) => this.onData(d, false))
+    ch.stderr.on('data', (d: Buffer) => this.onData(d, true))
+    ch.on('close', () => this.onClose())
+  }
+
+  private onData(d: Buffer, isErr: boolean): void {
+    const p = this.pending
+    if (!p) {
+      this.strayBytes += d.length
+      return
+    }
+    if (isErr) p.err.push(d)
+    else p.out.push(d)
+    this.maybeDone()
+  }
+
+  private maybeDone(): void {
+    const p = this.pending
+    if (!p || p.out.foundAt < 0 || p.err.foundAt < 0) return
+    const nl = p.out.after.indexOf(0x0a)
+    if (nl < 0) return
+    const code = Number(p.out.after.toString('latin1', 0, nl))
+    this.pending = null
+    clearTimeout(p.timer)
+    const durationMs = performance.now() - p.start
+    // `timeout` exits 124 (TERM) or 137 (KILL after the grace period) when it fired.
+    const timedOut = p.timeoutMs !== undefined && (code === 124 || code === 137) && durationMs >= p.timeoutMs * 0.95
+    p.resolve({ code: timedOut ? 124 : code, stdout: p.out.data(), stderr: p.err.data(), durationMs, timedOut })
+  }
+
+  private onClose(): void {
+    this.closed = true
+    const p = this.pending
+    if (!p) return
+    this.pending = null
+    clearTimeout(p.timer)
+    p.reject(new ShellClosedError(`remote shell exited (code ${this.exitCode ?? 'unknown'})`, this.exitCode, p.out.data(), p.err.data()))
+  }
+
+  /** Run one framed command. The caller serializes calls. */
+  run(spec: FrameSpec): Promise<RawResult> {
+    if (this.closed) return Promise.reject(new ShellClosedError('remote shell is closed', this.exitCode, Buffer.alloc(0), Buffer.alloc(0)))
+    if (this.pending) return Promise.reject(new Error('RemoteShell.run called while a command is running'))
+    const marker = newMarker()
+    const remoteTimeout = spec.timeoutMs !== undefined && this.hasTimeout ? spec.timeoutMs : undefined
+    const text = frameCommand(marker, { ...spec, timeoutMs: remoteTimeout })
+    return new Promise<RawResult>((resolve, reject) => {
+      const p: Pending = {
+        out: new MarkerScanner(Buffer.from(marker + ':')),
+        err: new MarkerScanner(Buffer.from(marker + '\n')),
+        start: performance.now(),
+        timeoutMs: spec.timeoutMs,
+        resolve,
+        reject,
+      }
+      if (spec.timeoutMs !== undefined) {
+        // Backstop: the target has no `timeout`, or the command ignores it (D state, ...): give up on
+        // this shell (a fresh one serves the next command) and report the timeout.
+        const limit = remoteTimeout !== undefined ? spec.timeoutMs + 1000 + BACKSTOP_MS : spec.timeoutMs
+        p.timer = setTimeout(() => {
+          if (this.pending !== p) return
+          this.pending = null
+          this.closed = true
+          try {
+            this.channel.signal('KILL')
+          } catch {
+            /* not supported */
+          }
+          this.channel.close()
+          const note = Buffer.from(`\norch: command timed out after ${spec.timeoutMs} ms; its shell was abandoned\n`)
+          resolve({
+            code: 124,
+            stdout: p.out.data(),
+            stderr: Buffer.concat([p.err.data(), note]),
+            durationMs: performance.now() - p.start,
+            timedOut: true,
+          })
+        }, limit)
+      }
+      this.pending = p
+      this.channel.write(text)
+    })
+  }
+
+  /** Fail the running command (the connection died). */
+  abort(e: Error): void {
+    const p = this.pending
+    this.closed = true
+    if (!p) return
+    this.pending = null
+    clearTimeout(p.timer)
+    p.reject(e)
+  }
+
+  close(): void {
+    if (this.closed && !this.pending) {
+      try {
+        this.channel.close()
+      } catch {
+        /* gone */
+      }
+      return
+    }
+    this.closed = true
+    try {
+      this.channel.end('exit\n')
+    } catch {
+      /* gone */
+    }
+    try {
+      this.channel.close()
+    } catch {
+      /* gone */
+    }
+  }
+}
