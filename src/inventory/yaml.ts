@@ -147,7 +147,7 @@ export function parseYamlInventory(text: string, file: string, inv: InventoryBui
   }
 
   const root = resolve(doc.contents)
-  if (isNull(root)) fail('empty YAML inventory')
+  if (isNull(root)) return // an empty file: no hosts (Ansible's INI plugin accepts it too)
   if (!isMap(root)) return fail(`a YAML inventory must be a mapping of groups, got ${kind(root)}`, root)
   if (root.has('plugin')) fail('inventory plugin configuration files (plugin:) are not supported', root)
   for (const pair of root.items) {
