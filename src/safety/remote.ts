@@ -1,0 +1,193 @@
+/**
+ * The target side of a transaction: scripts that live on each host under /var/lib/orch and work
+ * without the controller.
+ *
+ *   /var/lib/orch/                      root-only (0700)
+ *     bin/rollback.sh RUN WHO           replays RUN's undo journal newest first (run by orch or a timer)
+ *     lock/run                          the run that holds this host (mkdir is the atomic lock)
+ *     last-committed                    id of the last committed run (what `orch rollback` undoes)
+ *     journal/RUN/NNNN-module.sh        undo entries, written by the engine before each change
+ *     journal/RUN/status                applying | committed | rolling-back | rolled-back | rollback-failed
+ *     journal/RUN/rolled-back-by        orch | timer | interrupt ...
+ *     journal/RUN/meta                  who started the run, when, with which playbook
+ *     journal/RUN/timer                 how the armed commit-confirmed timer can be disarmed
+ *
+ * Every entry that was undone is renamed NNNN-module.undone, so a rollback interrupted halfway (the host
+ * rebooted, the timer and orch raced) resumes where it stopped and never undoes anything twice.
+ */
+import { JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
+import { sh } from '../net/shell.ts'
+
+export const ORCH_ROOT = '/var/lib/orch'
+export const ROLLBACK_BIN = `${ORCH_ROOT}/bin/rollback.sh`
+export const LOCK_DIR = `${ORCH_ROOT}/lock`
+
+/** Installed once per host per run (cheap: part of the begin round trip). */
+export const ROLLBACK_SH = `#!/bin/sh
+# orch rollback: replay a run's undo journal, newest entry first. Usage: rollback.sh RUN [WHO]
+set -u
+run=$1; who=\${2:-manual}
+dir=${JOURNAL_ROOT}/$run
+[ -d "$dir" ] || { echo "orch: no journal for run $run on $(hostname)" >&2; exit 3; }
+# One rollback at a time per run: the timer and the controller may race.
+mkdir "$dir/.rollback" 2>/dev/null || { echo "orch: a rollback of $run is already running" >&2; exit 75; }
+trap 'rmdir "$dir/.rollback" 2>/dev/null' EXIT
+echo rolling-back > "$dir/status"
+echo "$who" > "$dir/rolled-back-by"
+failed=0
+for f in $(ls "$dir" | grep -E '^[0-9]{4}-[A-Za-z0-9_-]+\\.sh$' | sort -r); do
+  echo "== $(date -u +%FT%TZ) undo $f" >> "$dir/rollback.log"
+  if sh "$dir/$f" >> "$dir/rollback.log" 2>&1; then
+    mv -f "$dir/$f" "$dir/\${f%.sh}.undone"
+  else
+    echo "!! undo $f failed (exit $?)" >> "$dir/rollback.log"
+    failed=1
+  fi
+done
+if [ $failed = 0 ]; then
+  echo rolled-back > "$dir/status"
+  # Release the host only if this run holds it.
+  [ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = "$run" ] && rm -rf ${LOCK_DIR}
+  exit 0
+fi
+echo rollback-failed > "$dir/status"
+echo "orch: some undo steps of run $run failed on $(hostname): see $dir/rollback.log" >&2
+exit 1
+`
+
+/**
+ * Begin a run on a host, in one round trip: install rollback.sh, refuse when another run holds the host
+ * or an earlier run was left unfinished (unless resuming that very run), take the lock, write meta.
+ * Prints one line: "ok", "held RUN", or "unfinished RUN STATUS".
+ */
+export function beginScript(runId: string, meta: string, resume = false): string {
+  assertRunId(runId)
+  const dir = journalDir(runId)
+  return (
+    sh`umask 077; mkdir -p ${ORCH_ROOT}/bin ${JOURNAL_ROOT} && chmod 700 ${ORCH_ROOT}
+cat > ${ROLLBACK_BIN}.tmp <<'ORCH_EOF'
+` +
+    ROLLBACK_SH +
+    sh`ORCH_EOF
+chmod 700 ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN}
+if ! mkdir ${LOCK_DIR} 2>/dev/null; then
+  holder=$(cat ${LOCK_DIR}/run 2>/dev/null)
+  if [ -z "$holder" ]; then sleep 0.2; holder=$(cat ${LOCK_DIR}/run 2>/dev/null); fi
+  st=$(cat ${JOURNAL_ROOT}/"$holder"/status 2>/dev/null || echo unknown)
+  if [ ${resume ? 1 : 0} = 1 ] && [ "$holder" = ${runId} ]; then :
+  elif [ "$st" = applying ] && [ "$(cat ${LOCK_DIR}/pid 2>/dev/null || echo 0)" -gt 1 ] && kill -0 "$(cat ${LOCK_DIR}/pid)" 2>/dev/null; then echo "held $holder"; exit 0
+  else echo "unfinished $holder $st"; exit 0
+  fi
+fi
+echo ${runId} > ${LOCK_DIR}/run
+echo $PPID > ${LOCK_DIR}/pid
+mkdir -p ${dir} && chmod 700 ${dir}
+[ -f ${dir}/status ] || echo applying > ${dir}/status
+printf '%s\\n' ${meta} > ${dir}/meta
+echo ok`
+  )
+}
+
+/**
+ * Arm the commit-confirmed timer: unless disarmed within `seconds`, the host replays the run's journal by
+ * itself. systemd-run where systemd runs (survives the ssh session and sshd restarts); elsewhere a
+ * detached process in its own session (setsid, stdin from /dev/null) so the session dropping can't kill it.
+ */
+export function armScript(runId: string, seconds: number): string {
+  assertRunId(runId)
+  if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`confirm_timeout: expected whole seconds >= 1, got ${seconds}`)
+  const dir = journalDir(runId)
+  const unit = `orch-confirm-${runId}`
+  return sh`if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
+  systemctl stop ${unit + '.timer'} 2>/dev/null
+  systemd-run --quiet --unit=${unit} --on-active=${seconds + 's'} /bin/sh ${ROLLBACK_BIN} ${runId} timer && echo "systemd ${unit}" > ${dir}/timer
+else
+  [ -f ${dir}/timer ] && kill -- -"$(sed -n 's/^pid //p' ${dir}/timer)" 2>/dev/null
+  setsid sh -c ${`sleep ${seconds}; exec /bin/sh ${ROLLBACK_BIN} ${runId} timer`} </dev/null >/dev/null 2>&1 &
+  echo "pid $!" > ${dir}/timer
+fi
+cat ${dir}/timer`
+}
+
+/** Disarm the timer (idempotent). Prints "disarmed" or "fired" when the timer already started rolling back. */
+export function disarmScript(runId: string): string {
+  assertRunId(runId)
+  const dir = journalDir(runId)
+  return sh`t=$(cat ${dir}/timer 2>/dev/null)
+case "$t" in
+  "systemd "*) systemctl stop "\${t#systemd }.timer" 2>/dev/null ;;
+  "pid "*) kill -- -"\${t#pid }" 2>/dev/null ;;
+esac
+rm -f ${dir}/timer
+st=$(cat ${dir}/status 2>/dev/null)
+if [ "$st" = applying ]; then echo disarmed; else echo "fired $st"; fi`
+}
+
+/** Commit: the run's changes stay; the host is released; `orch rollback` will undo this run. */
+export function commitScript(runId: string): string {
+  const dir = journalDir(runId)
+  return (
+    disarmScript(runId) +
+    sh`
+[ "$st" = applying ] || exit 3
+echo committed > ${dir}/status
+echo ${runId} > ${ORCH_ROOT}/last-committed
+[ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = ${runId} ] && rm -rf ${LOCK_DIR}
+exit 0`
+  )
+}
+
+/** Roll back a run now (orch, on failure / interrupt / `orch rollback`). */
+export function rollbackScript(runId: string, who: string): string {
+  assertRunId(runId)
+  return disarmScript(runId) + '\n' + sh`/bin/sh ${ROLLBACK_BIN} ${runId} ${who}`
+}
+
+/** Release the lock of a run that changed nothing (no journal entries): nothing to keep, nothing to undo. */
+export function releaseScript(runId: string): string {
+  const dir = journalDir(runId)
+  return sh`if ls ${dir} | grep -qE '^[0-9]{4}-.*\\.sh$'; then echo committed > ${dir}/status; echo ${runId} > ${ORCH_ROOT}/last-committed; else rm -rf ${dir}; fi
+[ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = ${runId} ] && rm -rf ${LOCK_DIR}
+exit 0`
+}
+
+export interface HostTxStatus {
+  lock: string | null
+  lastCommitted: string | null
+  runs: Array<{ run: string; status: string; rolledBackBy: string | null; timer: string | null; pending: number; meta: string }>
+}
+
+/** One round trip: lock holder, last committed run, and every journalled run with its status. */
+export const STATUS_SCRIPT = sh`echo "lock $(cat ${LOCK_DIR}/run 2>/dev/null)"
+echo "last $(cat ${ORCH_ROOT}/last-committed 2>/dev/null)"
+for d in ${JOURNAL_ROOT}/*/; do
+  [ -d "$d" ] || continue
+  r=$(basename "$d")
+  n=$(ls "$d" | grep -cE '^[0-9]{4}-.*\\.sh$')
+  printf 'run %s %s %s %s %s\\n' "$r" "$(cat "$d/status" 2>/dev/null || echo unknown)" "$(cat "$d/rolled-back-by" 2>/dev/null || echo -)" "$n" "$(sed -n 1p "$d/timer" 2>/dev/null | tr ' ' _ || true)"
+  printf 'meta %s %s\\n' "$r" "$(tr '\\n' ' ' < "$d/meta" 2>/dev/null)"
+done
+true`
+
+export function parseStatus(out: string): HostTxStatus {
+  const s: HostTxStatus = { lock: null, lastCommitted: null, runs: [] }
+  const metas = new Map<string, string>()
+  for (const line of out.split('\n')) {
+    const [kind, ...rest] = line.split(' ')
+    if (kind === 'lock') s.lock = rest.join(' ').trim() || null
+    else if (kind === 'last') s.lastCommitted = rest.join(' ').trim() || null
+    else if (kind === 'meta') metas.set(rest[0], rest.slice(1).join(' ').trim())
+    else if (kind === 'run' && rest.length >= 4) {
+      s.runs.push({
+        run: rest[0],
+        status: rest[1],
+        rolledBackBy: rest[2] === '-' ? null : rest[2],
+        pending: Number(rest[3]),
+        timer: rest[4] ? rest[4].replace('_', ' ') : null,
+        meta: '',
+      })
+    }
+  }
+  for (const r of s.runs) r.meta = metas.get(r.run) ?? ''
+  return s
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest'
+import { RemoteJournal, newRunId } from '../../src/engine/journal.ts'
+import { nsenterConnection } from '../../src/lab/connection.ts'
+import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, STATUS_SCRIPT } from '../../src/safety/remote.ts'
+import type { Connection } from '../../src/transport/types.ts'
+import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { snapshot } from '../helpers/snapshot.ts'
+
+async function ok(conn: Connection, script: string): Promise<string> {
+  const r = await conn.run(script)
+  expect(r.code, r.stderr).toBe(0)
+  return r.stdout.trim()
+}
+
+/** Two journalled changes, applied after their undo was recorded, as the engine does. */
+async function change(conn: Connection, runId: string): Promise<void> {
+  const j = new RemoteJournal(runId)
+  await j.record(conn.hostName, conn, { description: 'del addr', script: 'ip addr del 10.77.0.1/32 dev lo' }, { module: 'addr', task: 'a' })
+  await ok(conn, 'ip addr add 10.77.0.1/32 dev lo')
+  await j.record(conn.hostName, conn, { description: 'del route', script: 'ip route del blackhole 10.78.0.0/24' }, { module: 'route', task: 'r' })
+  await ok(conn, 'ip route add blackhole 10.78.0.0/24')
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
+  const lab = withLab({ hosts: 1 })
+  const conn = () => nsenterConnection(lab(), lab().hosts[0])
+
+  it('rollback replays the journal newest first and releases the host', async () => {
+    const before = await snapshot(conn())
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'test'))).toBe('ok')
+    await change(conn(), run)
+    expect(await snapshot(conn())).not.toEqual(before)
+    await ok(conn(), rollbackScript(run, 'orch'))
+    expect(await snapshot(conn())).toEqual(before)
+    const st = parseStatus(await ok(conn(), STATUS_SCRIPT))
+    expect(st.lock).toBeNull()
+    expect(st.runs.find((r) => r.run === run)).toMatchObject({ status: 'rolled-back', rolledBackBy: 'orch', pending: 0 })
+    // A second rollback finds nothing left to undo and changes nothing.
+    await ok(conn(), rollbackScript(run, 'orch'))
+    expect(await snapshot(conn())).toEqual(before)
+  })
+
+  it('an unfinished run blocks the next one until rolled back', async () => {
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'first'))).toBe('ok')
+    await change(conn(), run)
+    const other = newRunId()
+    // The first run's controller shell is gone (each nsenter command is its own process): unfinished.
+    expect(await ok(conn(), beginScript(other, 'second'))).toBe(`unfinished ${run} applying`)
+    expect(await ok(conn(), beginScript(run, 'first', true))).toBe('ok') // --resume of that very run
+    await ok(conn(), rollbackScript(run, 'orch'))
+    expect(await ok(conn(), beginScript(other, 'second'))).toBe('ok')
+    await ok(conn(), commitScript(other))
+  })
+
+  it('an armed timer restores the host by itself when nobody disarms it', async () => {
+    const before = await snapshot(conn())
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'timer'))).toBe('ok')
+    expect(await ok(conn(), armScript(run, 2))).toMatch(/^pid \d+$/)
+    await change(conn(), run)
+    expect(await snapshot(conn())).not.toEqual(before)
+    let st = parseStatus('')
+    for (let i = 0; i < 50; i++) {
+      await sleep(200)
+      st = parseStatus(await ok(conn(), STATUS_SCRIPT))
+      if (st.runs.find((r) => r.run === run)?.status === 'rolled-back') break
+    }
+    expect(st.runs.find((r) => r.run === run)).toMatchObject({ status: 'rolled-back', rolledBackBy: 'timer' })
+    expect(st.lock).toBeNull()
+    expect(await snapshot(conn())).toEqual(before)
+    // Disarming after the timer fired says so: the controller must report "rolled back by its timer".
+    expect(await ok(conn(), disarmScript(run))).toBe('fired rolled-back')
+  })
+
+  it('a disarmed timer does nothing; commit keeps the change and records the run', async () => {
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'commit'))).toBe('ok')
+    await ok(conn(), armScript(run, 1))
+    await change(conn(), run)
+    expect(await ok(conn(), disarmScript(run))).toBe('disarmed')
+    await sleep(1800)
+    const changed = await snapshot(conn())
+    expect(JSON.stringify(changed.addrs)).toContain('10.77.0.1')
+    await ok(conn(), commitScript(run))
+    const st = parseStatus(await ok(conn(), STATUS_SCRIPT))
+    expect(st.lastCommitted).toBe(run)
+    expect(st.lock).toBeNull()
+    expect(st.runs.find((r) => r.run === run)?.status).toBe('committed')
+    await ok(conn(), rollbackScript(run, 'orch'))
+    expect(JSON.stringify((await snapshot(conn())).addrs)).not.toContain('10.77.0.1')
+  })
+})
