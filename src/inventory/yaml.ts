@@ -27,12 +27,45 @@ import {
   LineCounter,
   parseDocument,
   type Document,
+  type DocumentOptions,
   type Node,
+  type ParseOptions,
   type ParsedNode,
+  type SchemaOptions,
 } from 'yaml'
 import { expandHostPattern, HostRangeError } from './hostpattern.ts'
 import type { InventoryBuilder } from './model.ts'
 import { InventoryError, type Vars } from './types.ts'
+
+type Tags = Extract<NonNullable<DocumentOptions & ParseOptions & SchemaOptions>['customTags'], unknown[]>
+type Tag = Tags[number]
+
+/**
+ * The YAML 1.1 scalars of PyYAML (which Ansible uses), where the `yaml` package's 1.1 schema differs:
+ * only yes/no/true/false/on/off are booleans (not y/n); 08 and 1e3 are strings; sexagesimal
+ * numbers must not start with 0, so a MAC address like 02:42:10:00:00:02 stays a string; dates
+ * stay strings (Ansible's JSON output shows them as strings too).
+ */
+function pyyamlTags(tags: Tags): Tags {
+  const BOOL = 'tag:yaml.org,2002:bool'
+  const INT = 'tag:yaml.org,2002:int'
+  const FLOAT = 'tag:yaml.org,2002:float'
+  return tags
+    .filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:timestamp')
+    .map((t): Tag => {
+      if (typeof t === 'string' || !('test' in t) || !t.test) return t
+      const is = (tag: string, format?: string): boolean => t.tag === tag && t.format === format
+      if (t.tag === BOOL) {
+        const truthy = t.identify?.(true)
+        return { ...t, test: truthy ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/ }
+      }
+      if (is(INT)) return { ...t, test: /^[-+]?(?:0|[1-9][0-9_]*)$/ }
+      if (is(INT, 'TIME')) return { ...t, test: /^[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+$/ }
+      if (is(FLOAT, 'EXP')) return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)[eE][-+][0-9]+$/ }
+      if (is(FLOAT) && !t.test.source.includes('inf')) return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)$/ }
+      return t
+    })
+}
 
 export interface ParsedYaml {
   doc: Document.Parsed
@@ -42,7 +75,7 @@ export interface ParsedYaml {
 /** Parses YAML 1.1 (as Ansible does); syntax errors become InventoryError with file and line. */
 export function parseYaml(text: string, file: string): ParsedYaml {
   const lines = new LineCounter()
-  const doc = parseDocument(text, { version: '1.1', lineCounter: lines, prettyErrors: true })
+  const doc = parseDocument(text, { version: '1.1', customTags: pyyamlTags, lineCounter: lines, prettyErrors: true })
   const e = doc.errors[0]
   if (e) throw new InventoryError(`invalid YAML: ${e.message.split('\n')[0]}`, file, e.linePos?.[0].line)
   return { doc, lines }
