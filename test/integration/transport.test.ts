@@ -1,0 +1,237 @@
+/**
+ * The persistent-shell transport against a real sshd on 127.0.0.1 (throwaway config, keys, port).
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sh } from '../../src/net/shell.ts'
+import { connect, UnreachableError, type ConnectOptions, type SshConnection } from '../../src/transport/index.ts'
+import { keygen, tempDir, TestSshd, type KeyPair } from '../helpers/sshd.ts'
+
+let sshd: TestSshd
+let dir: string
+let key: KeyPair
+let conn: SshConnection
+const opened: SshConnection[] = []
+
+function opts(extra: Partial<ConnectOptions> = {}): ConnectOptions {
+  return {
+    hostName: 'h1',
+    address: '127.0.0.1',
+    port: sshd.port,
+    user: 'root',
+    privateKeyFile: key.privateKeyFile,
+    hostKeyChecking: 'off',
+    sshConfigPath: null,
+    agentSocket: null,
+    ...extra,
+  }
+}
+
+async function open(extra: Partial<ConnectOptions> = {}): Promise<SshConnection> {
+  const c = await connect(opts(extra))
+  opened.push(c)
+  return c
+}
+
+beforeAll(async () => {
+  dir = tempDir()
+  key = keygen(dir, 'id_ed25519')
+  sshd = new TestSshd()
+  await sshd.start()
+  sshd.authorize('root', key.publicKey)
+  conn = await open()
+})
+
+afterAll(async () => {
+  for (const c of opened) await c.close().catch(() => undefined)
+  await sshd?.destroy()
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+
+describe('commands over one persistent shell', () => {
+  it('reports exit code, stdout and stderr separately', async () => {
+    const r = await conn.run('echo out; echo err >&2; exit 7')
+    expect(r).toMatchObject({ code: 7, stdout: 'out\n', stderr: 'err\n', timedOut: false })
+    expect(r.durationMs).toBeGreaterThan(0)
+  })
+
+  it('runs many commands in one session (same shell pid, one sshd login)', async () => {
+    const before = sshd.acceptedCount()
+    const pids = new Set<string>()
+    for (let i = 0; i < 50; i++) pids.add((await conn.run('echo $$')).stdout)
+    expect(pids.size).toBe(1)
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => conn.run(`echo ${i}`)))
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 50 }, (_, i) => `${i}\n`))
+    expect(sshd.acceptedCount()).toBe(before)
+  })
+
+  it('keeps outputs without trailing newline, empty outputs and large outputs apart', async () => {
+    expect((await conn.run('printf abc')).stdout).toBe('abc')
+    expect((await conn.run('printf abc >&2')).stderr).toBe('abc')
+    expect(await conn.run('true')).toMatchObject({ code: 0, stdout: '', stderr: '' })
+    const big = await conn.run('head -c 3000000 /dev/zero | tr "\\0" x; echo; seq 1 20000 >&2')
+    expect(big.stdout.length).toBe(3_000_001)
+    expect(big.stderr.split('\n').length).toBe(20001)
+    expect((await conn.run('echo next')).stdout).toBe('next\n')
+  })
+
+  it('is not confused by binary output or output that looks like a marker', async () => {
+    const r = await conn.runRaw('head -c 65536 /dev/urandom | tee /tmp/.orch-rand-$$ | sha256sum >&2; cat /tmp/.orch-rand-$$; rm -f /tmp/.orch-rand-$$')
+    expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(r.stderr.toString().split(' ')[0])
+    const fake = await conn.run("printf '__orch_0123456789abcdef0123456789abcdef:0\\n'; printf '__orch_x\\n' >&2; echo tail")
+    expect(fake.stdout).toBe('__orch_0123456789abcdef0123456789abcdef:0\ntail\n')
+    expect(fake.stderr).toBe('__orch_x\n')
+  })
+
+  it('delivers a value with metacharacters, quotes, newlines and non-ASCII byte-exact', async () => {
+    const evil = `a'b"c $HOME \`id\` $(reboot) ;rm -rf / \\ \n\ttab | & > < * ? [x] {y} ~ # % ü 日本 🚀 '\n'`
+    const r = await conn.run(sh`printf '%s' ${evil}`)
+    expect(r.stdout).toBe(evil)
+    const r2 = await conn.run(sh`set -- ${[evil, 'two words', '']}; echo $#`)
+    expect(r2.stdout).toBe('3\n')
+  })
+
+  it('feeds stdin per command (binary, NUL, no trailing newline) and otherwise gives /dev/null', async () => {
+    const data = Buffer.concat([randomBytes(5000), Buffer.from('\0%s%%\\n\\0\'"-'), Buffer.from([0, 255, 10])])
+    const r = await conn.runRaw('cat', { stdin: data })
+    expect(r.stdout.equals(data)).toBe(true)
+    expect((await conn.run('cat', { stdin: '-n' })).stdout).toBe('-n')
+    // Without stdin a command that reads stdin sees EOF instead of eating the protocol.
+    expect(await conn.run('cat; echo done')).toMatchObject({ code: 0, stdout: 'done\n' })
+  })
+
+  it('survives syntax errors, exit, exec, cd, set -e and traps in a script', async () => {
+    const pid = (await conn.run('echo $$')).stdout
+    expect((await conn.run('if then fi')).code).toBe(2)
+    expect((await conn.run('exit 42')).code).toBe(42)
+    expect((await conn.run('exec sh -c "exit 5"')).code).toBe(5)
+    await conn.run('cd /tmp; set -e; trap "echo trapped" EXIT; FOO=1; false')
+    const r = await conn.run('pwd; echo "${FOO:-unset}"; echo $$')
+    expect(r.stdout).toBe(`/root\nunset\n${pid}`)
+  })
+
+  it('is not disturbed by a background process that keeps running', async () => {
+    const r = await conn.run('(sleep 0.3; echo late) & echo now')
+    expect(r.stdout).toBe('now\n')
+    await new Promise((res) => setTimeout(res, 500))
+    expect((await conn.run('echo clean')).stdout).toBe('clean\n')
+  })
+
+  it('kills a command that exceeds timeoutMs (its process group), reports 124, keeps the shell', async () => {
+    const pid = (await conn.run('echo $$')).stdout
+    const t0 = Date.now()
+    const r = await conn.run('echo started; sleep 30 & sleep 30; echo never', { timeoutMs: 400 })
+    expect(Date.now() - t0).toBeLessThan(5000)
+    expect(r).toMatchObject({ code: 124, timedOut: true, stdout: 'started\n' })
+    // Both sleeps (same process group) are gone.
+    const left = await conn.run('pgrep -x sleep -a || true')
+    expect(left.stdout).not.toMatch(/sleep 30/)
+    expect((await conn.run('echo $$')).stdout).toBe(pid)
+    // A command that finishes in time is not marked as timed out, even when it exits 124 itself.
+    expect(await conn.run('exit 124', { timeoutMs: 5000 })).toMatchObject({ code: 124, timedOut: false })
+    expect(await conn.run('cat', { stdin: 'x', timeoutMs: 5000 })).toMatchObject({ code: 0, stdout: 'x' })
+  })
+
+  it('does not let a command take the shell down for good', async () => {
+    const r = await conn.run('kill -9 $$')
+    expect(r.code).not.toBe(0)
+    expect(conn.alive).toBe(true)
+    expect((await conn.run('echo back')).stdout).toBe('back\n')
+  })
+})
+
+describe('upload', () => {
+  it('round-trips binary content (sha256), sets the mode, replaces atomically', async () => {
+    const data = randomBytes(200_000)
+    const path = `/tmp/orch-upload-${process.pid}.bin`
+    await conn.upload(path, data, 0o640)
+    const r = await conn.run(sh`sha256sum ${path} | cut -d' ' -f1; stat -c %a ${path}`)
+    expect(r.stdout).toBe(`${createHash('sha256').update(data).digest('hex')}\n640\n`)
+    await conn.upload(path, 'text\n', 0o755)
+    expect((await conn.run(sh`cat ${path}; stat -c %a ${path}; ls -a /tmp | grep -c '\.orch-.*\.tmp$' || true`)).stdout).toBe('text\n755\n0\n')
+    expect((await conn.download(path)).toString()).toBe('text\n')
+    await conn.upload(path, Buffer.alloc(0))
+    expect((await conn.run(sh`wc -c < ${path}; stat -c %a ${path}; rm -f ${path}`)).stdout).toBe('0\n644\n')
+  })
+
+  it('handles awkward file names and reports failures', async () => {
+    const path = `/tmp/orch upload 'ü' $(x) ${process.pid}`
+    await conn.upload(path, 'ok')
+    expect((await conn.run(sh`cat ${path}; rm -f ${path}`)).stdout).toBe('ok')
+    await expect(conn.upload('/nonexistent-dir/x', 'y')).rejects.toThrow(/upload to \/nonexistent-dir\/x failed/)
+    await expect(conn.upload('/tmp', 'y')).rejects.toThrow(/is a directory/)
+  })
+})
+
+describe('dropped connections', () => {
+  it('rejects the running command quickly with UnreachableError when sshd dies, and alive turns false', async () => {
+    const c = await open({ hostName: 'drop' })
+    const sessionPid = Number((await c.run('echo $PPID')).stdout)
+    expect(sessionPid).toBeGreaterThan(1)
+    const running = c.run('sleep 30')
+    await new Promise((r) => setTimeout(r, 200))
+    const t0 = Date.now()
+    process.kill(sessionPid, 'SIGKILL')
+    await expect(running).rejects.toBeInstanceOf(UnreachableError)
+    expect(Date.now() - t0).toBeLessThan(3000)
+    expect(c.alive).toBe(false)
+    await expect(c.run('true')).rejects.toThrow(/lost/)
+  })
+
+  it('detects a silent peer with keepalives', async () => {
+    const c = await open({ hostName: 'frozen', keepaliveIntervalMs: 200, keepaliveCountMax: 2 })
+    const sessionPid = Number((await c.run('echo $PPID')).stdout)
+    const running = c.run('sleep 30')
+    await new Promise((r) => setTimeout(r, 100))
+    process.kill(sessionPid, 'SIGSTOP')
+    try {
+      const t0 = Date.now()
+      await expect(running).rejects.toBeInstanceOf(UnreachableError)
+      expect(Date.now() - t0).toBeLessThan(3000)
+      expect(c.alive).toBe(false)
+    } finally {
+      process.kill(sessionPid, 'SIGCONT')
+      process.kill(sessionPid, 'SIGKILL')
+    }
+  })
+
+  it('fails fast with UnreachableError (after retries) when nothing listens', async () => {
+    const t0 = Date.now()
+    const err = await connect(opts({ hostName: 'nobody', port: 1, retries: 2, retryDelayMs: 50 })).catch((e) => e)
+    expect(err).toBeInstanceOf(UnreachableError)
+    expect(err.message).toMatch(/nobody: failed to connect to root@127\.0\.0\.1:1: .*ECONNREFUSED.*after 3 attempts/)
+    expect(Date.now() - t0).toBeLessThan(3000)
+  })
+
+  it('does not retry authentication failures', async () => {
+    const other = keygen(dir, 'not_authorized')
+    const t0 = Date.now()
+    const err = await connect(opts({ hostName: 'denied', privateKeyFile: other.privateKeyFile, retries: 3, retryDelayMs: 2000 })).catch((e) => e)
+    expect(err).toBeInstanceOf(UnreachableError)
+    expect(err.message).toMatch(/Permission denied for root@127\.0\.0\.1/)
+    expect(err.message).not.toMatch(/attempts/)
+    expect(Date.now() - t0).toBeLessThan(1500)
+  })
+})
+
+describe('performance', () => {
+  it('runs a trivial command in about a millisecond over an open connection', async () => {
+    for (let i = 0; i < 20; i++) await conn.run('true')
+    const n = 500
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) await conn.run('true')
+    const perCmd = (performance.now() - t0) / n
+    const h0 = performance.now()
+    const c = await open({ hostName: 'perf' })
+    const connectMs = performance.now() - h0
+    const f0 = performance.now()
+    await c.run('true')
+    const firstMs = performance.now() - f0
+    console.log(
+      `transport perf: ${perCmd.toFixed(3)} ms per trivial command (sequential, n=${n}); ` +
+        `connect ${connectMs.toFixed(1)} ms (handshake+auth ${c.handshakeMs.toFixed(1)} ms), first command (opens the shell) ${firstMs.toFixed(1)} ms`,
+    )
+    expect(perCmd).toBeLessThan(5)
+  })
+})
