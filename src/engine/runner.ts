@@ -53,6 +53,8 @@ export interface RunOptions {
   playbookPath?: string
   /** Hosts a play pattern selects, --limit already applied; [] when none match. */
   resolveHosts(pattern: string): Host[]
+  /** Called once per host of the plan before anything connects (e.g. to check its connection vars); may throw. */
+  prepareHost?(host: Host): void
   /** A connection to a host (the transport pool's get). Throwing means unreachable. */
   connect(host: Host): Promise<Connection>
   /** -e vars: override everything. */
@@ -178,6 +180,7 @@ export function planRun(opts: RunOptions): PlannedPlay[] {
       if (play[k] !== undefined && (typeof play[k] !== 'object' || play[k] === null || Array.isArray(play[k]))) throw new PlaybookError(`${where}: ${k} must be an object`, file)
 
     const hosts = opts.resolveHosts(play.hosts)
+    for (const h of hosts) opts.prepareHost?.(h)
     const vars = new Map<string, Vars>()
     for (const h of hosts) vars.set(h.name, mergeVars(play, h, extra))
     const tasks = new Map<string, Task[]>()

@@ -240,9 +240,9 @@ export interface Playbook<V extends Vars = Vars> {
   /** Host pattern, as --limit: 'docker_hosts', 'web:&prod', ... */
   hosts: string
   /** Lowest precedence: inventory and everything else override these (like role defaults). */
-  defaults?: Partial<V>
+  defaults?: NoInfer<Partial<V>>
   /** Play vars: override inventory vars (Ansible precedence), overridden by -e. */
-  vars?: Partial<V>
+  vars?: NoInfer<Partial<V>>
   strategy?: 'linear' | 'free'
   /** Batch size: a number of hosts or a percentage ('30%'). */
   serial?: number | string

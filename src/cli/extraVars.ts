@@ -1,0 +1,105 @@
+/**
+ * -e / --extra-vars, as Ansible: `key=value key2='a b'` (strings), `@file.yml` / `@file.json`, or inline
+ * JSON/YAML `{"a": 1}`. Several -e merge left to right (later wins, top-level keys replaced).
+ */
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { Vars } from '../inventory/types.ts'
+import { UsageError } from './errors.ts'
+
+const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** Split like a POSIX shell (quotes and backslashes), for key=value lists. */
+export function splitWords(s: string): string[] {
+  const out: string[] = []
+  let cur = ''
+  let inWord = false
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]
+    if (c === "'") {
+      const j = s.indexOf("'", i + 1)
+      if (j < 0) throw new UsageError(`-e ${JSON.stringify(s)}: unterminated single quote`)
+      cur += s.slice(i + 1, j)
+      i = j
+      inWord = true
+    } else if (c === '"') {
+      let j = i + 1
+      for (; j < s.length && s[j] !== '"'; j++) {
+        if (s[j] === '\\' && j + 1 < s.length && '"\\$`'.includes(s[j + 1])) j++
+        cur += s[j]
+      }
+      if (j >= s.length) throw new UsageError(`-e ${JSON.stringify(s)}: unterminated double quote`)
+      i = j
+      inWord = true
+    } else if (c === '\\' && i + 1 < s.length) {
+      cur += s[++i]
+      inWord = true
+    } else if (/\s/.test(c)) {
+      if (inWord) out.push(cur)
+      cur = ''
+      inWord = false
+    } else {
+      cur += c
+      inWord = true
+    }
+  }
+  if (inWord) out.push(cur)
+  return out
+}
+
+function asMapping(v: unknown, what: string): Vars {
+  if (v === null || v === undefined) return {}
+  if (typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`${what}: expected a mapping of variables (key: value), got ${Array.isArray(v) ? 'a list' : typeof v}`)
+  for (const k of Object.keys(v)) if (!KEY.test(k)) throw new UsageError(`${what}: ${JSON.stringify(k)} is not a valid variable name`)
+  return v as Vars
+}
+
+export async function parseExtraVar(value: string, cwd = process.cwd()): Promise<Vars> {
+  const v = value.trim()
+  if (v === '') throw new UsageError('-e: empty value (expected key=value, @file or {json})')
+  if (v.startsWith('@')) {
+    const file = resolve(cwd, v.slice(1))
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (e) {
+      throw new UsageError(`-e ${v}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+    }
+    let parsed: unknown
+    try {
+      parsed = parseYaml(text)
+    } catch (e) {
+      throw new UsageError(`-e ${v}: ${file}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`)
+    }
+    return asMapping(parsed, `-e ${v}`)
+  }
+  if (v.startsWith('{') || v.startsWith('[')) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(v)
+    } catch {
+      try {
+        parsed = parseYaml(v)
+      } catch (e) {
+        throw new UsageError(`-e ${value}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
+      }
+    }
+    return asMapping(parsed, `-e ${value}`)
+  }
+  const out: Vars = {}
+  for (const word of splitWords(v)) {
+    const eq = word.indexOf('=')
+    if (eq <= 0) throw new UsageError(`-e ${JSON.stringify(value)}: expected key=value, @file or {json}, got ${JSON.stringify(word)}`)
+    const key = word.slice(0, eq)
+    if (!KEY.test(key)) throw new UsageError(`-e ${JSON.stringify(value)}: ${JSON.stringify(key)} is not a valid variable name`)
+    out[key] = word.slice(eq + 1)
+  }
+  return out
+}
+
+export async function parseExtraVars(values: string[] = [], cwd = process.cwd()): Promise<Vars> {
+  let out: Vars = {}
+  for (const v of values) out = { ...out, ...(await parseExtraVar(v, cwd)) }
+  return out
+}

@@ -1,0 +1,90 @@
+/**
+ * The orch command line (commander). Thin: parse flags, call the engine/inventory, map to exit codes:
+ * 0 ok, 1 error, 2 a host failed, 4 a host unreachable, 5 bad options/inventory/playbook (nothing touched),
+ * 99 interrupted.
+ */
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { DEFAULT_FORKS } from '../engine/runner.ts'
+import { EXIT, UsageError } from './errors.ts'
+import { inventoryCommand } from './inventory.ts'
+import { processIo, type Io } from './io.ts'
+import { runCommand } from './run.ts'
+
+const collect = (v: string, prev: string[]) => [...prev, v]
+const count = (_: string, prev: number) => prev + 1
+const positiveInt = (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('expected an integer >= 1')
+  return Number(v)
+}
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version
+  } catch {
+    return '0.0.0'
+  }
+}
+
+export function buildProgram(io: Io, done: (code: number) => void): Command {
+  const program = new Command('orch')
+    .description('Agentless, Ansible-style orchestrator for cross-host container networking over SSH')
+    .version(version())
+    .showHelpAfterError('(orch --help for usage)')
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .exitOverride()
+
+  program
+    .command('run')
+    .description('run a TypeScript playbook against inventory hosts')
+    .argument('<playbook>', 'playbook file (.ts), e.g. playbooks/cross-host.ts')
+    .option('-i, --inventory <path>', 'inventory file, directory or host list "h1,h2," (repeatable)', collect, [])
+    .option('-l, --limit <pattern>', 'further limit the hosts to this pattern')
+    .option('-e, --extra-vars <vars>', 'key=value, @file.yml|json or inline JSON (repeatable; later wins)', collect, [])
+    .option('-C, --check', "don't change anything; report what would change")
+    .option('-D, --diff', 'show the differences (file contents, before → after)')
+    .option('-f, --forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, positiveInt)
+    .option('--json', 'print one JSON document with every result on stdout (and nothing else)')
+    .option('-v, --verbose', 'print stdout/stderr of tasks (repeatable)', count, 0)
+    .addOption(new Option('--host-key-checking <mode>', 'SSH host key policy (default: from ssh args/config, else strict)').choices(['strict', 'accept-new', 'off']))
+    .addOption(new Option('--strategy <name>', "override the plays' strategy").choices(['linear', 'free']))
+    .addOption(new Option('--run-id <id>', 'id of this run (names the undo journal on the targets)').hideHelp())
+    .action(async (playbook: string, opts) => {
+      done(await runCommand(playbook, opts, io))
+    })
+
+  program
+    .command('inventory')
+    .description('show the inventory, as ansible-inventory')
+    .option('-i, --inventory <path>', 'inventory file, directory or host list (repeatable)', collect, [])
+    .option('--list', 'all groups and host variables, as JSON')
+    .option('--graph [group]', 'the group tree (from all, or from this group)')
+    .option('-l, --limit <pattern>', 'only these hosts')
+    .option('-e, --extra-vars <vars>', 'extra variables (repeatable)', collect, [])
+    .action(async (opts) => {
+      done(await inventoryCommand(opts, io))
+    })
+
+  return program
+}
+
+export async function main(argv: string[] = process.argv, io: Io = processIo()): Promise<number> {
+  let code: number = EXIT.OK
+  const program = buildProgram(io, (c) => (code = c))
+  try {
+    await program.parseAsync(argv)
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK
+      if (e.code === 'commander.executeSubCommandAsync') return EXIT.ERROR
+      return EXIT.BAD_INPUT
+    }
+    if (e instanceof UsageError) {
+      io.stderr.write(`ERROR! ${e.message}\n`)
+      return EXIT.BAD_INPUT
+    }
+    io.stderr.write(`ERROR! ${(e as Error)?.stack ?? e}\n`)
+    return EXIT.ERROR
+  }
+  return code
+}
