@@ -243,7 +243,7 @@ class Connector {
   target!: ResolvedHop
 
   /** Open a hop (after its own jump hosts), with retries and backoff on network failures. */
-  async open(hop: ResolvedHop, depth: number): Promise<Opened> {
+  async open(hop: ResolvedHop, depth: number, jumpFor?: ResolvedHop): Promise<Opened> {
     if (depth > MAX_HOPS) throw new Error(`more than ${MAX_HOPS} ProxyJump hops (a loop in the ssh config?)`)
     const { o, deps } = this
     const owned: ClientT[] = []
@@ -252,10 +252,10 @@ class Connector {
     if (hop.proxyJump.length) {
       const jh = resolveJump(hop.proxyJump, hop, o)
       viaLabel = ` via ${hopLabel(jh)}`
-      const openJump = async () => (await this.open(jh, depth + 1)).client
+      const openJump = async () => (await this.open(jh, depth + 1, hop)).client
       if (deps.jump) jump = await deps.jump(hopKey(jh) + '|' + jh.proxyJump.join(','), openJump)
       else {
-        const r = await this.open(jh, depth + 1)
+        const r = await this.open(jh, depth + 1, hop)
         jump = r.client
         owned.push(...r.owned, r.client)
       }
@@ -275,7 +275,8 @@ class Connector {
         if (!isRetryable(err) || attempt >= retries) {
           for (const c of owned) c.end()
           if (err instanceof HostKeyError) throw err
-          const msg = `${o.hostName}: failed to connect to ${hopLabel(hop)}${viaLabel}: ${err.message}` + (attempt ? ` (after ${attempt + 1} attempts)` : '')
+          const what = jumpFor ? `jump host ${hopLabel(hop)} (ProxyJump for ${hopLabel(jumpFor)})` : hopLabel(hop)
+          const msg = `${o.hostName}: failed to connect to ${what}${viaLabel}: ${err.message}` + (attempt ? ` (after ${attempt + 1} attempts)` : '')
           throw Object.assign(new UnreachableError(o.hostName, msg), { cause: err })
         }
         const delay = baseDelay * 2 ** attempt * (0.75 + Math.random() * 0.5)

@@ -94,6 +94,8 @@ export class TestSshd {
     writeFileSync(
       cfg,
       [
+        // sshd keeps the first value of a keyword: extra lines come first so that they win.
+        ...(this.opts.extraConfig ?? []),
         `Port ${this.port}`,
         'ListenAddress 127.0.0.1',
         ...Object.values(this.hostKeys).map((k) => `HostKey ${k.privateKeyFile}`),
@@ -109,7 +111,6 @@ export class TestSshd {
         'AllowTcpForwarding yes',
         'Subsystem sftp internal-sftp',
         'LogLevel VERBOSE',
-        ...(this.opts.extraConfig ?? []),
         '',
       ].join('\n'),
     )
