@@ -6,10 +6,11 @@
  *     const hosts = selectHosts(inv, 'docker_hosts:!gw', { limit: opts.limit })
  *     const { address, port, user } = connectionVars(hosts[0])
  */
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { dirname, extname, join, resolve } from 'node:path'
 import { parseAddress } from './hostpattern.ts'
 import { parseIni } from './ini.ts'
+import { readText } from './read.ts'
 import { InventoryBuilder } from './model.ts'
 import { InventoryError, type Group, type Host, type Inventory, type Vars } from './types.ts'
 import { resolveVars, type GroupVarsStep } from './vars.ts'
@@ -70,7 +71,7 @@ export async function loadInventory(paths: string[], opts: LoadOptions = {}): Pr
   const inventoryDirs: string[] = []
 
   const parseFile = async (file: string): Promise<void> => {
-    const text = await readFile(file, 'utf8')
+    const text = await readText(file)
     sources.push(file)
     if (detectFormat(file, text) === 'yaml') parseYamlInventory(text, file, inv)
     else parseIni(text, file, inv)

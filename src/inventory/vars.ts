@@ -32,11 +32,12 @@
  * order) or a directory group_vars/NAME/ whose files (no extension or .yml/.yaml/.json, recursively,
  * hidden files and backups~ skipped) are merged in lexical order. Same for host_vars/.
  */
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import type { InventoryBuilder, RawGroup } from './model.ts'
 import { InventoryError, type Vars } from './types.ts'
 import { parseVarsFile } from './yaml.ts'
+import { readText } from './read.ts'
 
 export type GroupVarsStep =
   | 'all_inventory'
@@ -115,7 +116,7 @@ export class VarsFiles {
   private file(path: string): Promise<Vars> {
     let p = this.files.get(path)
     if (!p) {
-      p = readFile(path, 'utf8').then((text) => {
+      p = readText(path).then((text) => {
         this.loaded.add(path)
         return parseVarsFile(text, path)
       })

@@ -1,3 +1,4 @@
+import { symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expandHostRange, InventoryError, loadInventory } from '../../src/inventory/index.ts'
@@ -248,5 +249,21 @@ describe('INI errors name file and line', () => {
 
   it('a missing source is an error', async () => {
     await expect(loadInventory(['/nonexistent/inventory'])).rejects.toThrow('inventory source not found: /nonexistent/inventory')
+  })
+})
+
+describe('file handling', () => {
+  it('ignores a UTF-8 byte order mark', async () => {
+    const { inv } = await ini('\uFEFF[web]\nw1\n')
+    expect(inv.groups.get('web')!.hosts).toEqual(['w1'])
+  })
+
+  it('an unreadable file in an inventory directory is an InventoryError naming it', async () => {
+    const dir = await tree({ hosts: '[web]\nw1\n' })
+    await symlink(join(dir, 'nowhere'), join(dir, 'inv-link')) // dangling
+    const err = await loadInventory([dir]).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InventoryError)
+    expect((err as InventoryError).file).toBe(join(dir, 'inv-link'))
+    expect((err as Error).message).toMatch(/inv-link: cannot read: ENOENT$/)
   })
 })
