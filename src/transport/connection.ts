@@ -9,7 +9,7 @@ import { Duplex } from 'node:stream'
 import ssh2 from 'ssh2'
 import type { Client as ClientT, ClientChannel } from 'ssh2'
 import { raw, sh } from '../net/shell.ts'
-import { planAuth } from './auth.ts'
+import { planAuth, type AuthPlan } from './auth.ts'
 import { printfLiteral } from './framing.ts'
 import {
   algorithmsForKeyType,
@@ -176,14 +176,13 @@ class Connector {
   }
 
   /** One TCP+SSH handshake+auth, no retries. */
-  private handshake(hop: ResolvedHop, sock: Duplex | undefined, viaLabel: string): Promise<ClientT> {
+  private handshake(hop: ResolvedHop, sock: Duplex | undefined, viaLabel: string, auth: AuthPlan): Promise<ClientT> {
     const { o } = this
-    return (async () => {
-      const auth = await planAuth(hop, hop === this.target ? o.password : undefined, o.passphrase)
-      const names = [hop.hostKeyAlias ?? knownHostsName(hop.host, hop.port)]
-      const known = hop.hostKeyChecking === 'off' ? [] : knownKeyTypes([...hop.knownHostsFiles, ...hop.globalKnownHostsFiles], names)
-      const preferred = known.flatMap(algorithmsForKeyType).filter((a) => DEFAULT_HOST_KEY_ALGOS.includes(a))
-      const serverHostKey = [...new Set([...preferred, ...DEFAULT_HOST_KEY_ALGOS])]
+    const names = [hop.hostKeyAlias ?? knownHostsName(hop.host, hop.port)]
+    const known = hop.hostKeyChecking === 'off' ? [] : knownKeyTypes([...hop.knownHostsFiles, ...hop.globalKnownHostsFiles], names)
+    const preferred = known.flatMap(algorithmsForKeyType).filter((a) => DEFAULT_HOST_KEY_ALGOS.includes(a))
+    const serverHostKey = [...new Set([...preferred, ...DEFAULT_HOST_KEY_ALGOS])]
+    {
       return new Promise<ClientT>((resolve, reject) => {
         const c = new Client()
         let hostKeyError: HostKeyError | null = null
@@ -237,7 +236,7 @@ class Connector {
           fail(e as Error)
         }
       })
-    })()
+    }
   }
 
   target!: ResolvedHop
@@ -260,6 +259,8 @@ class Connector {
         owned.push(...r.owned, r.client)
       }
     }
+    // Keys are loaded (and passphrases asked) once, before taking a handshake slot.
+    const auth = await planAuth(hop, hop === this.target ? o.password : undefined, o.passphrase)
     const retries = o.retries ?? 2
     const baseDelay = o.retryDelayMs ?? 300
     for (let attempt = 0; ; attempt++) {
@@ -267,7 +268,7 @@ class Connector {
       try {
         const client = await (deps.handshake ?? ((f) => f()))(async () => {
           const sock = jump ? await forwardOut(jump, hop.host, hop.port) : hop.proxyCommand ? proxyCommandSocket(hop.proxyCommand) : undefined
-          return this.handshake(hop, sock, viaLabel)
+          return this.handshake(hop, sock, viaLabel, auth)
         })
         return { client, owned, handshakeMs: performance.now() - t0 }
       } catch (e) {

@@ -25,6 +25,8 @@ export class ConnectionPool {
   private readonly conns = new Map<string, Promise<SshConnection>>()
   private readonly jumps = new Map<string, Promise<ClientT>>()
   private closed = false
+  /** Counters, for tests and --verbose output. */
+  readonly stats = { handshakes: 0, inFlight: 0, peakInFlight: 0, connections: 0 }
 
   constructor(private readonly opts: PoolOptions) {
     this.opening.concurrency = Math.max(1, opts.forks ?? 5)
@@ -66,12 +68,22 @@ export class ConnectionPool {
     const p = this.opening.add(
       () =>
         connect(o, {
-          handshake: (fn) => this.handshakes.add(fn) as never,
+          handshake: (fn) =>
+            this.handshakes.add(async () => {
+              this.stats.handshakes++
+              this.stats.peakInFlight = Math.max(this.stats.peakInFlight, ++this.stats.inFlight)
+              try {
+                return await fn()
+              } finally {
+                this.stats.inFlight--
+              }
+            }) as never,
           jump: (key, openJump) => this.jump(key, openJump),
         }),
 
     ) as Promise<SshConnection>
     this.conns.set(hostName, p)
+    p.then(() => this.stats.connections++, () => undefined)
     // A failed connect is not cached forever: the next get() after this one settles retries.
     p.catch(() => {
       if (this.conns.get(hostName) === p) this.conns.delete(hostName)
