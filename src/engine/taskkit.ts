@@ -19,8 +19,9 @@ export function needString(variable: string, v: unknown, expected = 'a non-empty
 export function needAbsPath(variable: string, v: unknown): string {
   const expected = "an absolute path like '/etc/orch.conf'"
   if (typeof v !== 'string' || !v.startsWith('/') || v.includes('\0') || v.includes('\n')) throw new ArgError(variable, expected, v)
-  const norm = posix.normalize(v)
-  if (norm === '/' || norm !== v.replace(/\/+$/, '').replace(/\/{2,}/g, '/')) throw new ArgError(variable, `${expected} (normalised, not '/')`, v)
+  if (v.split('/').some((seg) => seg === '..' || seg === '.')) throw new ArgError(variable, `${expected} (no '.' or '..' parts)`, v)
+  const norm = posix.normalize(v).replace(/\/+$/, '')
+  if (norm === '') throw new ArgError(variable, `${expected} (not '/')`, v)
   return norm
 }
 
@@ -61,7 +62,7 @@ export function mustSucceed(r: ExecResult, what: string): ExecResult {
 
 /** Separator between parts of one round trip's output. */
 export const SECTION = '@@orch-section-7f3a@@'
-export const sectionMark = sh`printf '\n%s\n' ${SECTION}`
+export const sectionMark = sh`printf '\\n%s\\n' ${SECTION}`
 export function splitSections(stdout: string): string[] {
   return stdout.split(`\n${SECTION}\n`)
 }

@@ -98,7 +98,7 @@ export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?
       const parts: string[] = []
       const desc: string[] = []
       if (changes.some((c) => c.what.endsWith('(runtime)'))) {
-        parts.push(sh`printf '%s\n' ${s.runtime} > ${procPath(name)}`)
+        parts.push(sh`printf '%s\\n' ${s.runtime} > ${procPath(name)}`)
         desc.push(`${name}=${s.runtime}`)
       }
       if (confFile && s.conf && changes.some((c) => c.what.endsWith(confFile))) {
@@ -113,7 +113,7 @@ export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?
     async apply(ctx, s, changes) {
       const parts: string[] = []
       let stdin: string | undefined
-      if (changes.some((c) => c.what.endsWith('(runtime)'))) parts.push(sh`printf '%s\n' ${want()} > ${procPath(name)}`)
+      if (changes.some((c) => c.what.endsWith('(runtime)'))) parts.push(sh`printf '%s\\n' ${want()} > ${procPath(name)}`)
       if (confFile && changes.some((c) => c.what.endsWith(confFile))) {
         stdin = newConf(s)
         const owner = s.conf?.kind === 'file' ? `${s.conf.uid}:${s.conf.gid}` : undefined
