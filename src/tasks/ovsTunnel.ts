@@ -1,0 +1,175 @@
+/**
+ * ovsTunnels: one GRE or VXLAN tunnel port per peer on an OVS bridge. Give every host all its peers and
+ * the bridges form a full mesh.
+ *
+ * Ports are named deterministically (`gre-<peer IPv4 in hex>`, `vxlan-<hex>`, or the peer's `name`) and
+ * tagged `external_ids:orch=1`. A second run with the same peers changes nothing; a changed key or
+ * remote_ip is updated in place; the tunnel ports orch made on this bridge for peers no longer listed are
+ * deleted. Ports orch did not make are never touched. All changes go in one ovs-vsctl transaction.
+ *
+ * Only one ovsTunnels task per bridge: two meshes on one bridge would form a loop.
+ */
+import { ifname, int, ipv4, port as portNumber } from '../net/validate.ts'
+import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
+import { mustSucceed } from '../engine/taskkit.ts'
+import { OWNER_KEY, colMap, owned, readOvs, vsctl, type OvsDb, type OvsPort, type TunnelType } from './ovs.ts'
+
+export interface OvsTunnelPeer {
+  /** Port name (1-15 characters); default `<type>-<remote_ip as 8 hex digits>`. */
+  name?: string
+  /** The peer's underlay IPv4 address. */
+  remote_ip: string
+  /** Tunnel key for this peer (GRE key, VXLAN VNI); default the task's `key`. */
+  key?: number
+}
+
+export interface OvsTunnelsArgs {
+  bridge: string
+  type: TunnelType
+  peers: OvsTunnelPeer[]
+  /** Key for every peer without its own: GRE 0-4294967295, VXLAN 0-16777215. Default: none (0). */
+  key?: number
+  /** VXLAN UDP port (default 4789, OVS's default). Not for GRE. */
+  dstPort?: number
+}
+
+interface Want {
+  name: string
+  options: Record<string, string>
+}
+
+interface TunnelPlan {
+  add: Want[]
+  modify: Array<{ want: Want; port: OvsPort; type: string; options: Record<string, string> }>
+  remove: OvsPort[]
+}
+
+/** Options orch sets on a tunnel interface; others (set by hand) are kept. */
+const MANAGED = ['remote_ip', 'key', 'dst_port']
+const TUNNEL_TYPES = new Set(['gre', 'vxlan'])
+
+/** `gre-c6120102` for 198.18.1.2: at most 14 characters, a valid interface name. */
+export function tunnelPortName(type: TunnelType, remoteIp: string): string {
+  return `${type}-${remoteIp.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')}`
+}
+
+const isOwnedTunnel = (p: OvsPort): boolean => owned(p) && p.interfaces.some((i) => TUNNEL_TYPES.has(i.type))
+
+export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
+  const a = args ?? ({} as OvsTunnelsArgs)
+  const keyMax = a.type === 'vxlan' ? 16777215 : 4294967295
+
+  const wanted = (): Want[] =>
+    (a.peers ?? []).map((p) => {
+      const options: Record<string, string> = { remote_ip: p.remote_ip }
+      const key = p.key ?? a.key
+      if (key !== undefined) options.key = String(key)
+      if (a.type === 'vxlan' && a.dstPort !== undefined) options.dst_port = String(a.dstPort)
+      return { name: p.name ?? tunnelPortName(a.type, p.remote_ip), options }
+    })
+
+  const plan = (db: OvsDb): TunnelPlan => {
+    const want = wanted()
+    const p: TunnelPlan = { add: [], modify: [], remove: [] }
+    const b = db.bridges.get(a.bridge)
+    for (const w of want) {
+      const port = db.ports.get(w.name)
+      if (!port) {
+        p.add.push(w)
+        continue
+      }
+      if (port.bridge !== a.bridge) throw new TaskFailed(`port ${w.name} already exists on OVS bridge ${port.bridge || '(none)'}, not ${a.bridge}`)
+      if (!owned(port)) throw new TaskFailed(`port ${w.name} on ${a.bridge} was not made by orch (no external_ids:${OWNER_KEY}=1): remove it or give the peer another name`)
+      const iface = port.interfaces[0]
+      const cur = iface?.options ?? {}
+      const same = iface?.type === a.type && MANAGED.every((k) => cur[k] === w.options[k])
+      if (!same) p.modify.push({ want: w, port, type: iface?.type ?? '', options: cur })
+    }
+    const names = new Set(want.map((w) => w.name))
+    for (const port of b?.ports ?? []) if (isOwnedTunnel(port) && !names.has(port.name)) p.remove.push(port)
+    return p
+  }
+
+  const newOptions = (cur: Record<string, string>, w: Want): Record<string, string> => {
+    const out: Record<string, string> = {}
+    for (const [k, v] of Object.entries(cur)) if (!MANAGED.includes(k)) out[k] = v
+    return { ...out, ...w.options }
+  }
+
+  const show = (o: Record<string, string>) => MANAGED.filter((k) => o[k] !== undefined).map((k) => `${k}=${o[k]}`).join(' ')
+
+  const resource: Resource<OvsDb> = {
+    module: 'ovs_tunnels',
+    name: `ovs ${a.type} tunnels on ${a.bridge} (${(a.peers ?? []).length} peers)`,
+    validate() {
+      ifname('ovsTunnels.bridge', a.bridge)
+      if (a.type !== 'gre' && a.type !== 'vxlan') throw new ArgError('ovsTunnels.type', "'gre' or 'vxlan'", a.type)
+      if (!Array.isArray(a.peers)) throw new ArgError('ovsTunnels.peers', 'a list of { remote_ip, name?, key? }', a.peers)
+      if (a.key !== undefined) int('ovsTunnels.key', a.key, 0, keyMax)
+      if (a.dstPort !== undefined) {
+        if (a.type !== 'vxlan') throw new ArgError('ovsTunnels.dstPort', 'no dstPort for GRE (only VXLAN has a UDP port)', a.dstPort)
+        portNumber('ovsTunnels.dstPort', a.dstPort)
+      }
+      const names = new Set<string>()
+      const ips = new Set<string>()
+      a.peers.forEach((p, i) => {
+        if (!p || typeof p !== 'object') throw new ArgError(`ovsTunnels.peers[${i}]`, 'an object { remote_ip, name?, key? }', p)
+        ipv4(`ovsTunnels.peers[${i}].remote_ip`, p.remote_ip)
+        if (p.name !== undefined) ifname(`ovsTunnels.peers[${i}].name`, p.name)
+        if (p.key !== undefined) int(`ovsTunnels.peers[${i}].key`, p.key, 0, keyMax)
+        const n = p.name ?? tunnelPortName(a.type, p.remote_ip)
+        if (names.has(n)) throw new ArgError(`ovsTunnels.peers[${i}].name`, 'a port name no other peer uses', n)
+        if (ips.has(p.remote_ip)) throw new ArgError(`ovsTunnels.peers[${i}].remote_ip`, 'a remote_ip no other peer uses', p.remote_ip)
+        if (n === a.bridge) throw new ArgError(`ovsTunnels.peers[${i}].name`, 'a port name other than the bridge', n)
+        names.add(n)
+        ips.add(p.remote_ip)
+      })
+    },
+    async read(ctx) {
+      return (await readOvs(ctx)).db
+    },
+    diff(db) {
+      const p = plan(db)
+      const out: Change[] = []
+      if (!db.bridges.has(a.bridge) && p.add.length) out.push({ what: `(OVS bridge ${a.bridge} does not exist yet)` })
+      for (const w of p.add) out.push({ what: `add ${a.type} port ${w.name} to ${a.bridge}`, after: show(w.options) })
+      for (const m of p.modify) out.push({ what: `update port ${m.port.name}`, before: `${m.type} ${show(m.options)}`, after: `${a.type} ${show(m.want.options)}` })
+      for (const r of p.remove) out.push({ what: `delete port ${r.name} (peer no longer listed)`, before: `${r.interfaces[0]?.type} ${show(r.interfaces[0]?.options ?? {})}` })
+      return out
+    },
+    undo(db): Undo | null {
+      const p = plan(db)
+      const ops: Array<Array<string | number>> = []
+      for (const w of p.add) ops.push(['--if-exists', 'del-port', a.bridge, w.name])
+      for (const m of p.modify) ops.push(['set', 'Interface', m.port.interfaces[0].name, `type=${m.type}`, colMap('options', m.options)])
+      for (const r of p.remove) {
+        ops.push(['--may-exist', 'add-port', a.bridge, r.name], ['set', 'Port', r.name, colMap('external_ids', r.externalIds)])
+        for (const i of r.interfaces) {
+          const cols = [`type=${i.type}`, colMap('options', i.options), colMap('external_ids', i.externalIds)]
+          if (i.mtuRequest !== undefined) cols.push(`mtu_request=${i.mtuRequest}`)
+          ops.push(['set', 'Interface', i.name, ...cols])
+        }
+      }
+      if (!ops.length) return null
+      const parts = [
+        p.add.length ? `delete ${p.add.map((w) => w.name).join(', ')}` : '',
+        p.modify.length ? `restore ${p.modify.map((m) => m.port.name).join(', ')}` : '',
+        p.remove.length ? `recreate ${p.remove.map((r) => r.name).join(', ')}` : '',
+      ].filter(Boolean)
+      return { description: `ovs tunnels on ${a.bridge}: ${parts.join('; ')}`, script: vsctl(ops) }
+    },
+    async apply(ctx, db) {
+      const p = plan(db)
+      const ops: Array<Array<string | number>> = []
+      for (const r of p.remove) ops.push(['del-port', a.bridge, r.name])
+      for (const w of p.add)
+        ops.push(['add-port', a.bridge, w.name], ['set', 'Interface', w.name, `type=${a.type}`, colMap('options', w.options)], ['set', 'Port', w.name, `external_ids:${OWNER_KEY}=1`])
+      for (const m of p.modify) ops.push(['set', 'Interface', m.port.interfaces[0].name, `type=${a.type}`, colMap('options', newOptions(m.options, m.want))])
+      const r = await ctx.run(`${vsctl(ops)} 2>&1`)
+      mustSucceed(r, `configuring ${a.type} tunnels on ${a.bridge}`)
+      if (/Error detected while setting up/.test(r.stdout)) throw new TaskFailed(`ovs-vswitchd could not set up a tunnel port on ${a.bridge}: ${r.stdout.trim()}`, { rc: r.code, stdout: r.stdout })
+      return { data: { ports: wanted().map((w) => w.name) } }
+    },
+  }
+  return task(resource)
+}
