@@ -74,6 +74,8 @@ export class RemoteShell {
   uid = -1
   /** `timeout` exists on the target (remote-enforced command timeouts). */
   hasTimeout = false
+  /** `base64` exists on the target (faster uploads of big files through the shell). */
+  hasBase64 = false
   closed = false
   exitCode: number | null = null
   private pending: Pending | null = null
@@ -93,6 +95,9 @@ export class RemoteShell {
       ? 'exec ' + argv(['sudo', '-S', '-H', '-p', prompt, '-u', 'root', '--', '/bin/sh', '-c', `printf '%s\\n' ${quote(authMark)}; exec /bin/sh`])
       : 'exec /bin/sh'
     const channel = await execChannel(client, command)
+    channel.on('error', () => {
+      /* surfaced through 'close' */
+    })
     const shell = new RemoteShell(channel, o.hostName)
     await shell.start(o, o.sudo ? { authMark, prompt } : null)
     return shell
@@ -104,7 +109,8 @@ export class RemoteShell {
     const init =
       'PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; unset ENV BASH_ENV CDPATH; ' +
       'LC_ALL=C; export LC_ALL; umask 022\n' +
-      `printf '%s %s %s %s\\n' ${quote(ready)} "$$" "$(id -u)" "$(command -v timeout >/dev/null 2>&1 && echo 1 || echo 0)"; ` +
+      `printf '%s %s %s %s %s\\n' ${quote(ready)} "$$" "$(id -u)" ` +
+      `"$(command -v timeout >/dev/null 2>&1 && echo 1 || echo 0)" "$(command -v base64 >/dev/null 2>&1 && echo 1 || echo 0)"; ` +
       `printf '%s\\n' ${quote(ready)} >&2\n`
     let out = Buffer.alloc(0)
     let err = Buffer.alloc(0)
@@ -164,7 +170,8 @@ export class RemoteShell {
           const i = out.indexOf(ready + ' ')
           const nl = i >= 0 ? out.indexOf(0x0a, i) : -1
           if (nl >= 0 && err.includes(ready + '\n')) {
-            const [pid, uid, hasTimeout] = out.toString('latin1', i + ready.length + 1, nl).split(' ')
+            const [pid, uid, hasTimeout, hasBase64] = out.toString('latin1', i + ready.length + 1, nl).split(' ')
+            this.hasBase64 = hasBase64 === '1'
             this.pid = Number(pid)
             this.uid = Number(uid)
             this.hasTimeout = hasTimeout === '1'
@@ -236,6 +243,7 @@ export class RemoteShell {
     if (this.closed) return Promise.reject(new ShellClosedError('remote shell is closed', this.exitCode, Buffer.alloc(0), Buffer.alloc(0)))
     if (this.pending) return Promise.reject(new Error('RemoteShell.run called while a command is running'))
     const marker = newMarker()
+    if (spec.timeoutMs !== undefined && !(spec.timeoutMs > 0)) spec = { ...spec, timeoutMs: undefined }
     const remoteTimeout = spec.timeoutMs !== undefined && this.hasTimeout ? spec.timeoutMs : undefined
     const text = frameCommand(marker, { ...spec, timeoutMs: remoteTimeout })
     return new Promise<RawResult>((resolve, reject) => {

@@ -56,6 +56,8 @@ export interface SshdOptions {
   extraConfig?: string[]
   /** Host key types to generate. */
   hostKeyTypes?: string[]
+  /** Leave out the sftp subsystem. */
+  noSftp?: boolean
 }
 
 export class TestSshd {
@@ -109,7 +111,7 @@ export class TestSshd {
         'PasswordAuthentication yes',
         'KbdInteractiveAuthentication no',
         'AllowTcpForwarding yes',
-        'Subsystem sftp internal-sftp',
+        ...(this.opts.noSftp ? [] : ['Subsystem sftp internal-sftp']),
         'LogLevel VERBOSE',
         '',
       ].join('\n'),

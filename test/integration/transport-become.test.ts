@@ -3,7 +3,7 @@
  * password, one with NOPASSWD. The users and their sudoers.d drop-ins are removed in afterAll.
  */
 import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sh } from '../../src/net/shell.ts'
@@ -92,6 +92,14 @@ describe('become', () => {
     const path = `/root/.orch-become-${process.pid}`
     await c.upload(path, 'secret', 0o600)
     expect((await c.run(sh`stat -c '%U %a' ${path}; cat ${path}; rm -f ${path}`)).stdout).toBe('root 600\nsecret')
+    // Big binary content goes through base64 (still as root, atomically).
+    const big = randomBytes(300_000)
+    await c.upload(path, big, 0o644)
+    const r = await c.run(sh`stat -c '%U %a' ${path}; sha256sum ${path} | cut -d' ' -f1; rm -f ${path}`)
+    expect(r.stdout).toBe(`root 644\n${createHash('sha256').update(big).digest('hex')}\n`)
+    // Without become the same connection writes as the login user (SFTP).
+    await c.upload(`/tmp/.orch-user-${process.pid}`, 'mine', 0o640, { become: false })
+    expect((await c.run(sh`stat -c '%U %a' /tmp/.orch-user-${process.pid}; rm -f /tmp/.orch-user-${process.pid}`)).stdout).toBe(`${pwUser.name} 640\n`)
   })
 
   it('refuses a wrong password with a clear error that never contains it, and does not retry sudo', async () => {

@@ -164,6 +164,30 @@ describe('upload', () => {
   })
 })
 
+describe('upload without SFTP', () => {
+  it('falls back to the shell when the server has no sftp subsystem', async () => {
+    const bare = new TestSshd({ noSftp: true })
+    try {
+      await bare.start()
+      bare.authorize('root', key.publicKey)
+      const c = await connect(opts({ hostName: 'nosftp', port: bare.port }))
+      try {
+        for (const size of [10, 100_000]) {
+          const data = randomBytes(size)
+          const path = `/tmp/orch-nosftp-${process.pid}`
+          await c.upload(path, data, 0o600)
+          const r = await c.run(sh`sha256sum ${path} | cut -d' ' -f1; stat -c %a ${path}; rm -f ${path}`)
+          expect(r.stdout).toBe(`${createHash('sha256').update(data).digest('hex')}\n600\n`)
+        }
+      } finally {
+        await c.close()
+      }
+    } finally {
+      await bare.destroy()
+    }
+  })
+})
+
 describe('dropped connections', () => {
   it('rejects the running command quickly with UnreachableError when sshd dies, and alive turns false', async () => {
     const c = await open({ hostName: 'drop' })
@@ -191,8 +215,13 @@ describe('dropped connections', () => {
       expect(Date.now() - t0).toBeLessThan(3000)
       expect(c.alive).toBe(false)
     } finally {
-      process.kill(sessionPid, 'SIGCONT')
-      process.kill(sessionPid, 'SIGKILL')
+      for (const sig of ['SIGCONT', 'SIGKILL'] as const) {
+        try {
+          process.kill(sessionPid, sig)
+        } catch {
+          /* sshd already reaped it */
+        }
+      }
     }
   })
 
