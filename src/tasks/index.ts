@@ -12,3 +12,6 @@ export { ovsTunnels, tunnelPortName, type OvsTunnelsArgs, type OvsTunnelPeer } f
 export { ovsInternalPort, type OvsInternalPortArgs } from './ovsInternalPort.ts'
 export { vxlan, type VxlanArgs } from './vxlan.ts'
 export { bridgeTakeover, takeoverPaths, TAKEOVER_DIR, type BridgeTakeoverArgs, type TakeoverPaths } from './bridgeTakeover.ts'
+export { route, type RouteArgs } from './route.ts'
+export { masquerade, type MasqueradeArgs } from './nat.ts'
+export { forwardAccept, ipForward, type ForwardAcceptArgs, type IpForwardArgs } from './forward.ts'
