@@ -15,3 +15,4 @@ export { bridgeTakeover, takeoverPaths, TAKEOVER_DIR, type BridgeTakeoverArgs, t
 export { route, type RouteArgs } from './route.ts'
 export { masquerade, type MasqueradeArgs } from './nat.ts'
 export { forwardAccept, ipForward, type ForwardAcceptArgs, type IpForwardArgs } from './forward.ts'
+export { dockerBip, type DockerBipArgs, type AddressPool } from './dockerBip.ts'
