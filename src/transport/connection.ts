@@ -154,9 +154,32 @@ function proxyCommandSocket(command: string): Duplex {
   return d
 }
 
-function forwardOut(client: ClientT, host: string, port: number): Promise<ClientChannel> {
+/** A direct-tcpip channel through a jump host, given up after timeoutMs (a late channel is closed). */
+function forwardOut(client: ClientT, host: string, port: number, timeoutMs: number): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
-    client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch)))
+    let done = false
+    const timer = setTimeout(() => {
+      done = true
+      const e = new Error(`Timed out after ${timeoutMs} ms opening a forward to ${host}:${port} through the jump host`) as Error & { level?: string }
+      e.level = 'client-timeout'
+      reject(e)
+    }, timeoutMs)
+    try {
+      client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => {
+        clearTimeout(timer)
+        if (done) {
+          ch?.close()
+          return
+        }
+        done = true
+        if (err) reject(err)
+        else resolve(ch)
+      })
+    } catch (e) {
+      clearTimeout(timer)
+      done = true
+      reject(e as Error)
+    }
   })
 }
 
@@ -269,7 +292,7 @@ class Connector {
       const t0 = performance.now()
       try {
         const client = await (deps.handshake ?? ((f) => f()))(async () => {
-          const sock = jump ? await forwardOut(jump, hop.host, hop.port) : hop.proxyCommand ? proxyCommandSocket(hop.proxyCommand) : undefined
+          const sock = jump ? await forwardOut(jump, hop.host, hop.port, hop.connectTimeoutMs) : hop.proxyCommand ? proxyCommandSocket(hop.proxyCommand) : undefined
           return this.handshake(hop, sock, viaLabel, auth)
         })
         return { client, owned, handshakeMs: performance.now() - t0 }

@@ -3,9 +3,9 @@
  * values (ansible_host/port/user/...) win, then ssh_common_args (`-o Key=Value`, `-J`, `-p`, ...),
  * then ~/.ssh/config (Host patterns, first value wins), then OpenSSH's defaults.
  */
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { homedir, userInfo } from 'node:os'
-import { isAbsolute, join } from 'node:path'
+import { basename, dirname, isAbsolute, join } from 'node:path'
 import SSHConfig from 'ssh-config'
 import type { HostKeyChecking } from './known-hosts.ts'
 
@@ -173,10 +173,15 @@ export function parseSshArgs(args: string | string[] | undefined): ArgOptions {
 // ---------------------------------------------------------------------------------------------
 // ~/.ssh/config
 
-const configCache = new Map<string, { text: string; parsed: SSHConfig }>()
+const configCache = new Map<string, SSHConfig>()
 
-function loadConfig(path: string | null): SSHConfig | null {
-  if (!path) return null
+function globMatch(pattern: string, name: string): boolean {
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
+  return new RegExp(`^${re}$`).test(name)
+}
+
+/** Text of a config file with its `Include`s spliced in (globs in the file name; relative to the file's dir). */
+function readWithIncludes(path: string, home: string, depth = 0): string | null {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -184,21 +189,54 @@ function loadConfig(path: string | null): SSHConfig | null {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw new Error(`cannot read ssh config ${path}: ${(e as Error).message}`)
   }
-  const hit = configCache.get(path)
-  if (hit && hit.text === text) return hit.parsed
+  if (depth > 16) throw new Error(`ssh config ${path}: Include nested too deeply`)
+  return text.replace(/^[ \t]*include[ \t=]+(.+)$/gim, (_line, args: string) => {
+    const parts: string[] = []
+    for (const arg of shellSplit(args)) {
+      let p = arg.replace(/^~(?=\/|$)/, home)
+      if (!isAbsolute(p)) p = join(dirname(path), p)
+      const dir = dirname(p)
+      const base = basename(p)
+      let files: string[]
+      if (/[*?]/.test(base)) {
+        try {
+          files = readdirSync(dir)
+            .filter((f) => globMatch(base, f))
+            .sort()
+            .map((f) => join(dir, f))
+        } catch {
+          files = []
+        }
+      } else files = [p]
+      for (const f of files) {
+        const t = readWithIncludes(f, home, depth + 1)
+        if (t !== null) parts.push(`# included from ${f}\n${t}`)
+      }
+    }
+    return parts.join('\n')
+  })
+}
+
+function loadConfig(path: string | null, home: string): SSHConfig | null {
+  if (!path) return null
+  const text = readWithIncludes(path, home)
+  if (text === null) return null
+  const hit = configCache.get(text)
+  if (hit) return hit
   let parsed: SSHConfig
   try {
     parsed = SSHConfig.parse(text)
   } catch (e) {
     throw new Error(`cannot parse ssh config ${path}: ${(e as Error).message}`)
   }
-  configCache.set(path, { text, parsed })
+  if (configCache.size > 50) configCache.clear()
+  configCache.set(text, parsed)
   return parsed
 }
 
 /** ~/.ssh/config values for a host (lower-cased keys). */
-export function computeConfig(path: string | null, host: string, user?: string): Record<string, string | string[]> {
-  const cfg = loadConfig(path)
+export function computeConfig(path: string | null, host: string, user?: string, home = homedir()): Record<string, string | string[]> {
+  const cfg = loadConfig(path, home)
   if (!cfg) return {}
   // Match exec is not evaluated: orch never runs local commands from a config it reads.
   return cfg.compute(user ? { Host: host, User: user } : { Host: host }, { ignoreCase: true, matchExec: false })
@@ -315,7 +353,12 @@ export function resolveHop(req: HopRequest, base: ConnectOptions): ResolvedHop {
   const configPath =
     first(args['__configfile']) ?? (base.sshConfigPath === undefined ? join(home, '.ssh', 'config') : base.sshConfigPath)
   const explicitUser = req.user ?? first(args['user'])
-  const cfg = computeConfig(configPath ? expandTokens(configPath, { home, host: req.host, port: 22, user: '', original: req.host }) : null, req.host, explicitUser)
+  const cfg = computeConfig(
+    configPath ? expandTokens(configPath, { home, host: req.host, port: 22, user: '', original: req.host }) : null,
+    req.host,
+    explicitUser,
+    home,
+  )
   const pick = (key: string): string | undefined => first(args[key]) ?? first(cfg[key])
   const pickAll = (key: string): string[] => (args[key]?.length ? args[key] : all(cfg[key]))
 

@@ -155,6 +155,19 @@ describe('ProxyJump', () => {
     expect(forwarded(jump1, target)).toBe(false)
   })
 
+  it('runs a ProxyCommand (one local process per connection): socat, and the Ansible idiom ssh -W %h:%p', async () => {
+    const o = base({ port: target.port, user: 'root', privateKeyFile: key.privateKeyFile })
+    const c = await check({ ...o, sshCommonArgs: `-o ProxyCommand="socat - TCP:%h:%p"` })
+    expect(c.target.proxyCommand).toBe(`socat - TCP:127.0.0.1:${target.port}`)
+    await c.close()
+    jump1.log = ''
+    const viaSsh =
+      `ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null ` +
+      `-i ${key.privateKeyFile} -p ${jump1.port} -W %h:%p root@127.0.0.1`
+    await ok({ ...o, sshCommonArgs: ['-o', `ProxyCommand=${viaSsh}`] })
+    expect(forwarded(jump1, target)).toBe(true)
+  })
+
   it('checks the jump host key too', async () => {
     const kh = join(dir, 'kh_target_only')
     writeFileSync(kh, target.knownHostsLine() + '\n')
