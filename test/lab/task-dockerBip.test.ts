@@ -4,11 +4,12 @@
  * traffic between containers on two hosts, and undo back to the snapshot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ArgError, TaskFailed } from '../../src/engine/types.ts'
+import { ArgError, TaskFailed, type Undo } from '../../src/engine/types.ts'
 import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { dockerBip } from '../../src/tasks/dockerBip.ts'
+import { forwardAccept, route } from '../../src/tasks/index.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 import { runTask, undoAll, type TaskRun } from '../helpers/task.ts'
@@ -214,9 +215,13 @@ describe.skipIf(labSkipReason)('dockerBip on lab hosts', () => {
     // Without routes between the container subnets nothing crosses (the test can fail).
     expect((await probe(`ping -c1 -W1 ${srv}`)).code).not.toBe(0)
 
-    await on(lab(), A, `ip route add 10.1.2.0/24 via ${B.address}`)
-    await on(lab(), B, `ip route add 10.1.1.0/24 via ${A.address} && iptables -I DOCKER-USER -i eth0 -o docker0 -j ACCEPT`)
+    // Routes between the container subnets and forwarding into docker0, with the route and forwarding tasks.
+    const undosA: Array<Undo | null> = []
+    const undosB: Array<Undo | null> = []
     try {
+      undosA.push((await runTask(route({ to: '10.1.2.0/24', via: B.address }), ca)).undo)
+      undosB.push((await runTask(route({ to: '10.1.1.0/24', via: A.address }), cb)).undo)
+      undosB.push((await runTask(forwardAccept({ in: 'eth0', out: 'docker0' }), cb)).undo)
       const ping = await probe(`ping -c2 -W2 ${srv}`)
       expect(ping.code, ping.stdout + ping.stderr).toBe(0)
       expect(ping.stdout).toContain('2 packets received')
@@ -230,8 +235,9 @@ describe.skipIf(labSkipReason)('dockerBip on lab hosts', () => {
       }
       expect(got).toContain(msg)
     } finally {
-      await on(lab(), A, 'ip route del 10.1.2.0/24')
-      await on(lab(), B, 'ip route del 10.1.1.0/24; iptables -D DOCKER-USER -i eth0 -o docker0 -j ACCEPT; docker rm -f srv >/dev/null')
+      await undoAll(ca, undosA)
+      await undoAll(cb, undosB)
+      await on(lab(), B, 'docker rm -f srv >/dev/null')
     }
   })
 
