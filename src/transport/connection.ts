@@ -305,7 +305,7 @@ class Connector {
           const msg = `${o.hostName}: failed to connect to ${what}${viaLabel}: ${err.message}` + (attempt ? ` (after ${attempt + 1} attempts)` : '')
           throw Object.assign(new UnreachableError(o.hostName, msg), { cause: err })
         }
-        const delay = baseDelay * 2 ** attempt * (0.75 + Math.random() * 0.5)
+        const delay = Math.min(baseDelay * 2 ** attempt, 10_000) * (0.75 + Math.random() * 0.5)
         this.log(`connect to ${hopLabel(hop)} failed (${err.message}); retrying in ${Math.round(delay)} ms`)
         await new Promise((r) => setTimeout(r, delay))
       }

@@ -15,8 +15,8 @@ export interface PoolOptions {
   forks?: number
   /** Concurrent handshakes not yet authenticated (default 8). */
   maxHandshakes?: number
-  /** Connect options per inventory host name. */
-  resolve: (hostName: string) => ConnectOptions
+  /** Connect options per inventory host name (a function, or the list of every host's options). */
+  resolve: ((hostName: string) => ConnectOptions) | ConnectOptions[]
 }
 
 export class ConnectionPool {
@@ -28,7 +28,19 @@ export class ConnectionPool {
   /** Counters, for tests and --verbose output. */
   readonly stats = { handshakes: 0, inFlight: 0, peakInFlight: 0, connections: 0 }
 
+  private readonly resolve: (hostName: string) => ConnectOptions
+
   constructor(private readonly opts: PoolOptions) {
+    const r = opts.resolve
+    if (typeof r === 'function') this.resolve = r
+    else {
+      const byName = new Map(r.map((o) => [o.hostName, o]))
+      this.resolve = (h) => {
+        const o = byName.get(h)
+        if (!o) throw new UnreachableError(h, `${h}: no connection options for this host`)
+        return o
+      }
+    }
     this.opening.concurrency = Math.max(1, opts.forks ?? 5)
     this.handshakes = new PQueue({ concurrency: Math.max(1, opts.maxHandshakes ?? 8) })
   }
@@ -61,7 +73,7 @@ export class ConnectionPool {
   private open(hostName: string): Promise<SshConnection> {
     let o: ConnectOptions
     try {
-      o = this.opts.resolve(hostName)
+      o = this.resolve(hostName)
     } catch (e) {
       return Promise.reject(e)
     }

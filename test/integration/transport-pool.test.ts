@@ -135,6 +135,25 @@ describe('ConnectionPool', () => {
     }
   })
 
+  it('gets through an sshd that drops handshakes (MaxStartups 1) by retrying with backoff', async () => {
+    const tight = new TestSshd({ extraConfig: ['MaxStartups 1:100:1'] })
+    await tight.start()
+    tight.authorize('root', key.publicKey)
+    const pool = new ConnectionPool({
+      forks: 6,
+      maxHandshakes: 6,
+      resolve: Array.from({ length: 6 }, (_, i) => hostOpts(`t${i}`, { port: tight.port, retries: 12, retryDelayMs: 50 })),
+    })
+    try {
+      const res = await pool.openAll(Array.from({ length: 6 }, (_, i) => `t${i}`))
+      expect([...res.values()].filter((c) => c instanceof Error)).toEqual([])
+      expect(pool.stats.handshakes).toBeGreaterThan(6)
+    } finally {
+      await pool.closeAll()
+      await tight.destroy()
+    }
+  })
+
   it('closeAll closes every connection', async () => {
     const pool = new ConnectionPool({ resolve: (h) => hostOpts(h) })
     const conns = [...(await pool.openAll(['c1', 'c2', 'c3'])).values()]

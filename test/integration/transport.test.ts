@@ -3,6 +3,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sh } from '../../src/net/shell.ts'
 import { connect, UnreachableError, type ConnectOptions, type SshConnection } from '../../src/transport/index.ts'
@@ -231,6 +232,27 @@ describe('dropped connections', () => {
     expect(err).toBeInstanceOf(UnreachableError)
     expect(err.message).toMatch(/nobody: failed to connect to root@127\.0\.0\.1:1: .*ECONNREFUSED.*after 3 attempts/)
     expect(Date.now() - t0).toBeLessThan(3000)
+  })
+
+  it('gives up after connectTimeoutMs on a server that never answers (and retries that)', async () => {
+    const silent = createServer(() => undefined)
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    const port = (silent.address() as AddressInfo).port
+    let accepted = 0
+    silent.on('connection', (s) => {
+      accepted++
+      s.on('error', () => undefined)
+    })
+    try {
+      const t0 = Date.now()
+      const err = await connect(opts({ hostName: 'silent', port, connectTimeoutMs: 300, retries: 1, retryDelayMs: 50 })).catch((e) => e)
+      expect(err).toBeInstanceOf(UnreachableError)
+      expect(err.message).toMatch(/Timed out while waiting for handshake.*after 2 attempts/)
+      expect(accepted).toBe(2)
+      expect(Date.now() - t0).toBeLessThan(2500)
+    } finally {
+      silent.close()
+    }
   })
 
   it('does not retry authentication failures', async () => {
