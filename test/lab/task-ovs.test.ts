@@ -478,4 +478,28 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
       expect(b.code, b.stderr).toBe(0)
     }
   })
+
+  it('ovsUnderlay completes when the SSH session drops right after starting it; its undo still works', async () => {
+    const h = hosts[1]
+    const c2 = await sshConn(lab(), h)
+    const t = ovsUnderlay({ bridge: 'br-phy', iface: 'eth0' })
+    const ctx = context(c2)
+    const state = await t.resource.read(ctx)
+    const changes = t.resource.diff(state, ctx)
+    const u = t.resource.undo!(state, changes, ctx)
+    // Close the session 30 ms after the apply went out: sshd hangs up the remote shell mid-way.
+    setTimeout(() => void c2.close(), 30)
+    await t.resource.apply(ctx, state, changes).catch(() => {})
+    let moved = ''
+    for (let i = 0; i < 50 && !moved.includes(h.address); i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      moved = (await lab().exec(h, 'ip -4 -o addr show dev br-phy 2>/dev/null')).stdout
+    }
+    expect(moved).toContain(`${h.address}/24`)
+    expect((await json(h, 'ip -j route show default'))[0]).toEqual(expect.objectContaining({ dev: 'br-phy', gateway: lab().gateway }))
+    const again = await runTask(t, conns[1])
+    expect(again.changes).toEqual([])
+    await undoAll(conns[1], [u])
+    expect(await snapshot(conns[1])).toEqual(fresh[1])
+  })
 })
