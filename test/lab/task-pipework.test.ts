@@ -1,0 +1,265 @@
+/**
+ * pipework on real lab hosts (dockerd, OVS userspace): containers on two hosts get LAN addresses on br0
+ * (after bridgeTakeover on both hosts) and talk to each other across the LAN — ping and TCP with busybox
+ * nc. Also: idempotence in one round trip, check mode, a restarted container re-attached, a stale host
+ * veth replaced, exact undo (host snapshot + the container's own addresses and routes), an OVS bridge,
+ * and bad arguments.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ArgError, type Undo } from '../../src/engine/types.ts'
+import { connect } from '../../src/transport/index.ts'
+import type { Connection } from '../../src/transport/types.ts'
+import { bridgeTakeover } from '../../src/tasks/bridgeTakeover.ts'
+import { pipework, pipeworkVethName, type PipeworkArgs } from '../../src/tasks/pipework.ts'
+import type { Lab, LabHost } from '../../src/lab/index.ts'
+import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
+import { runTask, undoAll } from '../helpers/task.ts'
+import { snapshot } from '../helpers/snapshot.ts'
+
+async function sshConn(lab: Lab, h: LabHost): Promise<Connection> {
+  return connect({
+    hostName: h.name,
+    address: h.address,
+    user: 'root',
+    privateKeyFile: lab.keyPath,
+    knownHostsFiles: [lab.knownHostsPath],
+    sshConfigPath: null,
+    agentSocket: null,
+  })
+}
+
+describe('pipework: arguments', () => {
+  const refused = (args: PipeworkArgs, variable: string) => {
+    let err: unknown
+    try {
+      pipework(args).resource.validate?.({ name: 'h', vars: {}, groups: [] }, {})
+    } catch (e) {
+      err = e
+    }
+    expect(err, JSON.stringify(args)).toBeInstanceOf(ArgError)
+    expect((err as ArgError).variable).toBe(variable)
+    expect((err as Error).message).toContain(variable)
+  }
+  const ok = { container: 'web', ip: '198.18.0.101/24@198.18.0.254' }
+  it('refuses bad containers, bridges, addresses, names, MACs and MTUs', () => {
+    refused({ ...ok, container: 'web;reboot' }, 'pipework.container')
+    refused({ ...ok, container: { pid: -1 } }, 'pipework.container.pid')
+    refused({ ...ok, container: { netns: 'relative/path' } }, 'pipework.container.netns')
+    refused({ ...ok, bridge: 'eth0;reboot' }, 'pipework.bridge')
+    refused({ ...ok, ifname: 'a-name-longer-than-15' }, 'pipework.ifname')
+    refused({ ...ok, ip: '10.0.0.0/33' }, 'pipework.ip')
+    refused({ ...ok, ip: '198.18.0.0/24' }, 'pipework.ip')
+    refused({ ...ok, ip: '198.18.0.101' }, 'pipework.ip')
+    refused({ ...ok, ip: '198.18.0.101/24@10.0.0.1' }, 'pipework.ip')
+    refused({ ...ok, ip: '198.18.0.101/24@198.18.0.101' }, 'pipework.ip')
+    refused({ ...ok, ip: '198.18.0.101/24@x;reboot' }, 'pipework.ip')
+    refused({ ...ok, mac: '02:42:zz:00:00:01' }, 'pipework.mac')
+    refused({ ...ok, mtu: 10 }, 'pipework.mtu')
+  })
+  it('names the host veth deterministically, within 15 characters', () => {
+    const n = pipeworkVethName('0123abcd', 'eth1')
+    expect(n).toMatch(/^vp[0-9a-f]{10}$/)
+    expect(pipeworkVethName('0123abcd', 'eth1')).toBe(n)
+    expect(pipeworkVethName('0123abcd', 'eth2')).not.toBe(n)
+  })
+})
+
+describe.skipIf(labSkipReason)('pipework on lab hosts', () => {
+  const lab = withLab({ hosts: 2, docker: true, ovs: true })
+  let n1: LabHost
+  let n2: LabHost
+  let c1: Connection
+  let c2: Connection
+  const net = () => lab().lanCidr.replace(/\.0\/24$/, '')
+  const undos: Record<string, Array<Undo | null>> = { node1: [], node2: [] }
+  const exec = async (h: LabHost, cmd: string) => {
+    const r = await lab().exec(h, cmd)
+    expect(r.code, `${cmd}: ${r.stderr}`).toBe(0)
+    return r.stdout
+  }
+  /** The container's own network view (from its namespace): links, addresses, routes. */
+  const ctrView = async (h: LabHost, name: string) => {
+    const out = await exec(h, `ns=/proc/$(docker inspect -f '{{.State.Pid}}' ${name})/ns/net; nsenter --net=$ns ip -j link show; echo @@; nsenter --net=$ns ip -j addr show; echo @@; nsenter --net=$ns ip -j route show table all`)
+    const [links, addrs, routes] = out.split('@@\n').map((x) => JSON.parse(x))
+    const strip = (o: unknown): unknown =>
+      Array.isArray(o) ? o.map(strip).filter((x) => !JSON.stringify(x).includes('"fe80:')) : o && typeof o === 'object' ? Object.fromEntries(Object.entries(o).filter(([k]) => !/life_time|stats|flags|operstate|ifindex|link_index/.test(k)).map(([k, x]) => [k, strip(x)])) : o
+    return strip({ links, addrs, routes })
+  }
+  const run = (h: LabHost, name: string) =>
+    exec(h, `docker run -d --pull never --init --name ${name} ${lab().image} sleep 100000 >/dev/null && docker inspect -f '{{.Id}}' ${name}`)
+
+  beforeAll(async () => {
+    ;[n1, n2] = lab().hosts
+    c1 = await sshConn(lab(), n1)
+    c2 = await sshConn(lab(), n2)
+    await Promise.all([run(n1, 'ca'), run(n2, 'cb')])
+  })
+  afterAll(async () => {
+    await c1?.close()
+    await c2?.close()
+  })
+
+  let hostBefore: Record<string, unknown>
+  let ctrBefore: unknown
+  it('check mode on a fresh container lists the attach and changes nothing', async () => {
+    // br0 takes over eth0 on both hosts first (the containers will sit on the LAN).
+    for (const [h, c] of [[n1, c1], [n2, c2]] as const) {
+      const r = await runTask(bridgeTakeover({ persist: 'none' }), c)
+      undos[h.name].push(r.undo)
+      // docker's FORWARD DROP with br_netfilter also eats traffic *bridged* on br0 (LAB-NOTES).
+      await exec(h, 'iptables -I DOCKER-USER -i br0 -o br0 -j ACCEPT')
+      undos[h.name].push({ description: 'test: bridged traffic rule', script: 'iptables -D DOCKER-USER -i br0 -o br0 -j ACCEPT' })
+    }
+    hostBefore = await snapshot(c1)
+    ctrBefore = await ctrView(n1, 'ca')
+    const r = await runTask(pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` }), c1, { check: true })
+    expect(r.changed).toBe(true)
+    expect(r.changes[0].what).toBe('attach ca to br0 (Linux bridge)')
+    expect(r.changes[0].after).toContain(`eth1 ${net()}.101/24 default via ${lab().gateway} mtu 1500`)
+    expect(await snapshot(c1)).toEqual(hostBefore)
+    expect(await ctrView(n1, 'ca')).toEqual(ctrBefore)
+  })
+
+  let undoA: Undo | null = null
+  it('attaches containers on two hosts to br0 with LAN addresses: ping and TCP cross the LAN', async () => {
+    const ra = await runTask(pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` }), c1)
+    undoA = ra.undo
+    const rb = await runTask(pipework({ container: 'cb', bridge: 'br0', ip: `${net()}.102/24@${lab().gateway}`, mac: '02:42:c6:12:00:66' }), c2)
+    undos.node2.push(rb.undo)
+    const veth = String((ra.outcome as { data: { hostVeth: string } }).data.hostVeth)
+    expect(veth).toMatch(/^vp[0-9a-f]{10}$/)
+
+    // What the kernel holds: host side in br0, container side with address, MTU, default route.
+    const hostLink = JSON.parse(await exec(n1, `ip -j link show dev ${veth}`))[0]
+    expect(hostLink.master).toBe('br0')
+    expect(hostLink.flags).toContain('UP')
+    const ns = `nsenter --net=/proc/$(docker inspect -f '{{.State.Pid}}' ca)/ns/net`
+    const eth1 = JSON.parse(await exec(n1, `${ns} ip -j addr show dev eth1`))[0]
+    expect(eth1.mtu).toBe(1500)
+    expect(eth1.addr_info.filter((x: { family: string }) => x.family === 'inet')).toEqual([expect.objectContaining({ local: `${net()}.101`, prefixlen: 24 })])
+    expect(JSON.parse(await exec(n1, `${ns} ip -j route show default`))).toEqual([expect.objectContaining({ gateway: lab().gateway, dev: 'eth1' })])
+    const bmac = JSON.parse(await exec(n2, `nsenter --net=/proc/$(docker inspect -f '{{.State.Pid}}' cb)/ns/net ip -j link show dev eth1`))[0].address
+    expect(bmac).toBe('02:42:c6:12:00:66')
+
+    // Container A on node1 pings container B on node2, and the LAN gateway.
+    const ping = await lab().exec(n1, `docker exec ca ping -c 2 -W 2 ${net()}.102 && docker exec ca ping -c 1 -W 2 ${lab().gateway}`)
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0)
+    // TCP: B listens, A sends; the bytes arrive in B.
+    await exec(n2, `docker exec -d cb sh -c 'nc -l -p 5000 > /tmp/got'`)
+    await new Promise((r) => setTimeout(r, 300))
+    const payload = `orch-across-${Date.now()}`
+    const send = await lab().exec(n1, `docker exec ca sh -c 'echo ${payload} | nc -w 3 ${net()}.102 5000'`)
+    expect(send.code, send.stderr).toBe(0)
+    let got = ''
+    for (let i = 0; i < 30 && !got.includes(payload); i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      got = (await lab().exec(n2, 'docker exec cb cat /tmp/got')).stdout
+    }
+    expect(got.trim()).toBe(payload)
+    // and the controller still reaches both hosts through br0
+    for (const h of [n1, n2]) expect((await ssh(lab(), h.address, 'true', ['-b', lab().controllerIp2])).code).toBe(0)
+  })
+
+  it('a second run changes nothing, in one round trip', async () => {
+    let runs = 0
+    const counting: Connection = { hostName: c1.hostName, alive: true, run: (s, o) => (runs++, c1.run(s, o)), upload: c1.upload.bind(c1), close: async () => {} }
+    const r = await runTask(pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` }), counting)
+    expect(r.changes).toEqual([])
+    expect(runs).toBe(1)
+  })
+
+  it('undo detaches: host snapshot and the container view equal the ones before', async () => {
+    expect(undoA).toBeTruthy()
+    await undoAll(c1, [undoA])
+    expect(await snapshot(c1)).toEqual(hostBefore)
+    expect(await ctrView(n1, 'ca')).toEqual(ctrBefore)
+    // the container got its docker default route back
+    expect(JSON.parse(await exec(n1, `nsenter --net=/proc/$(docker inspect -f '{{.State.Pid}}' ca)/ns/net ip -j route show default`))[0].dev).toBe('eth0')
+  })
+
+  it('a restarted container (new PID, interface gone) is attached again on the next run', async () => {
+    const pid0 = (await exec(n1, `docker inspect -f '{{.State.Pid}}' ca`)).trim()
+    await exec(n1, 'docker restart -t 1 ca >/dev/null')
+    expect((await exec(n1, `docker inspect -f '{{.State.Pid}}' ca`)).trim()).not.toBe(pid0)
+    const t = () => pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` })
+    const r = await runTask(t(), c1)
+    undos.node1.push(r.undo)
+    expect(r.changes.map((c) => c.what)).toEqual(['attach ca to br0 (Linux bridge)'])
+    expect((await runTask(t(), c1)).changes).toEqual([])
+    expect((await lab().exec(n1, `docker exec ca ping -c 1 -W 2 ${net()}.102`)).code).toBe(0)
+  })
+
+  it('a stale host-side veth (its peer gone) is removed and the container attached again', async () => {
+    const id = (await exec(n1, `docker inspect -f '{{.Id}}' ca`)).trim()
+    const veth = pipeworkVethName(id, 'eth1')
+    // Detach the container side by hand and leave a host veth of that name whose peer is elsewhere.
+    await exec(n1, `ip link del ${veth} && ip link add ${veth} type veth peer name stalepeer && ip link set ${veth} master br0`)
+    const r = await runTask(pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` }), c1)
+    undos.node1.push(r.undo)
+    expect(r.changes.map((c) => c.what)).toEqual([`remove stale host veth ${veth} (its peer is gone)`, 'attach ca to br0 (Linux bridge)'])
+    expect(await exec(n1, 'ip -br link show stalepeer 2>/dev/null || echo gone')).toBe('gone\n')
+    expect((await lab().exec(n1, `docker exec ca ping -c 1 -W 2 ${net()}.102`)).code).toBe(0)
+  })
+
+  it('fix-ups on an attached container (address removed by hand) are put back, and undone exactly', async () => {
+    const t = () => pipework({ container: 'cb', bridge: 'br0', ip: `${net()}.102/24`, ifname: 'eth1' })
+    const ns = `nsenter --net=/proc/$(docker inspect -f '{{.State.Pid}}' cb)/ns/net`
+    await exec(n2, `${ns} ip addr flush dev eth1`)
+    const before = await ctrView(n2, 'cb')
+    const r = await runTask(t(), c2)
+    expect(r.changes.map((c) => c.what)).toEqual(['eth1 address'])
+    expect(await exec(n2, `${ns} ip -4 -br addr show dev eth1`)).toContain(`${net()}.102/24`)
+    await undoAll(c2, [r.undo])
+    expect(await ctrView(n2, 'cb')).toEqual(before)
+    await exec(n2, `${ns} ip addr add ${net()}.102/24 dev eth1`)
+  })
+
+  it('attaches to an Open vSwitch bridge (userspace datapath here) and undoes it', async () => {
+    await exec(n1, 'ovs-vsctl add-br ovsx -- set bridge ovsx datapath_type=netdev && ip link set ovsx up')
+    await Promise.all([run(n1, 'o1'), run(n1, 'o2')])
+    const snap = await snapshot(c1)
+    const views = [await ctrView(n1, 'o1'), await ctrView(n1, 'o2')]
+    const r1 = await runTask(pipework({ container: 'o1', bridge: 'ovsx', ip: '10.55.0.1/24' }), c1)
+    const r2 = await runTask(pipework({ container: 'o2', bridge: 'ovsx', ip: '10.55.0.2/24', ifname: 'ovs0' }), c1)
+    expect(r1.changes[0].what).toBe('attach o1 to ovsx (OVS)')
+    const ports = (await exec(n1, 'ovs-vsctl list-ports ovsx')).trim().split('\n')
+    expect(ports.sort()).toEqual([String((r1.outcome as { data: { hostVeth: string } }).data.hostVeth), String((r2.outcome as { data: { hostVeth: string } }).data.hostVeth)].sort())
+    const ping = await lab().exec(n1, 'docker exec o1 ping -c 2 -W 2 10.55.0.2')
+    expect(ping.code, ping.stdout).toBe(0)
+    expect((await runTask(pipework({ container: 'o1', bridge: 'ovsx', ip: '10.55.0.1/24' }), c1)).changes).toEqual([])
+    await undoAll(c1, [r1.undo, r2.undo])
+    expect(await snapshot(c1)).toEqual(snap)
+    expect([await ctrView(n1, 'o1'), await ctrView(n1, 'o2')]).toEqual(views)
+    await exec(n1, 'docker rm -f o1 o2 >/dev/null && ovs-vsctl del-br ovsx')
+  })
+
+  it('attaches by PID and by network namespace path too', async () => {
+    await exec(n2, 'ip netns add pwtest')
+    try {
+      const r = await runTask(pipework({ container: { netns: '/run/netns/pwtest' }, bridge: 'br0', ip: `${net()}.120/24` }), c2)
+      expect(await exec(n2, 'ip -n pwtest -4 -br addr show dev eth1')).toContain(`${net()}.120/24`)
+      expect((await lab().exec(n2, `ip netns exec pwtest ping -c 1 -W 2 ${net()}.102`)).code).toBe(0)
+      await undoAll(c2, [r.undo])
+      expect(await exec(n2, 'ip -n pwtest -br link show eth1 2>/dev/null || echo gone')).toBe('gone\n')
+    } finally {
+      await lab().exec(n2, 'ip netns del pwtest')
+    }
+    const pid = (await exec(n2, `docker inspect -f '{{.State.Pid}}' cb`)).trim()
+    const r = await runTask(pipework({ container: { pid: Number(pid) }, bridge: 'br0', ip: `${net()}.121/24`, ifname: 'eth2' }), c2)
+    expect((await lab().exec(n2, `docker exec cb ping -c 1 -W 2 ${net()}.254`)).code).toBe(0)
+    await undoAll(c2, [r.undo])
+    expect(await exec(n2, `nsenter --net=/proc/${pid}/ns/net ip -br link show eth2 2>/dev/null || echo gone`)).toBe('gone\n')
+  })
+
+  it('fails clearly for a missing container or bridge', async () => {
+    await expect(runTask(pipework({ container: 'nosuch', bridge: 'br0', ip: `${net()}.130/24` }), c1)).rejects.toThrow(/no container nosuch/)
+    await expect(runTask(pipework({ container: 'ca', bridge: 'brnone', ip: `${net()}.130/24` }), c1)).rejects.toThrow(/no bridge brnone/)
+  })
+
+  it('everything undone: both hosts back to their state before the takeover', async () => {
+    await exec(n1, 'docker rm -f ca >/dev/null')
+    await exec(n2, 'docker rm -f cb >/dev/null')
+    for (const [h, c] of [[n1, c1], [n2, c2]] as const) await undoAll(c, undos[h.name])
+    for (const h of [n1, n2]) expect((await ssh(lab(), h.address, 'ip -br link show br0 2>/dev/null || echo gone', ['-b', lab().controllerIp2])).stdout).toBe('gone\n')
+  })
+})
