@@ -112,6 +112,14 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
           throw e
         }
       },
+      resolveAllHosts: (pattern) => {
+        try {
+          return selectHosts(inv, pattern, { cwd: io.cwd })
+        } catch (e) {
+          if (e instanceof NoHostsMatchedError) return []
+          throw e
+        }
+      },
       prepareHost,
       connect: (h: Host): Promise<Connection> => pool.get(h.name),
       extraVars,

@@ -53,6 +53,8 @@ export interface RunOptions {
   playbookPath?: string
   /** Hosts a play pattern selects, --limit already applied; [] when none match. */
   resolveHosts(pattern: string): Host[]
+  /** Hosts a play pattern selects without --limit (peers of the play); default: resolveHosts. */
+  resolveAllHosts?(pattern: string): Host[]
   /** Called once per host of the plan before anything connects (e.g. to check its connection vars); may throw. */
   prepareHost?(host: Host): void
   /** A connection to a host (the transport pool's get). Throwing means unreachable. */
@@ -181,8 +183,11 @@ export function planRun(opts: RunOptions): PlannedPlay[] {
 
     const hosts = opts.resolveHosts(play.hosts)
     for (const h of hosts) opts.prepareHost?.(h)
+    const everyone = opts.resolveAllHosts?.(play.hosts) ?? hosts
+    // Limited-out hosts are still peers; a target the unlimited pattern somehow lacks is kept too.
+    const everyHost = [...everyone, ...hosts.filter((h) => !everyone.some((e) => e.name === h.name))]
     const vars = new Map<string, Vars>()
-    for (const h of hosts) vars.set(h.name, mergeVars(play, h, extra))
+    for (const h of everyHost) vars.set(h.name, mergeVars(play, h, extra))
     const tasks = new Map<string, Task[]>()
     const handlers = new Map<string, Map<string, Task[]>>()
     const handlerOrder: string[] = []
@@ -192,8 +197,9 @@ export function planRun(opts: RunOptions): PlannedPlay[] {
       const pctx: PlaybookContext = {
         host,
         vars: hv,
-        hosts,
-        peers: hosts.filter((p) => p.name !== host.name).map((p) => ({ name: p.name, address: hostAddress(p), vars: vars.get(p.name)! })),
+        hosts: everyHost,
+        peers: everyHost.filter((p) => p.name !== host.name).map((p) => ({ name: p.name, address: hostAddress(p), vars: vars.get(p.name)! })),
+        targets: hosts,
         need<T>(variable: string, check?: (v: unknown) => boolean, expected = 'a value (set it in the inventory, the play vars or with -e)'): T {
           const v = hv[variable]
           if (v === undefined || v === null || (check && !check(v))) throw new ArgError(variable, expected, v, host.name)

@@ -224,10 +224,15 @@ export class TaskFailed extends Error {
 export interface PlaybookContext<V extends Vars = Vars> {
   host: Host
   vars: V
-  /** Every host of the play (after --limit), this one included. */
+  /**
+   * Every host the play's pattern matches, this one included, *ignoring --limit* (as Ansible's groups):
+   * a run limited to one host still sees all of its peers (routes to them stay in its task list).
+   */
   hosts: Host[]
-  /** The other hosts of the play, with their vars. */
+  /** The other hosts of `hosts`, with their vars (play defaults/vars and -e applied as for this host). */
   peers: Array<{ name: string; address: string; vars: V }>
+  /** The hosts this run acts on: `hosts` after --limit. */
+  targets: Host[]
   /**
    * The value of a variable this host must define; throws an ArgError naming host, variable and what was
    * expected (so the run stops with exit 5 before any host is touched).

@@ -109,9 +109,12 @@ export function unifiedDiff(before: string, after: string, opts: { from?: string
 export function renderChanges(changes: Change[], withDiff: boolean): string {
   const out: string[] = []
   for (const c of changes) {
+    const lines = (x?: string) => (x ? x.replace(/\n$/, '').split('\n').length : 0)
     const multi = (c.before ?? '').includes('\n') || (c.after ?? '').includes('\n')
+    const one = (x?: string) => (x === undefined || x === '' ? '(none)' : x.replace(/\n$/, ''))
     if (withDiff && multi) out.push(unifiedDiff(c.before ?? '', c.after ?? '', { from: `before: ${c.what}`, to: `after: ${c.what}` }).trimEnd())
-    else if (c.before !== undefined || c.after !== undefined) out.push(`~ ${c.what}: ${c.before === undefined || c.before === '' ? '(none)' : c.before} -> ${c.after === undefined || c.after === '' ? '(none)' : c.after}`)
+    else if (lines(c.before) > 1 || lines(c.after) > 1) out.push(`~ ${c.what} (${lines(c.before) ? `${lines(c.before)} → ` : ''}${lines(c.after)} lines; --diff shows them)`)
+    else if (c.before !== undefined || c.after !== undefined) out.push(`~ ${c.what}: ${one(c.before)} -> ${one(c.after)}`)
     else out.push(`~ ${c.what}`)
   }
   return out.join('\n')

@@ -503,6 +503,29 @@ describe('validation before any host is touched', () => {
     expect(seen.a).toEqual({ vars: { w: 'default', x: 'host', y: 'play', z: 'extra' }, peers: ['b@b'] })
     expect(seen.b).toEqual({ vars: { w: 'default', x: 'host-b', y: 'play', z: 'extra' }, peers: ['a@10.0.0.1'] })
   })
+
+  it('--limit restricts where tasks run, not who the peers are', async () => {
+    const all = [mkHost('a', { subnet: '10.1.1.0/24' }), mkHost('b', { subnet: '10.1.2.0/24' }), mkHost('c', { subnet: '10.1.3.0/24' })]
+    const h = harness(all)
+    const seen: Record<string, unknown> = {}
+    const s = await h.run({
+      resolveHosts: () => [all[1]],
+      resolveAllHosts: () => all,
+      plays: [
+        playbook({
+          name: 'p',
+          hosts: 'all',
+          tasks: ({ host, peers, targets, hosts }) => {
+            seen[host.name] = { peers: peers.map((p) => p.vars.subnet), targets: targets.map((t) => t.name), hosts: hosts.length }
+            return [fake(h.log, 't')]
+          },
+        }),
+      ],
+    })
+    expect(seen).toEqual({ b: { peers: ['10.1.1.0/24', '10.1.3.0/24'], targets: ['b'], hosts: 3 } })
+    expect(h.connects).toEqual(['b'])
+    expect(s.plays[0].hosts).toEqual(['b'])
+  })
 })
 
 describe('interrupt', () => {
