@@ -95,10 +95,9 @@ export function variantOf(versionLine: string): IptVariant {
 
 /**
  * Sets IPT (the binary to use), IPT_PATH (nft|legacy: the backend of `iptables` on PATH) and IPT_USED
- * (the backend of $IPT). Exits 3 when there is no iptables at all. Constant text: nothing interpolated.
+ * (the backend of $IPT), assuming `iptables` exists. Constant text: nothing interpolated.
  */
-export const SELECT_IPTABLES = [
-  `command -v iptables >/dev/null 2>&1 || { echo "orch: iptables not found" >&2; exit 3; }`,
+export const SELECT_IPTABLES_BODY = [
   `IPT=iptables; IPT_PATH=legacy`,
   `case "$(iptables -V 2>/dev/null)" in *nf_tables*) IPT_PATH=nft;; esac`,
   `IPT_USED=$IPT_PATH`,
@@ -108,6 +107,9 @@ export const SELECT_IPTABLES = [
   `  elif command -v iptables-nft >/dev/null 2>&1 && iptables-nft -w -S DOCKER-USER >/dev/null 2>&1; then IPT=iptables-nft; IPT_USED=nft; fi`,
   `fi`,
 ].join('\n')
+
+/** The same, exiting 3 when the host has no iptables at all. */
+export const SELECT_IPTABLES = `command -v iptables >/dev/null 2>&1 || { echo "orch: iptables not found" >&2; exit 3; }\n${SELECT_IPTABLES_BODY}`
 
 /** iptables-restore of the same backend: /usr/sbin/iptables-nft → /usr/sbin/iptables-nft-restore. */
 export function restoreBinary(ipt: string): string {
