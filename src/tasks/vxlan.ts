@@ -198,8 +198,9 @@ export function vxlan(args: VxlanArgs): Task<VxlanState> {
         argv(['ip', '-j', fam, 'addr', 'show', 'to', `${a.local}/${isIpv6(a.local) ? 128 : 32}`]),
         a.dev ? `${argv(['ip', '-j', 'link', 'show', 'dev', a.dev])} 2>/dev/null || true` : 'true',
         a.bridge
-          ? `${argv(['ip', '-j', 'link', 'show', 'dev', a.bridge])} 2>/dev/null || echo '[]'; echo; ` +
-            `${argv(['ip', '-j', 'link', 'show', 'master', a.bridge])} 2>/dev/null || echo '[]'; echo; ` +
+          ? // One line each: the bridge, its ports (ip -j prints one line), then the docker networks.
+            `{ ${argv(['ip', '-j', 'link', 'show', 'dev', a.bridge])} 2>/dev/null || echo '[]'; } | tr -d '\\n'; echo; ` +
+            `{ ${argv(['ip', '-j', 'link', 'show', 'master', a.bridge])} 2>/dev/null || echo '[]'; } | tr -d '\\n'; echo; ` +
             // Docker networks whose bridge this is, with their MTU option; then the daemon's default.
             `if command -v docker >/dev/null 2>&1; then docker network ls -q --filter driver=bridge 2>/dev/null | xargs -r docker network inspect ` +
             `--format '{{.Name}}|{{index .Options "com.docker.network.bridge.name"}}|{{index .Options "com.docker.network.driver.mtu"}}' 2>/dev/null; fi; ` +
@@ -269,9 +270,14 @@ export function vxlan(args: VxlanArgs): Task<VxlanState> {
           after: `vni ${a.vni} dstport ${port} local ${a.local}${a.dev ? ` dev ${a.dev}` : ''}${learning ? '' : ' nolearning'}`,
         })
       } else if (p.setMtu !== undefined) out.push({ what: `${a.name} mtu`, before: String(s.dev!.mtu), after: String(p.setMtu) })
-      for (const x of p.addPeers) out.push({ what: `fdb ${a.name}: add peer ${x}` })
-      for (const x of p.delPeers) out.push({ what: `fdb ${a.name}: remove peer ${x}` })
-      if (p.setMaster) out.push({ what: `${a.name} master`, before: s.dev?.master ?? '(none)', after: a.bridge! + (s.bridgeExists ? '' : ' (does not exist yet)') })
+      // A recreated device gets its peers and bridge again: show only what differs from the old one.
+      const want = peers()
+      const adds = p.recreate ? want.filter((x) => !s.fdb.includes(x)) : p.addPeers
+      const dels = p.recreate ? s.fdb.filter((x) => !want.includes(x)) : p.delPeers
+      for (const x of adds) out.push({ what: `fdb ${a.name}: add peer ${x}` })
+      for (const x of dels) out.push({ what: `fdb ${a.name}: remove peer ${x}` })
+      if (p.setMaster && s.dev?.master !== a.bridge)
+        out.push({ what: `${a.name} master`, before: s.dev?.master ?? '(none)', after: a.bridge! + (s.bridgeExists ? '' : ' (does not exist yet)') })
       if (p.up && !p.create && !p.recreate) out.push({ what: `set ${a.name} up` })
       return out
     },
