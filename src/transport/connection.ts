@@ -207,61 +207,59 @@ class Connector {
     const known = hop.hostKeyChecking === 'off' ? [] : knownKeyTypes([...hop.knownHostsFiles, ...hop.globalKnownHostsFiles], names)
     const preferred = known.flatMap(algorithmsForKeyType).filter((a) => DEFAULT_HOST_KEY_ALGOS.includes(a))
     const serverHostKey = [...new Set([...preferred, ...DEFAULT_HOST_KEY_ALGOS])]
-    {
-      return new Promise<ClientT>((resolve, reject) => {
-        const c = new Client()
-        let hostKeyError: HostKeyError | null = null
-        let settled = false
-        const fail = (e: Error) => {
-          if (settled) return
-          settled = true
-          c.end()
-          const err = (hostKeyError ?? e) as Error & { level?: string }
-          if (err instanceof HostKeyError) return reject(err)
-          if (err.level === 'client-authentication') {
-            const wrapped = new Error(
-              `Permission denied for ${hopLabel(hop)}${viaLabel}: all authentication methods failed` +
-                (auth.notes.length ? ` (${auth.notes.join('; ')})` : ''),
-            ) as Error & { level?: string }
-            wrapped.level = 'client-authentication'
-            return reject(wrapped)
-          }
-          reject(err)
+    return new Promise<ClientT>((resolve, reject) => {
+      const c = new Client()
+      let hostKeyError: HostKeyError | null = null
+      let settled = false
+      const fail = (e: Error) => {
+        if (settled) return
+        settled = true
+        c.end()
+        const err = (hostKeyError ?? e) as Error & { level?: string }
+        if (err instanceof HostKeyError) return reject(err)
+        if (err.level === 'client-authentication') {
+          const wrapped = new Error(
+            `Permission denied for ${hopLabel(hop)}${viaLabel}: all authentication methods failed` +
+              (auth.notes.length ? ` (${auth.notes.join('; ')})` : ''),
+          ) as Error & { level?: string }
+          wrapped.level = 'client-authentication'
+          return reject(wrapped)
         }
-        c.on('error', fail)
-        c.once('close', () => fail(new Error(`connection to ${hopLabel(hop)}${viaLabel} closed during the handshake`)))
-        c.once('ready', () => {
-          if (settled) return
-          settled = true
-          c.removeListener('error', fail)
-          c.on('error', () => {
-            /* the owner listens from now on */
-          })
-          resolve(c)
+        reject(err)
+      }
+      c.on('error', fail)
+      c.once('close', () => fail(new Error(`connection to ${hopLabel(hop)}${viaLabel} closed during the handshake`)))
+      c.once('ready', () => {
+        if (settled) return
+        settled = true
+        c.removeListener('error', fail)
+        c.on('error', () => {
+          /* the owner listens from now on */
         })
-        try {
-          c.connect({
-            host: hop.host,
-            port: hop.port,
-            sock,
-            username: hop.user,
-            readyTimeout: hop.connectTimeoutMs,
-            keepaliveInterval: hop.keepaliveIntervalMs,
-            keepaliveCountMax: hop.keepaliveCountMax,
-            authHandler: auth.handler,
-            algorithms: { serverHostKey: serverHostKey as never },
-            hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-              hostKeyError = verifyHostKey(o.hostName, hop, key, (m) => this.log(m))
-              verify(hostKeyError === null)
-            },
-            debug: o.debug ? (m: string) => o.debug!(`${o.hostName}: ${m}`) : undefined,
-          })
-          if (!sock) c.setNoDelay(true)
-        } catch (e) {
-          fail(e as Error)
-        }
+        resolve(c)
       })
-    }
+      try {
+        c.connect({
+          host: hop.host,
+          port: hop.port,
+          sock,
+          username: hop.user,
+          readyTimeout: hop.connectTimeoutMs,
+          keepaliveInterval: hop.keepaliveIntervalMs,
+          keepaliveCountMax: hop.keepaliveCountMax,
+          authHandler: auth.handler,
+          algorithms: { serverHostKey: serverHostKey as never },
+          hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+            hostKeyError = verifyHostKey(o.hostName, hop, key, (m) => this.log(m))
+            verify(hostKeyError === null)
+          },
+          debug: o.debug ? (m: string) => o.debug!(`${o.hostName}: ${m}`) : undefined,
+        })
+        if (!sock) c.setNoDelay(true)
+      } catch (e) {
+        fail(e as Error)
+      }
+    })
   }
 
   target!: ResolvedHop
@@ -541,6 +539,8 @@ export class SshConnection implements Connection {
     } catch (e) {
       await call((cb) => s.close(handle, cb as never)).catch(() => undefined)
       await call((cb) => s.unlink(tmp, cb as never)).catch(() => undefined)
+      // No posix-rename@openssh.com (not OpenSSH): the shell does it.
+      if (/does not support/i.test((e as Error).message)) throw new SftpUnavailable((e as Error).message)
       throw fail('write', e)
     }
   }
