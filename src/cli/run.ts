@@ -4,7 +4,7 @@ import type { Host, Inventory } from '../inventory/types.ts'
 import type { Connection } from '../transport/types.ts'
 import { UnreachableError } from '../transport/types.ts'
 import { loadPlaybook } from '../engine/loader.ts'
-import { DEFAULT_FORKS, run } from '../engine/runner.ts'
+import { DEFAULT_FORKS, run, type RunOptions } from '../engine/runner.ts'
 import { EXIT, type RunSummary } from '../engine/results.ts'
 import { createReporter, errorDocument } from '../report/index.ts'
 import { exitCodeForError, UsageError } from './errors.ts'
@@ -84,6 +84,14 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     },
   })
 
+  // gather_facts: the facts module's gatherer, loaded only when a play asks for it.
+  let gatherFacts: RunOptions['gatherFacts']
+  if (plays.some((p) => p?.gather_facts)) {
+    const factsModule = '../facts/index.ts'
+    const m = (await import(factsModule).catch(() => null)) as { engineFactsGatherer?: RunOptions['gatherFacts'] } | null
+    gatherFacts = m?.engineFactsGatherer
+  }
+
   const ac = new AbortController()
   let sigints = 0
   const onSigint = () => {
@@ -130,6 +138,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
       runId: o.runId,
       events: reporter,
       signal: ac.signal,
+      gatherFacts,
     })
   } catch (e) {
     ;(reporter as { stop?(): void }).stop?.()
