@@ -18,3 +18,4 @@ export { forwardAccept, ipForward, type ForwardAcceptArgs, type IpForwardArgs } 
 export { dockerBip, type DockerBipArgs, type AddressPool } from './dockerBip.ts'
 export { pipework, pipeworkVethName, type PipeworkArgs, type PipeworkTarget } from './pipework.ts'
 export { dockerNetwork, type DockerNetworkArgs } from './dockerNetwork.ts'
+export { container, type ContainerArgs, type PullPolicy, type RestartPolicy } from './container.ts'
