@@ -51,7 +51,7 @@ export class TtyReporter implements RunEvents {
   private intervalMs: number
 
   private get width() {
-    return Math.max(40, (this.out.columns ?? 100) - 1)
+    return Math.max(40, (this.out.columns || 100) - 1)
   }
 
   private clear() {
@@ -66,7 +66,7 @@ export class TtyReporter implements RunEvents {
     lines.push(p.bold(`PLAY [${this.play}]`) + (this.step ? p.dim(`  ${this.step}`) : '') + p.dim(`  ${elapsed}`))
     const all = [...this.hosts.values()]
     const nameW = Math.min(24, Math.max(6, ...all.map((h) => h.name.length)))
-    const maxRows = Math.max(3, (this.out.rows ?? 40) - 4)
+    const maxRows = Math.max(3, (this.out.rows || 40) - 4)
     // Running and failed hosts first when they do not all fit.
     let shown = all
     let hidden = 0
