@@ -17,7 +17,7 @@ import { OWNER_KEY, colMap, owned, readOvs, vsctl, type OvsDb, type OvsPort, typ
 export interface OvsTunnelPeer {
   /** Port name (1-15 characters); default `<type>-<remote_ip as 8 hex digits>`. */
   name?: string
-  /** The peer's underlay IPv4 address. */
+  /** The peer's underlay IPv4 address (skipped when it is one of this host's own addresses). */
   remote_ip: string
   /** Tunnel key for this peer (GRE key, VXLAN VNI); default the task's `key`. */
   key?: number
@@ -55,12 +55,18 @@ export function tunnelPortName(type: TunnelType, remoteIp: string): string {
 
 const isOwnedTunnel = (p: OvsPort): boolean => owned(p) && p.interfaces.some((i) => TUNNEL_TYPES.has(i.type))
 
-export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
+interface TunnelState {
+  db: OvsDb
+  /** This host's IPv4 addresses: a peer list holding every host of the mesh skips its own. */
+  own: Set<string>
+}
+
+export function ovsTunnels(args: OvsTunnelsArgs): Task<TunnelState> {
   const a = args ?? ({} as OvsTunnelsArgs)
   const keyMax = a.type === 'vxlan' ? 16777215 : 4294967295
 
-  const wanted = (): Want[] =>
-    (a.peers ?? []).map((p) => {
+  const wanted = (own: Set<string>): Want[] =>
+    (a.peers ?? []).filter((p) => !own.has(p.remote_ip)).map((p) => {
       const options: Record<string, string> = { remote_ip: p.remote_ip }
       const key = p.key ?? a.key
       if (key !== undefined) options.key = String(key)
@@ -68,8 +74,8 @@ export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
       return { name: p.name ?? tunnelPortName(a.type, p.remote_ip), options }
     })
 
-  const plan = (db: OvsDb): TunnelPlan => {
-    const want = wanted()
+  const plan = ({ db, own }: TunnelState): TunnelPlan => {
+    const want = wanted(own)
     const p: TunnelPlan = { add: [], modify: [], remove: [] }
     const b = db.bridges.get(a.bridge)
     for (const w of want) {
@@ -98,7 +104,7 @@ export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
 
   const show = (o: Record<string, string>) => MANAGED.filter((k) => o[k] !== undefined).map((k) => `${k}=${o[k]}`).join(' ')
 
-  const resource: Resource<OvsDb> = {
+  const resource: Resource<TunnelState> = {
     module: 'ovs_tunnels',
     name: `ovs ${a.type} tunnels on ${a.bridge} (${(a.peers ?? []).length} peers)`,
     validate() {
@@ -126,10 +132,12 @@ export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
       })
     },
     async read(ctx) {
-      return (await readOvs(ctx)).db
+      const { db, sections } = await readOvs(ctx, ["ip -4 -o addr show | awk '{ sub(\"/.*\", \"\", $4); print $4 }'"])
+      return { db, own: new Set(sections[0].split('\n').map((l) => l.trim()).filter(Boolean)) }
     },
-    diff(db) {
-      const p = plan(db)
+    diff(s) {
+      const db = s.db
+      const p = plan(s)
       const out: Change[] = []
       if (!db.bridges.has(a.bridge) && p.add.length) out.push({ what: `(OVS bridge ${a.bridge} does not exist yet)` })
       for (const w of p.add) out.push({ what: `add ${a.type} port ${w.name} to ${a.bridge}`, after: show(w.options) })
@@ -137,8 +145,8 @@ export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
       for (const r of p.remove) out.push({ what: `delete port ${r.name} (peer no longer listed)`, before: `${r.interfaces[0]?.type} ${show(r.interfaces[0]?.options ?? {})}` })
       return out
     },
-    undo(db): Undo | null {
-      const p = plan(db)
+    undo(s): Undo | null {
+      const p = plan(s)
       const ops: Array<Array<string | number>> = []
       for (const w of p.add) ops.push(['--if-exists', 'del-port', a.bridge, w.name])
       for (const m of p.modify) ops.push(['set', 'Interface', m.port.interfaces[0].name, `type=${m.type}`, colMap('options', m.options)])
@@ -158,8 +166,8 @@ export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
       ].filter(Boolean)
       return { description: `ovs tunnels on ${a.bridge}: ${parts.join('; ')}`, script: vsctl(ops) }
     },
-    async apply(ctx, db) {
-      const p = plan(db)
+    async apply(ctx, s) {
+      const p = plan(s)
       const ops: Array<Array<string | number>> = []
       for (const r of p.remove) ops.push(['del-port', a.bridge, r.name])
       for (const w of p.add)
@@ -168,7 +176,7 @@ export function ovsTunnels(args: OvsTunnelsArgs): Task<OvsDb> {
       const r = await ctx.run(`${vsctl(ops)} 2>&1`)
       mustSucceed(r, `configuring ${a.type} tunnels on ${a.bridge}`)
       if (/Error detected while setting up/.test(r.stdout)) throw new TaskFailed(`ovs-vswitchd could not set up a tunnel port on ${a.bridge}: ${r.stdout.trim()}`, { rc: r.code, stdout: r.stdout })
-      return { data: { ports: wanted().map((w) => w.name) } }
+      return { data: { ports: wanted(s.own).map((w) => w.name) } }
     },
   }
   return task(resource)
