@@ -2,13 +2,13 @@
  * masquerade, forwardAccept and ipForward on lab hosts with a real dockerd (FORWARD policy DROP, its own
  * MASQUERADE rule): rules asserted as iptables prints them, packets captured on the other host.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { ArgError, type Task } from '../../src/engine/types.ts'
-import { nsenterConnection } from '../../src/lab/connection.ts'
 import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { forwardAccept, ipForward } from '../../src/tasks/forward.ts'
 import { masquerade } from '../../src/tasks/nat.ts'
 import { route } from '../../src/tasks/route.ts'
+import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
@@ -20,6 +20,18 @@ async function ok(lab: Lab, h: LabHost, script: string): Promise<string> {
   const r = await lab.exec(h, script)
   if (r.code !== 0) throw new Error(`${h.name}: ${script}: ${r.stderr || r.stdout}`)
   return r.stdout
+}
+
+function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
+  return connect({
+    hostName: h.name,
+    address: h.address,
+    user: 'root',
+    privateKeyFile: lab.keyPath,
+    knownHostsFiles: [lab.knownHostsPath],
+    hostKeyChecking: 'strict',
+    sshConfigPath: null,
+  })
 }
 
 /** The same host, seen with another directory first in PATH (to make `iptables` the legacy one). */
@@ -70,15 +82,25 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
   const lab = withLab({ hosts: 2, docker: true })
   const A = () => lab().hosts[0]
   const B = () => lab().hosts[1]
-  const connA = () => nsenterConnection(lab(), A())
-  const connB = () => nsenterConnection(lab(), B())
+  // Tasks run over SSH, as orch runs them; assertions read the hosts directly (lab.exec).
+  let sshA: Connection
+  let sshB: Connection
+  const connA = () => sshA
+  const connB = () => sshB
   const COMMENT = '"orch masquerade 10.77.0.0/24"'
   let c0 = '' // container on docker0 (bip 10.78.0.1/24, docker masquerades it)
   let c1 = '' // container on br-orchnat (10.77.0.0/24, docker does not masquerade it)
 
   const ipOf = async (name: string) => (await ok(lab(), A(), `docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ${name}`)).trim()
 
+  afterAll(async () => {
+    await sshA?.close()
+    await sshB?.close()
+  })
+
   beforeAll(async () => {
+    sshA = await sshTo(lab(), A())
+    sshB = await sshTo(lab(), B())
     // A's docker0 on its own subnet (B's docker0 keeps 172.17.0.0/16), and a second bridge network on
     // which docker does not masquerade.
     await ok(lab(), A(), `mkdir -p /etc/docker && echo '{"bip": "10.78.0.1/24"}' > /etc/docker/daemon.json && systemctl restart docker`)
@@ -300,7 +322,9 @@ describe.skipIf(labSkipReason)('masquerade on a host without docker, iptables-le
 
   it('uses the legacy backend, and undo leaves the legacy nat table as it was', async () => {
     await ok(lab(), H(), makeLegacyBin)
-    const conn = withPath(nsenterConnection(lab(), H()), LEGACY_BIN)
+    const ssh = await sshTo(lab(), H())
+    onTestFinished(() => ssh.close())
+    const conn = withPath(ssh, LEGACY_BIN)
     const save = async () => (await ok(lab(), H(), 'iptables-legacy -t nat -S; iptables-nft -t nat -S')).split('\n')
     const before = await save()
     const r = await runTask(masquerade({ from: '10.60.0.0/24', except: ['10.0.0.0/8'] }), conn)

@@ -1,10 +1,24 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ArgError } from '../../src/engine/types.ts'
-import { nsenterConnection } from '../../src/lab/connection.ts'
+import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { route } from '../../src/tasks/route.ts'
+import { connect } from '../../src/transport/index.ts'
+import type { Connection } from '../../src/transport/types.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 import { context, runTask, undoAll } from '../helpers/task.ts'
+
+function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
+  return connect({
+    hostName: h.name,
+    address: h.address,
+    user: 'root',
+    privateKeyFile: lab.keyPath,
+    knownHostsFiles: [lab.knownHostsPath],
+    hostKeyChecking: 'strict',
+    sshConfigPath: null,
+  })
+}
 
 interface R {
   dst: string
@@ -23,7 +37,15 @@ describe.skipIf(labSkipReason)('route task (lab)', () => {
   const lab = withLab({ hosts: 2 })
   const A = () => lab().hosts[0]
   const B = () => lab().hosts[1]
-  const connA = () => nsenterConnection(lab(), A())
+  // Tasks run over SSH, as orch runs them; assertions read the host directly (lab.exec).
+  let ssh: Connection
+  beforeAll(async () => {
+    ssh = await sshTo(lab(), A())
+  })
+  afterAll(async () => {
+    await ssh?.close()
+  })
+  const connA = () => ssh
   const onA = async (script: string) => {
     const r = await lab().exec(A(), script)
     if (r.code !== 0) throw new Error(`${script}: ${r.stderr}`)
