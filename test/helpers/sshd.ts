@@ -12,6 +12,24 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+/** Last-resort cleanup if the test process exits without running afterAll (crash, Ctrl-C). */
+const children = new Set<ChildProcess>()
+const dirs = new Set<string>()
+const users = new Set<TestUser>()
+process.once('exit', () => {
+  for (const u of users) u.remove()
+  for (const c of children) {
+    if (c.pid && c.exitCode === null && c.signalCode === null) {
+      try {
+        process.kill(c.pid, 'SIGKILL')
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
 export function sh(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`)
@@ -22,6 +40,7 @@ export function sh(cmd: string, args: string[], input?: string): string {
 export function tempDir(prefix = 'orch-transport-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix))
   chmodSync(d, 0o755)
+  dirs.add(d)
   return d
 }
 
@@ -119,6 +138,8 @@ export class TestSshd {
     sh('/usr/sbin/sshd', ['-t', '-f', cfg])
     const proc = spawn('/usr/sbin/sshd', ['-f', cfg, '-D', '-e'], { stdio: ['ignore', 'ignore', 'pipe'] })
     this.proc = proc
+    children.add(proc)
+    proc.once('exit', () => children.delete(proc))
     proc.stderr!.on('data', (d: Buffer) => {
       this.log += d.toString()
     })
@@ -159,6 +180,7 @@ export class TestSshd {
   async destroy(): Promise<void> {
     await this.stop()
     rmSync(this.dir, { recursive: true, force: true })
+    dirs.delete(this.dir)
   }
 }
 
@@ -172,6 +194,7 @@ export class TestUser {
   ) {}
 
   create(): void {
+    users.add(this)
     const exists = spawnSync('id', ['-u', this.name]).status === 0
     if (!exists) {
       sh('useradd', ['-m', '-s', '/bin/sh', this.name])
@@ -187,6 +210,7 @@ export class TestUser {
   }
 
   remove(): void {
+    users.delete(this)
     rmSync(`/etc/sudoers.d/${this.name}`, { force: true })
     if (this.created) {
       spawnSync('pkill', ['-KILL', '-u', this.name])
@@ -204,7 +228,10 @@ export class TestAgent {
     this.socket = join(dir, 'agent.sock')
   }
   async start(): Promise<void> {
-    this.proc = spawn('ssh-agent', ['-D', '-a', this.socket], { stdio: ['ignore', 'ignore', 'ignore'] })
+    const proc = spawn('ssh-agent', ['-D', '-a', this.socket], { stdio: ['ignore', 'ignore', 'ignore'] })
+    this.proc = proc
+    children.add(proc)
+    proc.once('exit', () => children.delete(proc))
     const deadline = Date.now() + 5000
     while (!existsSync(this.socket)) {
       if (Date.now() > deadline) throw new Error('ssh-agent did not start')
