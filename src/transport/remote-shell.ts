@@ -72,7 +72,7 @@ export interface ShellOpenOptions {
 export class RemoteShell {
   pid = 0
   uid = -1
-  /** `timeout` exists on the target (remote-enforced command timeouts). */
+  /** A `timeout` that understands `-k` works on the target (remote-enforced command timeouts). */
   hasTimeout = false
   /** `base64` exists on the target (faster uploads of big files through the shell). */
   hasBase64 = false
@@ -110,7 +110,7 @@ export class RemoteShell {
       'PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; unset ENV BASH_ENV CDPATH; ' +
       'LC_ALL=C; export LC_ALL; umask 022\n' +
       `printf '%s %s %s %s %s\\n' ${quote(ready)} "$$" "$(id -u)" ` +
-      `"$(command -v timeout >/dev/null 2>&1 && echo 1 || echo 0)" "$(command -v base64 >/dev/null 2>&1 && echo 1 || echo 0)"; ` +
+      `"$(timeout -k 1 5 true >/dev/null 2>&1 && echo 1 || echo 0)" "$(command -v base64 >/dev/null 2>&1 && echo 1 || echo 0)"; ` +
       `printf '%s\\n' ${quote(ready)} >&2\n`
     let out = Buffer.alloc(0)
     let err = Buffer.alloc(0)
@@ -153,6 +153,7 @@ export class RemoteShell {
           const prompts = err.toString('latin1').split(sudo.prompt).length - 1
           if (prompts > 0 && !passwordSent) {
             if (o.becomePassword === undefined) return finish(new BecomeError(o.hostName, 'sudo asks for a password and no become password was given'))
+            if (/[\r\n]/.test(o.becomePassword)) return finish(new BecomeError(o.hostName, 'the become password contains a line break'))
             passwordSent = true
             ch.write(o.becomePassword + '\n')
           } else if (prompts > 1) {

@@ -134,6 +134,20 @@ describe('commands over one persistent shell', () => {
     expect(await conn.run('cat', { stdin: 'x', timeoutMs: 5000 })).toMatchObject({ code: 0, stdout: 'x' })
   })
 
+  it('without a usable `timeout` on the target, abandons the shell at the deadline and opens a new one', async () => {
+    const c = await open({ hostName: 'no-timeout' })
+    const pid = (await c.run('echo $$')).stdout
+    ;(c as unknown as { userShell: { hasTimeout: boolean } }).userShell.hasTimeout = false
+    const t0 = Date.now()
+    const r = await c.run('echo partial; sleep 30', { timeoutMs: 300 })
+    expect(Date.now() - t0).toBeLessThan(2000)
+    expect(r).toMatchObject({ code: 124, timedOut: true, stdout: 'partial\n' })
+    expect(r.stderr).toMatch(/abandoned/)
+    const pid2 = (await c.run('echo $$')).stdout
+    expect(pid2).not.toBe(pid)
+    expect(c.alive).toBe(true)
+  })
+
   it('does not let a command take the shell down for good', async () => {
     const r = await conn.run('kill -9 $$')
     expect(r.code).not.toBe(0)
