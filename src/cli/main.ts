@@ -65,6 +65,26 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       done(await inventoryCommand(opts, io))
     })
 
+  program
+    .command('facts')
+    .description("gather and show the hosts' network facts (one round trip per host)")
+    .option('-i, --inventory <path>', 'inventory file, directory or host list (repeatable)', collect, [])
+    .option('-l, --limit <pattern>', 'only these hosts')
+    .option('-e, --extra-vars <vars>', 'extra variables (repeatable)', collect, [])
+    .option('--json', 'one JSON document on stdout')
+    .option('-f, --forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, positiveInt)
+    .addOption(new Option('--host-key-checking <mode>', 'SSH host key policy').choices(['strict', 'accept-new', 'off']))
+    .action(async (opts) => {
+      // src/cli/facts.ts belongs to the facts work; loaded lazily so the CLI works without it.
+      const factsCli = './facts.ts'
+      const m = (await import(factsCli).catch(() => null)) as { factsCommand?(o: unknown, io: Io): Promise<number> } | null
+      if (!m?.factsCommand) {
+        io.stderr.write('ERROR! orch facts: the facts module is not installed in this build\n')
+        return done(EXIT.ERROR)
+      }
+      done(await m.factsCommand(opts, io))
+    })
+
   return program
 }
 
