@@ -106,22 +106,33 @@ export function parseRunning(out: string): { up: boolean; containers: RunningCon
 }
 
 const hasPolicy = (c: RunningContainer) => c.restart !== '' && c.restart !== 'no'
+/** live-restore on: in daemon.json or on dockerd's command line. */
+const liveRestore = (s: DockerBipState): boolean =>
+  s.config['live-restore'] === true || s.dockerdArgs.some((w) => w === '--live-restore' || w === '--live-restore=true')
 
 /**
  * Restart docker (or only stop it), wait until it answers, then `docker start` every container of `ids`
  * that is not running (dockerd brings back only those with a restart policy). Prints the ids it started,
  * a section mark, the ids that no longer exist. POSIX sh; runs in undo scripts without the controller.
+ *
+ * With live-restore, dockerd keeps running containers across the restart and then keeps the old network
+ * configuration too ("There are old running containers, the network config will not take affect"): the
+ * running containers are stopped first and started again afterwards.
  */
-export function restartDockerScript(manager: ServiceManager, ids: string[], o: { stopOnly?: boolean } = {}): string {
+export function restartDockerScript(manager: ServiceManager, ids: string[], o: { stopOnly?: boolean; liveRestore?: boolean } = {}): string {
   const svc = (action: string) => (manager === 'systemctl' ? sh`systemctl ${action} docker` : sh`service docker ${action}`)
   const must = (action: string) => `${svc(action)} >&2 || { echo "orch: docker ${action} failed" >&2; exit 5; }`
   if (o.stopOnly) return must('stop')
-  const restart = must('restart')
+  const stopFirst = o.liveRestore
+    ? `orch_live=$(docker ps -q --no-trunc 2>/dev/null); if [ -n "$orch_live" ]; then docker stop $orch_live >/dev/null || { echo "orch: stopping the containers before the restart failed" >&2; exit 5; }; fi; `
+    : 'orch_live=; '
   return (
-    `${restart}; ` +
+    stopFirst +
+    `${must('restart')}; ` +
     `i=0; until docker info >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 600 ]; then echo "orch: docker does not answer 60 s after the restart" >&2; exit 6; fi; sleep 0.1; done; ` +
     `orch_started=; orch_gone=; ` +
-    `for c in ${ids.length ? sh`${ids}` : ''}; do ` +
+    `for c in ${ids.length ? sh`${ids}` : ''} $orch_live; do ` +
+    `case " $orch_started $orch_gone " in *" $c "*) continue ;; esac; ` +
     `if s=$(docker inspect --format '{{.State.Running}}' "$c" 2>/dev/null); then ` +
     `if [ "$s" != true ] && docker start "$c" >/dev/null; then orch_started="$orch_started $c"; fi; ` +
     `else orch_gone="$orch_gone $c"; fi; done; ` +
@@ -309,10 +320,11 @@ export function dockerBip(a: string | DockerBipArgs, o?: Omit<DockerBipArgs, 'bi
       if (why.length) {
         out.push({ what: 'restart docker', before: why.join('; '), after: `docker0 ${args.bip}${args.mtu !== undefined ? `, mtu ${args.mtu}` : ''}` })
         const again = s.containers.filter((c) => !c.autoRemove)
+        const live = liveRestore(s)
         if (again.length)
           out.push({
-            what: 'containers running again after the restart',
-            after: again.map((c) => `${c.name}${hasPolicy(c) ? '' : ' (docker start)'}`).join(', '),
+            what: live ? 'containers stopped for the restart (live-restore would keep the old network) and started again' : 'containers running again after the restart',
+            after: again.map((c) => `${c.name}${live || !hasPolicy(c) ? ' (docker start)' : ''}`).join(', '),
           })
         const lost = s.containers.filter((c) => c.autoRemove)
         if (lost.length) out.push({ what: 'containers docker removes on restart (started with --rm)', before: lost.map((c) => c.name).join(', '), after: '' })
@@ -323,6 +335,9 @@ export function dockerBip(a: string | DockerBipArgs, o?: Omit<DockerBipArgs, 'bi
       const fileChanged = changes.some((c) => c.what.startsWith(DAEMON_JSON))
       if (!fileChanged) return null // the file already asked for this: restarting again would give the same
       const fu = fileUndo(DAEMON_JSON, s.daemonJson)!
+      // No restart happened (dockerd already ran with these values): putting the file back is the inverse.
+      if (!changes.some((c) => c.what === 'restart docker')) return fu
+      const live = liveRestore(s)
       const ids = s.containers.filter((c) => !c.autoRemove).map((c) => c.id)
       // dockerd keeps the default bridge's subnet (and MTU) in its network store and, without a bip in
       // daemon.json, reuses it: the old file alone would leave docker0 on the new subnet. So first restart
@@ -336,10 +351,10 @@ export function dockerBip(a: string | DockerBipArgs, o?: Omit<DockerBipArgs, 'bi
       if (!deepEqual(pinned, s.config)) {
         const mode = s.daemonJson.kind === 'file' ? s.daemonJson.mode : '0644'
         const owner = s.daemonJson.kind === 'file' ? `${s.daemonJson.uid}:${s.daemonJson.gid}` : undefined
-        steps.push(restoreFileScript(DAEMON_JSON, Buffer.from(formatDaemonJson(pinned)), mode, owner), `{ ${restartDockerScript(s.manager, [])}; } >/dev/null`)
+        steps.push(restoreFileScript(DAEMON_JSON, Buffer.from(formatDaemonJson(pinned)), mode, owner), `{ ${restartDockerScript(s.manager, [], { liveRestore: live })}; } >/dev/null`)
         desc.push(`restart docker with bip ${String(pinned.bip)}${pinned.mtu !== s.config.mtu ? ` and mtu ${String(pinned.mtu)}` : ''} pinned`)
       }
-      steps.push(fu.script, `{ ${restartDockerScript(s.manager, ids, { stopOnly: !s.dockerUp })}; }`)
+      steps.push(fu.script, `{ ${restartDockerScript(s.manager, ids, { stopOnly: !s.dockerUp, liveRestore: live })}; }`)
       desc.push(fu.description, s.dockerUp ? 'restart docker and start the containers that were running' : 'stop docker (it was not running)')
       if (s.docker0Mac && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s.docker0Mac)) {
         steps.push(sh`{ [ ! -e /sys/class/net/docker0 ] || [ "$(cat /sys/class/net/docker0/address)" = ${s.docker0Mac} ] || ip link set dev docker0 address ${s.docker0Mac}; }`)
@@ -367,7 +382,7 @@ export function dockerBip(a: string | DockerBipArgs, o?: Omit<DockerBipArgs, 'bi
         `cat /run/docker.pid 2>/dev/null || cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd || echo 0`,
         ids.length ? sh`docker inspect --format '{{.Id}} {{.State.Running}}' ${ids} 2>/dev/null; true` : 'true',
       ]
-      const script = [...parts, `{ ${restartDockerScript(s.manager, ids)}; }`].join(' && ') + ` && ${sectionMark} && ` + verify.join(` && ${sectionMark} && `)
+      const script = [...parts, `{ ${restartDockerScript(s.manager, ids, { liveRestore: liveRestore(s) })}; }`].join(' && ') + ` && ${sectionMark} && ` + verify.join(` && ${sectionMark} && `)
       const r = await ctx.run(script)
       mustSucceed(r, fileChanged ? `writing ${DAEMON_JSON} and restarting docker` : 'restarting docker')
       const v = parseVerify(r.stdout)

@@ -253,6 +253,34 @@ describe.skipIf(labSkipReason)('dockerBip on lab hosts', () => {
     expect(await state(cb)).toEqual(snapB)
   })
 
+  it('only the file changes when dockerd already runs with that bip: no restart; undo removes the file', async () => {
+    const pid = await dockerdPid(lab(), B)
+    const r = await runTask(dockerBip('172.17.0.1/16'), cb)
+    expect(r.changes.map((c) => c.what)).toEqual(['/etc/docker/daemon.json "bip"'])
+    expect(await on(lab(), B, 'cat /etc/docker/daemon.json')).toBe('{\n  "bip": "172.17.0.1/16"\n}\n')
+    expect(r.undo?.script).not.toContain('restart')
+    await undoAll(cb, [r.undo])
+    expect((await lab().exec(B, 'test -e /etc/docker/daemon.json')).code).not.toBe(0)
+    expect(await dockerdPid(lab(), B)).toBe(pid)
+    expect(await state(cb)).toEqual(snapB)
+  })
+
+  it('live-restore: running containers are stopped for the restart and come back on the new subnet; undo too', async () => {
+    const LIVE = '{\n  "live-restore": true\n}\n'
+    await on(lab(), B, `printf '%s' '${LIVE}' > /etc/docker/daemon.json && systemctl restart docker`)
+    await on(lab(), B, `docker run -d --init --pull never --restart always --name lr ${IMG} sleep 3600 >/dev/null`)
+    const r = await runTask(dockerBip('10.1.3.1/24'), cb)
+    expect(r.changes.find((c) => c.what.startsWith('containers stopped for the restart'))?.after).toBe('lr (docker start)')
+    expect(await docker0(lab(), B)).toEqual(['10.1.3.1/24'])
+    expect(await running(lab(), B, 'lr')).toBe(true)
+    expect(await ipOf(lab(), B, 'lr')).toMatch(/^10\.1\.3\.\d+$/)
+    await undoAll(cb, [r.undo])
+    expect(await on(lab(), B, 'cat /etc/docker/daemon.json')).toBe(LIVE)
+    expect(await docker0(lab(), B)).toEqual(['172.17.0.1/16'])
+    expect(await running(lab(), B, 'lr')).toBe(true)
+    expect(await ipOf(lab(), B, 'lr')).toMatch(/^172\.17\.\d+\.\d+$/)
+  })
+
   it('undo on a host with containers: daemon.json byte-exact, docker0 back, the containers running again', async () => {
     await undoAll(ca, [runA.undo])
     expect(await on(lab(), A, 'cat /etc/docker/daemon.json')).toBe(EXISTING)
