@@ -335,6 +335,7 @@ async function createHost(s: LabState, h: LabHost, pubKey: string, image: string
     LAB_DOCKER: s.docker ? '1' : '0',
     LAB_OVS: s.ovs ? '1' : '0',
     LAB_IMAGE: image,
+    LAB_OVERLAYS: overlayDirs(s.dir).join(' '),
     HOME: '/root',
   }
   const child = spawn(
@@ -365,6 +366,17 @@ async function createHost(s: LabState, h: LabHost, pubKey: string, image: string
   saveState(s)
   await waitReady(st, h.name, s.docker ? 60_000 : 20_000)
   await waitPort(h.address, 22, 10_000)
+}
+
+/**
+ * Top-level directories each host sees copy-on-write. Not '/': /work (or wherever the repo lives) stays
+ * shared so hosts reach the lab's own files; a directory holding the lab's state can't be overlaid on
+ * itself and is skipped (/tmp, /run, /root are private mounts of their own).
+ */
+export function overlayDirs(labStateDir: string): string[] {
+  return ['etc', 'var', 'usr', 'opt', 'srv', 'home', 'mnt', 'media'].filter(
+    (d) => existsSync(`/${d}`) && !(labStateDir + '/').startsWith(`/${d}/`),
+  )
 }
 
 function sshdConfig(): string {

@@ -33,8 +33,12 @@ const CHURN = new Set([
 
 function clean(v: unknown): unknown {
   if (Array.isArray(v)) {
-    // IPv6 link-local addresses/routes appear whenever an interface goes up: not configuration.
-    return v.map(clean).filter((x) => !JSON.stringify(x).includes('"fe80:'))
+    // IPv6 link-local addresses/routes, and the ff00::/8 local route the kernel adds the first time a
+    // bridge gets carrier, appear by themselves: not configuration. Order (by ifindex) is not either.
+    return v
+      .map(clean)
+      .filter((x) => !/"(fe80:|ff00::\/8)/.test(JSON.stringify(x)) && !/"dst":"ff00::"/.test(JSON.stringify(x)))
+      .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1))
   }
   if (v && typeof v === 'object') {
     const out: Record<string, unknown> = {}
@@ -54,7 +58,8 @@ export async function snapshot(conn: Connection): Promise<Record<string, unknown
     const nl = part.indexOf('\n')
     const key = part.slice(0, nl)
     const body = part.slice(nl + 1).trim()
-    out[key] = body.startsWith('[') ? clean(JSON.parse(body)) : body
+    // ovs-vsctl show orders ports by UUID: a port deleted and recreated moves. Compare as sorted lines.
+    out[key] = body.startsWith('[') ? clean(JSON.parse(body)) : key === 'ovs' ? body.split('\n').sort().join('\n') : body
   }
   return out
 }

@@ -34,6 +34,14 @@ describe.skipIf(labSkipReason)('lab with docker and OVS', () => {
     expect(existsSync('/root/mark')).toBe(false)
   })
 
+  it('writes to /usr, /opt, /srv, /var and /tmp in a host never reach the machine', async () => {
+    const [a] = lab().hosts
+    const mark = `orch-lab-mark-${Date.now()}`
+    const paths = ['/usr/local/share', '/opt', '/srv', '/var/tmp', '/tmp'].map((d) => `${d}/${mark}`)
+    expect((await ssh(lab(), a.address, `touch ${paths.join(' ')} && ls ${paths.join(' ')}`)).code).toBe(0)
+    for (const p of paths) expect(existsSync(p), p).toBe(false)
+  })
+
   it('hosts ping each other across the LAN', async () => {
     const [a, b, c] = lab().hosts
     const r = await ssh(lab(), a.address, `ping -c1 -W2 ${b.address} && ping -c1 -W2 ${c.address}`)

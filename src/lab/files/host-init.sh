@@ -6,6 +6,7 @@
 #   LAB_BIN    dir holding the systemctl stand-in
 #   LAB_DOCKER / LAB_OVS   1 to start dockerd / Open vSwitch
 #   LAB_IMAGE  busybox rootfs tarball to import into dockerd
+#   LAB_OVERLAYS  top-level dirs given a copy-on-write view (etc var usr ...)
 set -eu
 fail() { echo "$*" > "$LAB_STATE/failed"; exit 1; }
 trap 'fail "host-init failed at line $LINENO"' EXIT
@@ -27,9 +28,9 @@ mount -t sysfs sysfs /sys
 mount --move /run/.cg /sys/fs/cgroup
 rmdir /run/.cg
 
-# /etc and /var are copy-on-write views of the machine's: whatever a task writes there lands in this
-# host's upper dir and never on the machine.
-for d in etc var; do
+# /etc, /var, /usr, /opt, /srv, /home, /mnt are copy-on-write views of the machine's (LAB_OVERLAYS):
+# whatever a task writes there lands in this host's upper dir and never on the machine.
+for d in $LAB_OVERLAYS; do
   mkdir -p "$LAB_STATE/$d.upper" "$LAB_STATE/$d.work"
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$LAB_STATE/$d.upper,workdir=$LAB_STATE/$d.work" "/$d"
 done
