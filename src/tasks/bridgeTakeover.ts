@@ -24,6 +24,7 @@ import { UnreachableError } from '../transport/types.ts'
 import {
   addrArgv,
   addrKey,
+  gatewaysReachable,
   isKernelRoute,
   isMovableAddr,
   parseAddrs,
@@ -97,6 +98,11 @@ export interface TakeoverState {
   bridgeAddrs: IpAddr[]
   /** Non-kernel routes (every table) through the interface / the bridge. */
   ifaceRoutes: IpRoute[]
+  /**
+   * Routes through the interface whose gateway is no longer on-link (e.g. an expired SLAAC prefix): the
+   * kernel keeps them but would refuse them again, so they are left untouched on the interface (reported).
+   */
+  deadRoutes: IpRoute[]
   bridgeRoutes: IpRoute[]
   persist?: PersistFacts
 }
@@ -128,12 +134,15 @@ export function parseState(text: string, bridge: string, iface: string, persist?
   if (!ifl) throw new TaskFailed(`no interface ${iface} on this host`)
   const brl = all.find((l) => l.name === bridge)
   const addrMap = parseAddrs(addrs)
-  const routes = [...parseRoutes(r4, 4), ...parseRoutes(r6, 6)].filter((r) => !isKernelRoute(r))
+  const allRoutes = [...parseRoutes(r4, 4), ...parseRoutes(r6, 6)]
+  const routes = allRoutes.filter((r) => !isKernelRoute(r))
+  const onIface = routes.filter((r) => routeUses(r, iface))
   const s: TakeoverState = {
     iface: ifl,
     ifaceAddrs: (addrMap.get(iface) ?? []).filter(isMovableAddr),
     bridgeAddrs: (addrMap.get(bridge) ?? []).filter(isMovableAddr),
-    ifaceRoutes: routes.filter((r) => routeUses(r, iface)),
+    ifaceRoutes: onIface.filter((r) => gatewaysReachable(r, iface, allRoutes)),
+    deadRoutes: onIface.filter((r) => !gatewaysReachable(r, iface, allRoutes)),
     bridgeRoutes: routes.filter((r) => routeUses(r, bridge)),
   }
   if (brl) s.bridge = brl
@@ -258,6 +267,7 @@ export function bridgeTakeover(args: BridgeTakeoverArgs = {}): Task<TakeoverStat
         cmds.push(sh`mkdir -p "$(dirname ${w.path})"`, restoreFileScript(w.path, Buffer.from(w.content, 'utf8'), w.mode, '0:0'))
       }
       const notes = [...p.persist.notes]
+      for (const rt of s.deadRoutes) notes.push(`left on ${iface}: route ${argv(routeArgv(rt, 'add', iface, iface).slice(4))} (its gateway is not on-link any more: the kernel would not accept it again)`)
       if (s.ifaceAddrs.some((x) => x.dynamic && x.family === 'inet'))
         notes.push(`${iface} has a DHCP (dynamic) IPv4 address: its DHCP client must now run on ${bridge} (the persisted configuration does that at the next boot)`)
       const data: Record<string, unknown> = {

@@ -212,6 +212,22 @@ describe.skipIf(labSkipReason)('bridgeTakeover on lab hosts', () => {
     }
   })
 
+  it('a route whose gateway is gone (kernel keeps it, refuses it again) stays on eth0 and is reported', async () => {
+    // An IPv6 gateway route outliving its prefix, as when a SLAAC address expires.
+    const dead = `ip -6 addr add 2001:db8:dd::1/64 dev eth0 nodad && ip -6 route add 2001:db8:ee::/48 via 2001:db8:dd::fe dev eth0 && ip -6 addr del 2001:db8:dd::1/64 dev eth0`
+    expect((await lab().exec(node1, dead)).code).toBe(0)
+    const snap0 = await snapshot(conn)
+    const r = await runTask(bridgeTakeover({ persist: 'none' }), conn)
+    expect(r.changes.map((c) => c.what).join('\n')).not.toContain('2001:db8:ee::/48')
+    expect(String(r.outcome && r.outcome.msg)).toContain('left on eth0: route 2001:db8:ee::/48 via 2001:db8:dd::fe dev eth0')
+    expect(await json(lab(), node1, 'ip -6 -j route show 2001:db8:ee::/48')).toEqual([expect.objectContaining({ dev: 'eth0' })])
+    expect((await ssh(lab(), node1.address, 'true', ['-b', lab().controllerIp2])).code).toBe(0)
+    expect((await runTask(bridgeTakeover({ persist: 'none' }), conn)).changes).toEqual([])
+    await undoAll(conn, [r.undo])
+    expect(await snapshot(conn)).toEqual(snap0)
+    expect((await lab().exec(node1, 'ip -6 route del 2001:db8:ee::/48')).code).toBe(0)
+  })
+
   describe('persistence', () => {
     let c2: Connection
     beforeAll(async () => {

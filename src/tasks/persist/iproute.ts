@@ -249,3 +249,53 @@ export function routeOrder(a: IpRoute, b: IpRoute): number {
   const rank = (r: IpRoute) => (r.json.gateway || r.json.via || nexthops(r).length ? 1 : 0)
   return rank(a) - rank(b)
 }
+
+/** An IPv4 or IPv6 address as a number (BigInt), or null. */
+function ipNum(ip: string): { v6: boolean; n: bigint } | null {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return { v6: false, n: ip.split('.').reduce((acc, o) => acc * 256n + BigInt(Number(o)), 0n) }
+  if (!ip.includes(':')) return null
+  let s = ip.toLowerCase()
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s)
+  if (v4) {
+    const n = ipNum(v4[1])!.n
+    s = s.slice(0, -v4[1].length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`
+  }
+  const [head, tail] = s.split('::')
+  const h = head ? head.split(':') : []
+  const t = tail !== undefined ? (tail ? tail.split(':') : []) : []
+  const groups = tail !== undefined ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
+  if (groups.length !== 8) return null
+  return { v6: true, n: groups.reduce((acc, g) => acc * 65536n + BigInt(parseInt(g || '0', 16)), 0n) }
+}
+
+/** Whether `ip` lies in `cidr` (IPv4 or IPv6; 'default' contains everything of its family). */
+export function inPrefix(ip: string, cidr: string): boolean {
+  const a = ipNum(ip)
+  if (!a) return false
+  if (cidr === 'default') return true
+  const [net, len] = cidr.split('/')
+  const b = ipNum(net)
+  if (!b || a.v6 !== b.v6) return false
+  const bits = a.v6 ? 128 : 32
+  const p = len === undefined ? bits : Number(len)
+  const shift = BigInt(bits - p)
+  return a.n >> shift === b.n >> shift
+}
+
+/**
+ * Whether the kernel would accept this route again on a device holding the same on-link prefixes: every
+ * gateway must be on-link (inside a gateway-less route of that device, link-local, or flagged onlink).
+ * A route whose gateway is gone (e.g. its SLAAC prefix expired) stays in the kernel but cannot be re-added.
+ */
+export function gatewaysReachable(r: IpRoute, dev: string, all: IpRoute[]): boolean {
+  const connected = all.filter((x) => x.family === r.family && x.json.dev === dev && !x.json.gateway && !x.json.via && !nexthops(x).length && !KERNEL_TYPES.has(String(x.json.type ?? 'unicast')))
+  const ok = (gw: string, flags: unknown) =>
+    (Array.isArray(flags) && (flags as string[]).includes('onlink')) ||
+    (r.family === 6 && inPrefix(gw, 'fe80::/10')) ||
+    connected.some((c) => inPrefix(gw, String(c.json.dst ?? 'default')))
+  const gws: Array<[string, unknown]> = []
+  if (typeof r.json.gateway === 'string' && r.json.dev === dev) gws.push([r.json.gateway, r.json.flags])
+  if (r.json.via && typeof r.json.via === 'object' && r.json.dev === dev) gws.push([String((r.json.via as Json).host), r.json.flags])
+  for (const n of nexthops(r)) if (n.dev === dev && typeof n.gateway === 'string') gws.push([n.gateway, n.flags])
+  return gws.every(([gw, flags]) => ok(gw, flags))
+}
