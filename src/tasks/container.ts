@@ -92,6 +92,7 @@ const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,254}$/
 const CAP = /^(CAP_)?[A-Z][A-Z0-9_]*$/
 
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 const normCap = (c: string) => c.toUpperCase().replace(/^CAP_/, '')
 const normNet = (n: string | undefined) => (!n || n === 'default' ? 'bridge' : n)
 const envMap = (e: string[] | null | undefined): Record<string, string> =>
@@ -199,7 +200,13 @@ export function container(args: ContainerArgs): Task<ContainerState> {
     if (s.image && JSON.stringify(c.Config.Cmd ?? null) !== JSON.stringify(wantCmd(s))) out.push({ what: 'command', before: showArr(c.Config.Cmd), after: showArr(wantCmd(s)) })
     const rp = h.RestartPolicy?.Name || 'no'
     if (rp !== restart) out.push({ what: 'restart', before: rp, after: restart })
-    if (s.image && !sameMap(envMap(c.Config.Env), wantEnv(s))) out.push({ what: 'env', before: showMap(envMap(c.Config.Env)), after: showMap(wantEnv(s)) })
+    if (s.image) {
+      const have = envMap(c.Config.Env)
+      const want = wantEnv(s)
+      // Newer dockerd add the default PATH to images without one: not a difference.
+      if (want.PATH === undefined && have.PATH === DEFAULT_PATH) delete have.PATH
+      if (!sameMap(have, want)) out.push({ what: 'env', before: showMap(have), after: showMap(want) })
+    }
     if (s.image && !sameMap(c.Config.Labels ?? {}, wantLabels(s))) out.push({ what: 'labels', before: showMap(c.Config.Labels ?? {}), after: showMap(wantLabels(s)) })
     if (!!h.Init !== init) out.push({ what: 'init', before: String(!!h.Init), after: String(init) })
     if (!!h.Privileged !== !!a.privileged) out.push({ what: 'privileged', before: String(!!h.Privileged), after: String(!!a.privileged) })
