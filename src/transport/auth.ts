@@ -1,103 +1,232 @@
 /**
- * Client authentication like OpenSSH: identity files (explicit ones, or the default
- * ~/.ssh/id_{ed25519,ecdsa,rsa}), passphrase-protected keys, ssh-agent (filtered to the configured
- * identities with IdentitiesOnly), then password / keyboard-interactive.
+ * Client authentication like OpenSSH.
+ *
+ * Public keys are offered in OpenSSH's order through one ssh2 "agent": the configured identity
+ * files first (signed by ssh-agent when it holds the same key, so no passphrase is needed), then the
+ * other ssh-agent keys (not with IdentitiesOnly), then the default ~/.ssh/id_{ed25519,ecdsa,rsa}
+ * (only when no identity file is configured). A file's private key is decrypted only when the server
+ * accepted its public key, so a passphrase (string or callback) is asked for at most once per file
+ * and only for a key that is going to be used. Then password and keyboard-interactive.
  */
 import { readFileSync } from 'node:fs'
 import ssh2 from 'ssh2'
-import type { AnyAuthMethod, AuthHandlerMiddleware, ParsedKey, IdentityCallback, SignCallback, SigningRequestOptions } from 'ssh2'
+import type { AnyAuthMethod, AuthHandlerMiddleware, IdentityCallback, ParsedKey, SignCallback, SigningRequestOptions } from 'ssh2'
 import type { PassphraseSource, ResolvedHop } from './options.ts'
 
 const { utils, OpenSSHAgent, BaseAgent } = ssh2
 
-export interface LoadedIdentity {
-  file: string
-  key?: ParsedKey
-  /** Public key blob (from the key or its .pub), to pick the agent's copy. */
-  publicBlob?: Buffer
-  /** Why the key can't be used directly. */
-  problem?: string
-}
+type ParseResult = ParsedKey | ParsedKey[] | Error
 
-function firstKey(k: ParsedKey | ParsedKey[] | Error): ParsedKey | Error {
+function firstKey(k: ParseResult): ParsedKey | Error {
   return Array.isArray(k) ? (k[0] ?? new Error('no key in file')) : k
 }
 
-/** Load one private key, asking for a passphrase only when the key is encrypted. */
-export async function loadIdentity(file: string, passphrase: PassphraseSource | undefined): Promise<LoadedIdentity> {
+function publicFromBlob(blob: Buffer): ParsedKey | Error {
+  const len = blob.readUInt32BE(0)
+  const type = blob.toString('latin1', 4, 4 + len)
+  return firstKey(utils.parseKey(`${type} ${blob.toString('base64')}`) as ParseResult)
+}
+
+/** The public key blob stored in the clear in an (encrypted) "openssh-key-v1" private key. */
+function opensshPublicBlob(text: string): Buffer | null {
+  const m = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]+?)-----END OPENSSH PRIVATE KEY-----/.exec(text)
+  if (!m) return null
+  const b = Buffer.from(m[1].replace(/\s+/g, ''), 'base64')
+  const magic = 'openssh-key-v1\0'
+  if (b.toString('latin1', 0, magic.length) !== magic) return null
+  let off = magic.length
+  const str = () => {
+    const n = b.readUInt32BE(off)
+    const v = b.subarray(off + 4, off + 4 + n)
+    off += 4 + n
+    return v
+  }
+  try {
+    str() // cipher
+    str() // kdf
+    str() // kdf options
+    const n = b.readUInt32BE(off)
+    off += 4
+    return n >= 1 ? str() : null
+  } catch {
+    return null
+  }
+}
+
+/** An identity file: its public key now, its private key when it is needed. */
+export interface IdentityFile {
+  file: string
+  publicKey?: ParsedKey
+  /** Why the file can't be offered at all. */
+  problem?: string
+  /** Decrypt (asking for the passphrase if needed); cached. */
+  privateKey(): Promise<ParsedKey | Error>
+}
+
+export function identityFile(file: string, passphrase: PassphraseSource | undefined): IdentityFile {
   let data: Buffer
   try {
     data = readFileSync(file)
   } catch (e) {
-    return { file, problem: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }
+    const problem = `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`
+    return { file, problem, privateKey: async () => new Error(problem) }
   }
-  let publicBlob: Buffer | undefined
+  let cached: Promise<ParsedKey | Error> | null = null
+  const privateKey = () =>
+    (cached ??= (async () => {
+      let key = firstKey(utils.parseKey(data) as ParseResult)
+      if (key instanceof Error && /passphrase|encrypted/i.test(key.message)) {
+        const pp = typeof passphrase === 'function' ? await passphrase(file) : passphrase
+        if (pp === undefined || pp === '') return new Error(`${file} is encrypted and no passphrase was given`)
+        key = firstKey(utils.parseKey(data, pp) as ParseResult)
+        if (key instanceof Error) return new Error(`${file}: wrong passphrase (${key.message})`)
+      }
+      if (key instanceof Error) return new Error(`${file}: ${key.message}`)
+      if (!key.isPrivateKey()) return new Error(`${file} is not a private key`)
+      return key
+    })())
+
+  // The public half: <file>.pub, the key itself when unencrypted, or the clear header of an
+  // encrypted OpenSSH key. Only an encrypted PEM key without .pub needs decrypting up front.
+  let pub: ParsedKey | Error | null = null
   try {
-    const pub = firstKey(utils.parseKey(readFileSync(`${file}.pub`)) as ParsedKey | ParsedKey[] | Error)
-    if (!(pub instanceof Error)) publicBlob = pub.getPublicSSH()
+    pub = firstKey(utils.parseKey(readFileSync(`${file}.pub`)) as ParseResult)
   } catch {
-    /* no .pub next to it */
+    /* no .pub */
   }
-  let key = firstKey(utils.parseKey(data) as ParsedKey | ParsedKey[] | Error)
-  if (key instanceof Error && /passphrase|encrypted/i.test(key.message)) {
-    const pp = typeof passphrase === 'function' ? await passphrase(file) : passphrase
-    if (pp === undefined || pp === '') return { file, publicBlob, problem: `${file} is encrypted and no passphrase was given` }
-    key = firstKey(utils.parseKey(data, pp) as ParsedKey | ParsedKey[] | Error)
-    if (key instanceof Error) return { file, publicBlob, problem: `${file}: wrong passphrase (${key.message})` }
+  if (!pub || pub instanceof Error) {
+    const k = firstKey(utils.parseKey(data) as ParseResult)
+    if (!(k instanceof Error)) pub = publicFromBlob(k.getPublicSSH())
+    else {
+      const blob = opensshPublicBlob(data.toString('latin1'))
+      pub = blob ? publicFromBlob(blob) : null
+    }
   }
-  if (key instanceof Error) return { file, publicBlob, problem: `${file}: ${key.message}` }
-  if (!key.isPrivateKey()) return { file, publicBlob, problem: `${file} is not a private key` }
-  return { file, key, publicBlob: key.getPublicSSH() }
+  if (pub && !(pub instanceof Error)) return { file, publicKey: pub, privateKey }
+  return { file, privateKey }
 }
 
-/** An agent that only offers some of its keys (IdentitiesOnly, or keys not already tried as files). */
-class FilteredAgent extends BaseAgent<ParsedKey> {
-  private readonly inner: InstanceType<typeof OpenSSHAgent>
+interface Offer {
+  publicKey: ParsedKey
+  blob: Buffer
+  sign(data: Buffer, hash: string | undefined): Promise<Buffer>
+}
+
+/** The ordered public keys of one hop, as an ssh2 agent. */
+class KeySource extends BaseAgent<ParsedKey> {
+  private offers: Offer[] = []
   constructor(
-    socket: string,
-    private readonly keep: (blob: Buffer) => boolean,
+    private readonly explicit: IdentityFile[],
+    private readonly defaults: IdentityFile[],
+    private readonly agentSocket: string | null,
+    private readonly identitiesOnly: boolean,
+    private readonly notes: string[],
   ) {
     super()
-    this.inner = new OpenSSHAgent(socket)
   }
+
+  private agentKeys(): Promise<{ agent: InstanceType<typeof OpenSSHAgent>; keys: ParsedKey[] } | null> {
+    if (!this.agentSocket) return Promise.resolve(null)
+    const agent = new OpenSSHAgent(this.agentSocket)
+    return new Promise((resolve) =>
+      agent.getIdentities((err, keys) => {
+        if (err) {
+          this.notes.push(`ssh-agent at ${this.agentSocket}: ${err.message}`)
+          return resolve(null)
+        }
+        resolve({ agent, keys: (keys ?? []) as ParsedKey[] })
+      }),
+    )
+  }
+
   getIdentities(cb: IdentityCallback<ParsedKey>): void {
-    this.inner.getIdentities((err, keys) => {
-      if (err || !keys) return cb(err ?? new Error('agent returned no keys'))
-      cb(null, (keys as ParsedKey[]).filter((k) => this.keep(k.getPublicSSH())))
-    })
+    void (async () => {
+      // Files without a public half must be decrypted now to know what to offer.
+      for (const id of [...this.explicit, ...this.defaults]) {
+        if (!id.publicKey && !id.problem) {
+          const k = await id.privateKey()
+          if (k instanceof Error) id.problem = k.message
+          else id.publicKey = publicFromBlob(k.getPublicSSH()) as ParsedKey
+        }
+      }
+      const ag = await this.agentKeys()
+      const inAgent = (blob: Buffer) => ag?.keys.find((k) => k.getPublicSSH().equals(blob))
+      const offers: Offer[] = []
+      const seen = (blob: Buffer) => offers.some((o) => o.blob.equals(blob))
+      const addFile = (id: IdentityFile) => {
+        if (!id.publicKey) {
+          if (id.problem && !/cannot read/.test(id.problem)) this.notes.push(id.problem)
+          return
+        }
+        const blob = id.publicKey.getPublicSSH()
+        if (seen(blob)) return
+        const agentCopy = inAgent(blob)
+        offers.push({
+          publicKey: id.publicKey,
+          blob,
+          sign: agentCopy
+            ? (data, hash) => agentSign(ag!.agent, agentCopy, data, hash)
+            : async (data, hash) => {
+                const k = await id.privateKey()
+                if (k instanceof Error) {
+                  this.notes.push(k.message)
+                  throw k
+                }
+                const sig = k.sign(data, hash)
+                if (sig instanceof Error) throw sig
+                return sig
+              },
+        })
+      }
+      this.explicit.forEach(addFile)
+      if (ag && !this.identitiesOnly) {
+        for (const k of ag.keys) {
+          const blob = k.getPublicSSH()
+          if (!seen(blob)) offers.push({ publicKey: k, blob, sign: (data, hash) => agentSign(ag.agent, k, data, hash) })
+        }
+      }
+      this.defaults.forEach(addFile)
+      this.offers = offers
+      cb(null, offers.map((o) => o.publicKey))
+    })().catch((e) => cb(e as Error))
   }
+
   sign(pubKey: ParsedKey, data: Buffer, options: SigningRequestOptions | SignCallback, cb?: SignCallback): void {
-    if (typeof options === 'function') this.inner.sign(pubKey, data, options)
-    else this.inner.sign(pubKey, data, options, cb)
+    const done = (typeof options === 'function' ? options : cb)!
+    const hash = typeof options === 'function' ? undefined : options?.hash
+    const blob = pubKey.getPublicSSH()
+    const offer = this.offers.find((o) => o.blob.equals(blob))
+    if (!offer) return done(new Error('unknown key'))
+    offer.sign(data, hash).then(
+      (sig) => done(null, sig),
+      (e) => done(e as Error),
+    )
   }
+}
+
+function agentSign(agent: InstanceType<typeof OpenSSHAgent>, key: ParsedKey, data: Buffer, hash: string | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    agent.sign(key, data, { hash } as SigningRequestOptions, (err, sig) => (err ? reject(err) : resolve(sig as Buffer))),
+  )
 }
 
 export interface AuthPlan {
   handler: AuthHandlerMiddleware
-  /** What was tried / skipped, for the error message when everything failed. */
+  /** What could not be used and why, for the error message when everything failed. */
   notes: string[]
 }
 
-export async function planAuth(hop: ResolvedHop, password: string | undefined, passphrase: PassphraseSource | undefined): Promise<AuthPlan> {
+export function planAuth(hop: ResolvedHop, password: string | undefined, passphrase: PassphraseSource | undefined): AuthPlan {
   const notes: string[] = []
-  const ids = await Promise.all(hop.identityFiles.map((f) => loadIdentity(f, passphrase)))
+  const files = hop.identityFiles.map((f) => identityFile(f, passphrase))
+  // Explicit identity files that can't be read are worth a note; missing default ones are not.
+  for (const f of files) if (f.problem && hop.identityFilesExplicit) notes.push(f.problem)
+  const explicit = hop.identityFilesExplicit ? files : []
+  const defaults = hop.identityFilesExplicit ? [] : files
   const methods: AnyAuthMethod[] = []
-  const offered: Buffer[] = []
-  for (const id of ids) {
-    if (id.key) {
-      methods.push({ type: 'publickey', username: hop.user, key: id.key })
-      offered.push(id.key.getPublicSSH())
-    } else if (hop.identityFilesExplicit || !/cannot read/.test(id.problem ?? '')) {
-      notes.push(id.problem!)
-    }
-  }
-  if (hop.agentSocket) {
-    const wanted = ids.map((i) => i.publicBlob).filter((b): b is Buffer => !!b)
-    const keep = hop.identitiesOnly
-      ? (blob: Buffer) => wanted.some((w) => w.equals(blob)) && !offered.some((o) => o.equals(blob))
-      : (blob: Buffer) => !offered.some((o) => o.equals(blob))
-    // Agent keys first when the file could not be opened (encrypted) but the agent holds it.
-    methods.push({ type: 'agent', username: hop.user, agent: new FilteredAgent(hop.agentSocket, keep) })
+  const anyFile = files.some((f) => !f.problem)
+  if (anyFile || hop.agentSocket) {
+    methods.push({ type: 'agent', username: hop.user, agent: new KeySource(explicit, defaults, hop.agentSocket, hop.identitiesOnly, notes) })
   }
   if (password !== undefined) {
     methods.push({ type: 'password', username: hop.user, password })

@@ -211,8 +211,13 @@ class Connector {
       const c = new Client()
       let hostKeyError: HostKeyError | null = null
       let settled = false
-      const fail = (e: Error) => {
+      const fail = (e: Error & { level?: string }) => {
         if (settled) return
+        // A key that could not sign (wrong passphrase, agent gone): ssh2 goes on with the next one.
+        if (e.level === 'agent') {
+          if (!auth.notes.includes(e.message)) auth.notes.push(e.message)
+          return
+        }
         settled = true
         c.end()
         const err = (hostKeyError ?? e) as Error & { level?: string }
@@ -283,7 +288,7 @@ class Connector {
       }
     }
     // Keys are loaded (and passphrases asked) once, before taking a handshake slot.
-    const auth = await planAuth(hop, hop === this.target ? o.password : undefined, o.passphrase)
+    const auth = planAuth(hop, hop === this.target ? o.password : undefined, o.passphrase)
     const retries = o.retries ?? 2
     const baseDelay = o.retryDelayMs ?? 300
     for (let attempt = 0; ; attempt++) {

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { homedir, userInfo } from 'node:os'
-import { basename, dirname, isAbsolute, join } from 'node:path'
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import SSHConfig from 'ssh-config'
 import type { HostKeyChecking } from './known-hosts.ts'
 
@@ -368,10 +368,8 @@ export function resolveHop(req: HopRequest, base: ConnectOptions): ResolvedHop {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${JSON.stringify(portStr)} for ${req.host}`)
   const user = explicitUser ?? first(cfg['user']) ?? localUser()
   const tok = { home, host, port, user, original: req.host }
-  const expandPath = (p: string) => {
-    const e = expandTokens(p.replace(/^"(.*)"$/, '$1'), tok)
-    return isAbsolute(e) ? e : join(home, '.ssh', e)
-  }
+  // Like ssh: ~ and %-tokens are expanded, a relative path is relative to the current directory.
+  const expandPath = (p: string) => resolve(expandTokens(p.replace(/^"(.*)"$/, '$1'), tok))
 
   const explicitIds = [
     ...(req.privateKeyFile ? [req.privateKeyFile] : []),

@@ -201,6 +201,31 @@ describe('keys and agent', () => {
     await expect(connect(o)).rejects.toThrow(/encrypted and no passphrase/)
   })
 
+  it('asks for a passphrase only for a key the server accepts (public half from the clear key header)', async () => {
+    const unauthorized = keygen(dir, 'id_enc_unauth', { passphrase: 'zzz' })
+    rmSync(unauthorized.publicKeyFile)
+    const cfg = writeConfig('config_lazy', `Host *\n  IdentityFile ${unauthorized.privateKeyFile}\n  IdentityFile ${key.privateKeyFile}\n`)
+    const asked: string[] = []
+    await ok(
+      base({
+        port: target.port,
+        user: 'root',
+        sshConfigPath: cfg,
+        passphrase: (f) => {
+          asked.push(f)
+          return 'zzz'
+        },
+      }),
+    )
+    expect(asked).toEqual([])
+  })
+
+  it('is not thrown off by a stale SSH_AUTH_SOCK', async () => {
+    await ok(base({ port: target.port, user: 'root', privateKeyFile: key.privateKeyFile, agentSocket: join(dir, 'no-such-agent.sock') }))
+    const e = await connect(base({ port: target.port, user: 'root', agentSocket: join(dir, 'no-such-agent.sock') })).catch((err) => err)
+    expect(e.message).toMatch(/Permission denied.*ssh-agent at .*no-such-agent\.sock/)
+  })
+
   it('authenticates with ssh-agent (SSH_AUTH_SOCK), honouring IdentitiesOnly', async () => {
     const agentKey = keygen(dir, 'id_agent')
     target.authorize('root', agentKey.publicKey)
