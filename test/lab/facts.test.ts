@@ -3,7 +3,14 @@
  * read through other means than the facts script (sysfs, `ip -o`, `bridge link`, docker templates,
  * `ovs-vsctl get`, iptables): the facts must agree with the kernel and the daemons.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { factsCommand } from '../../src/cli/facts.ts'
+import type { Io } from '../../src/cli/io.ts'
+import { main } from '../../src/cli/main.ts'
 import { gatherFacts, renderFacts, type HostFacts } from '../../src/facts/index.ts'
 import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { forwardAccept } from '../../src/tasks/forward.ts'
@@ -41,6 +48,29 @@ function counting(c: Connection): Connection & { count: number } {
     close: () => c.close(),
   }
   return w
+}
+
+function fakeIo(): { io: Io; out: () => string; err: () => string } {
+  let out = ''
+  let err = ''
+  const sink = (add: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        add(String(chunk))
+        cb()
+      },
+    })
+  const io: Io = {
+    stdout: sink((x) => (out += x)),
+    stderr: sink((x) => (err += x)),
+    cwd: process.cwd(),
+    onSigint: () => {},
+    offSigint: () => {},
+    exit: (code: number) => {
+      throw new Error(`exit ${code}`)
+    },
+  }
+  return { io, out: () => out, err: () => err }
 }
 
 describe.skipIf(labSkipReason)('gatherFacts on a docker + OVS lab host (over SSH)', () => {
@@ -204,5 +234,45 @@ describe.skipIf(labSkipReason)('gatherFacts on a docker + OVS lab host (over SSH
     } finally {
       await on('systemctl start openvswitch-switch && systemctl start docker')
     }
+  })
+
+  describe('orch facts', () => {
+    it('prints every host (text), through the CLI', async () => {
+      const f = fakeIo()
+      expect(await main(['node', 'orch', 'facts', '-i', lab().inventoryPath], f.io)).toBe(0)
+      expect(f.out()).toContain(`== ${H().name} (${H().address}) ==\n${H().name}  kernel `)
+      expect(f.out()).toContain('  bridge br-f (datapath netdev)')
+      expect(f.err()).toBe('')
+    })
+
+    it('--json: one document; --limit; an unreachable host is reported with exit 4', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'orch-facts-'))
+      try {
+        const inv = join(dir, 'hosts.ini')
+        writeFileSync(
+          inv,
+          `[lab]\n${H().name} ansible_host=${H().address}\nnowhere ansible_host=127.0.0.1 ansible_port=1\n[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${lab().keyPath}\n` +
+            `ansible_ssh_common_args='-o UserKnownHostsFile=${lab().knownHostsPath} -o StrictHostKeyChecking=yes'\n`,
+        )
+        const one = fakeIo()
+        expect(await factsCommand({ inventory: [inv], limit: H().name, json: true }, one.io)).toBe(0)
+        const doc = JSON.parse(one.out())
+        expect(Object.keys(doc.facts)).toEqual([H().name])
+        expect(doc.facts[H().name].docker.networks.map((n: { name: string }) => n.name)).toContain('factsnet')
+        expect(doc).toMatchObject({ unreachable: {}, failed: {} })
+
+        const both = fakeIo()
+        expect(await factsCommand({ inventory: [inv], json: true }, both.io)).toBe(4)
+        const d2 = JSON.parse(both.out())
+        expect(Object.keys(d2.facts)).toEqual([H().name])
+        expect(Object.keys(d2.unreachable)).toEqual(['nowhere'])
+
+        const bad = fakeIo()
+        expect(await factsCommand({ inventory: [join(dir, 'missing.ini')] }, bad.io)).toBe(5)
+        expect(bad.err()).toMatch(/^ERROR! /)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
   })
 })
