@@ -392,7 +392,13 @@ export class SshConnection implements Connection {
     const timeoutMs = Math.max(this.target.connectTimeoutMs, 10_000)
     if (!this.userShell || this.userShell.closed) {
       this.userShell = null
-      this.userShell = await RemoteShell.open(this.client, { hostName: this.hostName, timeoutMs })
+      try {
+        this.userShell = await RemoteShell.open(this.client, { hostName: this.hostName, timeoutMs })
+      } catch (e) {
+        if (!this._alive) throw this.unreachable()
+        // No shell (nologin, broken /bin/sh, MaxSessions...): the host can't be worked on.
+        throw new UnreachableError(this.hostName, `${this.hostName}: cannot start /bin/sh on ${hopLabel(this.target)}: ${(e as Error).message}`)
+      }
     }
     if (!become || this.userShell.uid === 0) return this.userShell
     if (this.becomeFailure) throw this.becomeFailure

@@ -144,7 +144,7 @@ export class RemoteShell {
           finish(
             sudo && stage === 'auth'
               ? new BecomeError(o.hostName, `no answer from sudo within ${o.timeoutMs} ms: ${scrub(err.toString().trim()) || '(no output)'}`)
-              : new Error(`${o.hostName}: remote shell did not start within ${o.timeoutMs} ms`),
+              : new Error(`the shell did not start within ${o.timeoutMs} ms`),
           ),
         o.timeoutMs,
       )
@@ -189,10 +189,11 @@ export class RemoteShell {
         check()
       }
       const onClose = () => {
-        const msg = scrub(err.toString().replace(new RegExp(`\\[orch-sudo-[0-9a-f]+\\] `, 'g'), '').trim())
+        const said = [err.toString(), out.toString()].map((t) => t.trim()).filter(Boolean).join(' / ')
+        const msg = scrub(said.replace(/\[orch-sudo-[0-9a-f]+\] /g, '')).slice(-1000)
         if (sudo && stage === 'auth') {
           finish(new BecomeError(o.hostName, msg || `sudo exited with code ${this.exitCode ?? '?'}`))
-        } else finish(new Error(`${o.hostName}: remote shell exited during startup (code ${this.exitCode ?? '?'}): ${msg}`))
+        } else finish(new Error(`the shell exited during startup (code ${this.exitCode ?? '?'}): ${msg || '(no output)'}`))
       }
       ch.on('data', onOut)
       ch.stderr.on('data', onErr)

@@ -269,6 +269,21 @@ describe('dropped connections', () => {
     }
   })
 
+  it('reports a host where no shell can start (ForceCommand, nologin) as unreachable', async () => {
+    const forced = new TestSshd({ extraConfig: ['ForceCommand echo This account is currently not available.; exit 1'] })
+    try {
+      await forced.start()
+      forced.authorize('root', key.publicKey)
+      const c = await connect(opts({ hostName: 'noshell', port: forced.port }))
+      const e = await c.run('true').catch((err) => err)
+      expect(e).toBeInstanceOf(UnreachableError)
+      expect(e.message).toMatch(/cannot start \/bin\/sh .*code 1.*currently not available/)
+      await c.close()
+    } finally {
+      await forced.destroy()
+    }
+  })
+
   it('does not retry authentication failures', async () => {
     const other = keygen(dir, 'not_authorized')
     const t0 = Date.now()
