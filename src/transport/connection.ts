@@ -22,8 +22,8 @@ import {
   knownKeyTypes,
 } from './known-hosts.ts'
 import { resolveJump, resolveTarget, type ConnectOptions, type ResolvedHop } from './options.ts'
-import { BecomeError, RemoteShell, ShellClosedError, type RawResult } from './remote-shell.ts'
-import { HostKeyError, UnreachableError, type Connection, type ExecOptions, type ExecResult } from './types.ts'
+import { RemoteShell, ShellClosedError, type RawResult } from './remote-shell.ts'
+import { BecomeError, HostKeyError, UnreachableError, type Connection, type ExecOptions, type ExecResult } from './types.ts'
 
 const { Client } = ssh2
 
@@ -611,4 +611,3 @@ export class SshConnection implements Connection {
   }
 }
 
-export { BecomeError }

@@ -1,7 +1,6 @@
 export * from './types.ts'
 export { connect, SshConnection, verifyHostKey, type RawExecResult, type ConnectDeps } from './connection.ts'
 export { ConnectionPool, type PoolOptions } from './pool.ts'
-export { BecomeError } from './remote-shell.ts'
 export {
   resolveTarget,
   parseSshArgs,

@@ -5,6 +5,9 @@
 import type { Client, ClientChannel } from 'ssh2'
 import { argv, quote } from '../net/shell.ts'
 import { MarkerScanner, frameCommand, newMarker, type FrameSpec } from './framing.ts'
+import { BecomeError } from './types.ts'
+
+export { BecomeError }
 
 export interface RawResult {
   code: number
@@ -24,17 +27,6 @@ export class ShellClosedError extends Error {
   ) {
     super(message)
     this.name = 'ShellClosedError'
-  }
-}
-
-/** sudo refused or needs what we don't have. Never contains the password. */
-export class BecomeError extends Error {
-  constructor(
-    readonly hostName: string,
-    message: string,
-  ) {
-    super(`${hostName}: become (sudo) failed: ${message}`)
-    this.name = 'BecomeError'
   }
 }
 

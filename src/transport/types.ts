@@ -46,3 +46,17 @@ export class HostKeyError extends UnreachableError {
     this.name = 'HostKeyError'
   }
 }
+
+/**
+ * become (sudo) failed: wrong or missing password, not in sudoers, requiretty... The host is
+ * reachable; the task fails. Never retried with the same password, never contains it.
+ */
+export class BecomeError extends Error {
+  constructor(
+    readonly hostName: string,
+    message: string,
+  ) {
+    super(`${hostName}: become (sudo) failed: ${message}`)
+    this.name = 'BecomeError'
+  }
+}
