@@ -354,6 +354,24 @@ export function detachedScript(body: string, script: string, log: string, done: 
 
 const line = (w: string[]) => argv(w)
 
+/**
+ * Commands that set a bridge's MAC/MTU and STP/forward delay. The kernel applies forward_delay before
+ * stp_state within one request, and refuses a delay under 2 s while STP is on: so STP goes off before the
+ * delay drops, and the delay is set before STP goes on.
+ */
+function bridgeSet(bridge: string, o: { mac?: string; mtu?: number; stp?: number; fd?: number }): string[] {
+  const out: string[] = []
+  const w = ['ip', 'link', 'set', 'dev', bridge]
+  if (o.mac) w.push('address', o.mac)
+  if (o.mtu !== undefined) w.push('mtu', String(o.mtu))
+  if (w.length > 5) out.push(line(w))
+  const stp = o.stp !== undefined ? line(['ip', 'link', 'set', 'dev', bridge, 'type', 'bridge', 'stp_state', String(o.stp)]) : null
+  const fd = o.fd !== undefined ? line(['ip', 'link', 'set', 'dev', bridge, 'type', 'bridge', 'forward_delay', String(o.fd)]) : null
+  if (o.stp === 0) out.push(...[stp, fd].filter((x): x is string => !!x))
+  else out.push(...[fd, stp].filter((x): x is string => !!x))
+  return out
+}
+
 /** The steps that put the interface back, from the state read before the change. Idempotent. */
 function revertSteps(s: TakeoverState, p: TakeoverPlan, bridge: string, iface: string): string[] {
   const out: string[] = []
@@ -365,15 +383,13 @@ function revertSteps(s: TakeoverState, p: TakeoverPlan, bridge: string, iface: s
   if (p.createBridge) out.push(sh`if ip link show dev ${bridge} >/dev/null 2>&1; then ip link del dev ${bridge} || rc=1; fi`)
   else if (s.bridge) {
     const b = s.bridge
-    const w = ['ip', 'link', 'set', 'dev', bridge]
-    if (p.fix.mac) w.push('address', b.mac)
-    if (p.fix.mtu !== undefined) w.push('mtu', String(b.mtu))
-    if (p.fix.stp !== undefined || p.fix.forwardDelay !== undefined) {
-      w.push('type', 'bridge')
-      if (p.fix.stp !== undefined) w.push('stp_state', String(b.stpState))
-      if (p.fix.forwardDelay !== undefined) w.push('forward_delay', String(b.forwardDelay))
-    }
-    if (w.length > 5) out.push(`${line(w)} || rc=1`)
+    const back = bridgeSet(bridge, {
+      mac: p.fix.mac ? b.mac : undefined,
+      mtu: p.fix.mtu !== undefined ? b.mtu : undefined,
+      stp: p.fix.stp !== undefined ? b.stpState : undefined,
+      fd: p.fix.forwardDelay !== undefined ? b.forwardDelay : undefined,
+    })
+    for (const c of back) out.push(`${c} || rc=1`)
     if (p.fix.up) out.push(`${line(['ip', 'link', 'set', 'dev', bridge, 'down'])} || rc=1`)
   }
   if (s.iface.up) out.push(`${line(['ip', 'link', 'set', 'dev', iface, 'up'])} || rc=1`)
@@ -419,15 +435,16 @@ export function applyScript(s: TakeoverState, p: TakeoverPlan, bridge: string, i
       inverse: line(['ip', 'link', 'del', 'dev', bridge]),
     })
   } else if (s.bridge) {
-    const w = ['ip', 'link', 'set', 'dev', bridge]
-    const back = ['ip', 'link', 'set', 'dev', bridge]
-    if (p.fix.mac) w.push('address', p.fix.mac), back.push('address', s.bridge.mac)
-    if (p.fix.mtu !== undefined) w.push('mtu', String(p.fix.mtu)), back.push('mtu', String(s.bridge.mtu))
-    if (p.fix.stp !== undefined || p.fix.forwardDelay !== undefined) {
-      w.push('type', 'bridge', 'stp_state', String(wantStp(stp)), 'forward_delay', String(wantFd(stp)))
-      back.push('type', 'bridge', 'stp_state', String(s.bridge.stpState ?? 0), 'forward_delay', String(s.bridge.forwardDelay ?? 1500))
-    }
-    if (w.length > 5) steps.push({ run: line(w), inverse: line(back) })
+    const b = s.bridge
+    const fwd = bridgeSet(bridge, { mac: p.fix.mac, mtu: p.fix.mtu, stp: p.fix.stp, fd: p.fix.forwardDelay })
+    const back = bridgeSet(bridge, {
+      mac: p.fix.mac ? b.mac : undefined,
+      mtu: p.fix.mtu !== undefined ? b.mtu : undefined,
+      stp: p.fix.stp !== undefined ? b.stpState : undefined,
+      fd: p.fix.forwardDelay !== undefined ? b.forwardDelay : undefined,
+    })
+    // One step (all or nothing for the revert): the forward commands, then their inverse as one.
+    if (fwd.length) steps.push({ run: fwd.join(' && '), inverse: back.join(' && ') })
   }
   // Routes first (IPv4 ones would go with the last address anyway; IPv6 ones would not). Tolerant: one
   // may already be gone; its inverse puts it back as it was read.

@@ -158,6 +158,20 @@ describe.skipIf(labSkipReason)('bridgeTakeover on lab hosts', () => {
     expect(runs).toBe(1)
   })
 
+  it('drift on a taken-over bridge (MTU, STP changed by hand) is corrected, and that undone exactly', async () => {
+    const d = await lab().exec(node1, 'ip link set br0 mtu 1400 type bridge stp_state 1 forward_delay 400')
+    expect(d.code, d.stderr).toBe(0)
+    const drifted = await snapshot(conn)
+    const r = await runTask(bridgeTakeover({ persist: 'none' }), conn)
+    expect(r.changes.map((c) => c.what)).toEqual(['br0 mtu', 'br0 stp_state', 'br0 forward_delay'])
+    const br = (await json(lab(), node1, 'ip -d -j link show br0'))[0]
+    expect([br.mtu, br.linkinfo.info_data.stp_state, br.linkinfo.info_data.forward_delay]).toEqual([1500, 0, 0])
+    expect((await runTask(bridgeTakeover({ persist: 'none' }), conn)).changes).toEqual([])
+    await undoAll(conn, [r.undo])
+    expect(await snapshot(conn)).toEqual(drifted)
+    expect((await lab().exec(node1, 'ip link set br0 mtu 1500 type bridge stp_state 0 && ip link set br0 type bridge forward_delay 0')).code).toBe(0)
+  })
+
   it('undo (detached) gives eth0 everything back: snapshot equals the one before', async () => {
     expect(undo).toBeTruthy()
     await undoAll(conn, [undo])
