@@ -330,12 +330,15 @@ export function parseFacts(stdout: string): HostFacts {
   }
   const [hostname = '', kernel = ''] = get('meta').out.trim().split('\n')
   const addr = get('addr')
-  const interfaces = attempt('interfaces', [] as InterfaceFact[], () => parseIpAddr(addr.out))
+  const needJson = (name: string, what: string) => {
+    if (get(name).rc !== 0) throw new Error(`${what} failed (rc=${get(name).rc}): iproute2 with JSON output (ip -j, iproute2 >= 4.13) is needed`)
+  }
+  const interfaces = attempt('interfaces', [] as InterfaceFact[], () => (needJson('addr', 'ip -d -j addr show'), parseIpAddr(addr.out)))
   const routes = [
-    ...attempt('routes (IPv4)', [] as RouteFact[], () => parseRoutes(get('route4').out, 4)),
+    ...attempt('routes (IPv4)', [] as RouteFact[], () => (needJson('route4', 'ip -d -j -4 route show'), parseRoutes(get('route4').out, 4))),
     ...attempt('routes (IPv6)', [] as RouteFact[], () => (get('route6').rc === 0 ? parseRoutes(get('route6').out, 6) : [])),
   ]
-  const bridges = attempt('bridges', [] as BridgeFact[], () => bridgesOf(interfaces, addr.out))
+  const bridges = attempt('bridges', [] as BridgeFact[], () => bridgesOf(interfaces, addr.rc === 0 ? addr.out : undefined))
 
   const [fw4 = '', fw6 = '-'] = get('forwarding').out.trim().split('\n')
 

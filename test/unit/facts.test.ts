@@ -210,6 +210,13 @@ describe('parseFacts when things are missing', () => {
     expect(renderFacts(f)).toContain('/usr/sbin/iptables-legacy (legacy; iptables on PATH is nft)')
   })
 
+  it('an ip without JSON output (busybox, old iproute2) is reported, not taken for "no interfaces"', () => {
+    const f = parseFacts(withSections(BARE, { addr: { out: 'ip: invalid option -- j', rc: 1 }, route4: { out: '', rc: 1 } }))
+    expect(f.interfaces).toEqual([])
+    expect(f.errors).toEqual([expect.stringMatching(/^interfaces: ip -d -j addr show failed \(rc=1\): iproute2 with JSON/), expect.stringMatching(/^routes \(IPv4\): /)])
+    expect(f.docker.installed).toBe(true)
+  })
+
   it('a section that cannot be parsed is reported, the rest is still there', () => {
     const f = parseFacts(withSections(NODE1, { ovs: { out: '{"data": [', rc: 0 } }))
     expect(f.errors).toEqual([expect.stringMatching(/^ovs: /)])
