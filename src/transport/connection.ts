@@ -277,7 +277,7 @@ class Connector {
     let jump: ClientT | null = null
     let viaLabel = ''
     if (hop.proxyJump.length) {
-      const jh = resolveJump(hop.proxyJump, hop, o)
+      const jh = resolveJump(hop.proxyJump, o)
       viaLabel = ` via ${hopLabel(jh)}`
       const openJump = async () => (await this.open(jh, depth + 1, hop)).client
       if (deps.jump) jump = await deps.jump(hopKey(jh) + '|' + jh.proxyJump.join(','), openJump)

@@ -457,7 +457,7 @@ export function resolveTarget(o: ConnectOptions): ResolvedHop {
  * own config (User/Port/IdentityFile/ProxyJump for its pattern), and the target's -F, known_hosts
  * and host key policy; not the target's explicit port/user/key.
  */
-export function resolveJump(jumps: string[], target: ResolvedHop, o: ConnectOptions): ResolvedHop {
+export function resolveJump(jumps: string[], o: ConnectOptions): ResolvedHop {
   const spec = jumps[jumps.length - 1]
   const j = parseJumpSpec(spec)
   const targetArgs = parseSshArgs(o.sshCommonArgs)
@@ -467,11 +467,10 @@ export function resolveJump(jumps: string[], target: ResolvedHop, o: ConnectOpti
   }
   const hop = resolveHop(
     { host: j.host, port: j.port, user: j.user, args, proxyJump: jumps.length > 1 ? jumps.slice(0, -1) : undefined },
-    { ...o, hostKeyChecking: o.hostKeyChecking, connectTimeoutMs: o.connectTimeoutMs },
+    o,
   )
   hop.spec = spec
   // The target's explicit key is a last resort for the bastion (often the same key); tried after the hop's own.
   if (o.privateKeyFile && !hop.identityFiles.includes(o.privateKeyFile)) hop.identityFiles.push(o.privateKeyFile)
-  void target
   return hop
 }

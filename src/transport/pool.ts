@@ -30,7 +30,7 @@ export class ConnectionPool {
 
   private readonly resolve: (hostName: string) => ConnectOptions
 
-  constructor(private readonly opts: PoolOptions) {
+  constructor(opts: PoolOptions) {
     const r = opts.resolve
     if (typeof r === 'function') this.resolve = r
     else {
