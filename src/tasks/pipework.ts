@@ -279,7 +279,8 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
         }
       }
       // Tell the LAN (and the bridge's FDB) where the address lives now.
-      if (s.arping) cmds.push(`timeout 3 ${N} ${sh`arping -q -c 1 -U -I ${ifname} ${ip.addr}`} >/dev/null 2>&1 || true`)
+      // In the background: iputils arping lingers a second after sending; nobody needs to wait for it.
+      if (s.arping) cmds.push(`(timeout 3 ${N} ${sh`arping -q -c 1 -U -I ${ifname} ${ip.addr}`} </dev/null >/dev/null 2>&1 &)`)
       mustSucceed(await ctx.run(cmds.join('\n')), `attaching ${targetName} to ${bridge}`)
       return { data: { hostVeth: veth, ifname, ip: cidr(), gateway: ip.gateway, netns: s.nsPath, pid: s.pid, id: s.id, bridgeKind: s.bridgeKind } }
     },

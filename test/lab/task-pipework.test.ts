@@ -127,6 +127,9 @@ describe.skipIf(labSkipReason)('pipework on lab hosts', () => {
 
   let undoA: Undo | null = null
   it('attaches containers on two hosts to br0 with LAN addresses: ping and TCP cross the LAN', async () => {
+    // Listen on node2's uplink for the gratuitous ARP that announces .101.
+    await exec(n2, `(timeout 8 tcpdump -l -n -i eth0 arp </dev/null >/tmp/garp.txt 2>/dev/null &)`)
+    await new Promise((r) => setTimeout(r, 500))
     const ra = await runTask(pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` }), c1)
     undoA = ra.undo
     const rb = await runTask(pipework({ container: 'cb', bridge: 'br0', ip: `${net()}.102/24@${lab().gateway}`, mac: '02:42:c6:12:00:66' }), c2)
@@ -145,6 +148,14 @@ describe.skipIf(labSkipReason)('pipework on lab hosts', () => {
     expect(JSON.parse(await exec(n1, `${ns} ip -j route show default`))).toEqual([expect.objectContaining({ gateway: lab().gateway, dev: 'eth1' })])
     const bmac = JSON.parse(await exec(n2, `nsenter --net=/proc/$(docker inspect -f '{{.State.Pid}}' cb)/ns/net ip -j link show dev eth1`))[0].address
     expect(bmac).toBe('02:42:c6:12:00:66')
+
+    let garp = ''
+    const announced = new RegExp(`Request who-has ${net()}\\.101 (\\(ff:ff:ff:ff:ff:ff\\) )?tell ${net()}\\.101,`)
+    for (let i = 0; i < 30 && !announced.test(garp); i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      garp = (await lab().exec(n2, 'cat /tmp/garp.txt')).stdout
+    }
+    expect(garp).toMatch(announced)
 
     // Container A on node1 pings container B on node2, and the LAN gateway.
     const ping = await lab().exec(n1, `docker exec ca ping -c 2 -W 2 ${net()}.102 && docker exec ca ping -c 1 -W 2 ${lab().gateway}`)
