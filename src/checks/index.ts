@@ -244,7 +244,7 @@ export function renderCheck(r: CheckResult): string {
   const lines = [`${r.ok ? 'PASS' : 'FAIL'} ${r.name}`]
   if (r.matrix) {
     const names = [...new Set(r.probes.flatMap((p) => [p.from, p.to]))].sort()
-    const w = Math.max(6, ...names.map((n) => n.length)) + 2
+    const w = Math.max(10, ...names.map((n) => n.length)) + 2
     lines.push('  ' + 'from \\ to'.padEnd(w) + names.map((n) => n.padEnd(w)).join(''))
     for (const from of names) {
       const cells = names.map((to) => {

@@ -49,6 +49,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .addOption(new Option('--host-key-checking <mode>', 'SSH host key policy (default: from ssh args/config, else strict)').choices(['strict', 'accept-new', 'off']))
     .addOption(new Option('--strategy <name>', "override the plays' strategy").choices(['linear', 'free']))
     .addOption(new Option('--run-id <id>', 'id of this run (names the undo journal on the targets)').hideHelp())
+    .option('--resume <run>', 'continue the unfinished run <run> on the hosts it holds (its journal is kept)')
     .action(async (playbook: string, opts) => {
       done(await runCommand(playbook, opts, io))
     })
@@ -84,6 +85,34 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       }
       done(await m.factsCommand(opts, io))
     })
+
+  const hostOptions = (c: Command) =>
+    c
+      .option('-i, --inventory <path>', 'inventory file, directory or host list (repeatable)', collect, [])
+      .option('-l, --limit <pattern>', 'only these hosts')
+      .option('-e, --extra-vars <vars>', 'extra variables (repeatable)', collect, [])
+      .option('-f, --forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, positiveInt)
+      .addOption(new Option('--host-key-checking <mode>', 'SSH host key policy').choices(['strict', 'accept-new', 'off']))
+
+  hostOptions(
+    program
+      .command('rollback')
+      .description("undo a run from the targets' journals: the unfinished run holding a host, else its last committed run")
+      .option('--run <id>', 'undo this run instead'),
+  ).action(async (opts) => {
+    const { rollbackCommand } = await import('./transaction.ts')
+    done(await rollbackCommand(opts, io))
+  })
+
+  hostOptions(
+    program
+      .command('status')
+      .description('per host: the last run, an unfinished run and its armed rollback timer, failed rollbacks')
+      .option('--json', 'one JSON document on stdout'),
+  ).action(async (opts) => {
+    const { statusCommand } = await import('./transaction.ts')
+    done(await statusCommand(opts, io))
+  })
 
   return program
 }

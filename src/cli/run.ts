@@ -2,9 +2,12 @@
 import { dirname } from 'node:path'
 import type { Host, Inventory } from '../inventory/types.ts'
 import type { Connection } from '../transport/types.ts'
-import { UnreachableError } from '../transport/types.ts'
 import { loadPlaybook } from '../engine/loader.ts'
+import { hostname, userInfo } from 'node:os'
 import { DEFAULT_FORKS, run, type RunOptions } from '../engine/runner.ts'
+import { RemoteJournal, newRunId } from '../engine/journal.ts'
+import { Transaction } from '../safety/transaction.ts'
+import { hostPool } from './targets.ts'
 import { EXIT, type RunSummary } from '../engine/results.ts'
 import { createReporter, errorDocument } from '../report/index.ts'
 import { exitCodeForError, UsageError } from './errors.ts'
@@ -23,6 +26,8 @@ export interface RunCliOptions {
   hostKeyChecking?: 'strict' | 'accept-new' | 'off'
   strategy?: 'linear' | 'free'
   runId?: string
+  /** Continue this unfinished run (its journal stays, the transaction goes on). */
+  resume?: string
 }
 
 export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io): Promise<number> {
@@ -53,36 +58,30 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     return fail(e)
   }
 
-  const { selectHosts, NoHostsMatchedError, connectionVars } = inventoryMod
+  const { selectHosts, NoHostsMatchedError } = inventoryMod
   const reporter = createReporter({ json: o.json, verbose: o.verbose, diff: o.diff, check: o.check, out: io.stdout, err: io.stderr })
   const warn = (m: string) => reporter.warn?.(m)
 
   // Connection settings per host, checked during planning (bad vars: exit 5 before connecting).
-  const transport = await import('../transport/index.ts')
-  type ConnectOptions = import('../transport/index.ts').ConnectOptions
-  const connectOptions = new Map<string, ConnectOptions>()
-  const prepareHost = (h: Host) => {
-    if (connectOptions.has(h.name)) return
-    const cv = connectionVars(h)
-    const co: ConnectOptions = { hostName: h.name, address: cv.address, become: cv.become }
-    if (cv.portSet) co.port = cv.port
-    if (cv.user !== undefined) co.user = cv.user
-    if (cv.privateKeyFile !== undefined) co.privateKeyFile = cv.privateKeyFile
-    if (cv.password !== undefined) co.password = cv.password
-    if (cv.sshCommonArgs !== undefined) co.sshCommonArgs = cv.sshCommonArgs
-    if (cv.becomePassword !== undefined) co.becomePassword = cv.becomePassword
-    if (o.hostKeyChecking) co.hostKeyChecking = o.hostKeyChecking
-    connectOptions.set(h.name, co)
-  }
   const forks = o.forks ?? DEFAULT_FORKS
-  const pool = new transport.ConnectionPool({
-    forks,
-    resolve: (name) => {
-      const co = connectOptions.get(name)
-      if (!co) throw new UnreachableError(name, `${name}: no connection settings (host not in the plan)`)
-      return co
-    },
-  })
+  const { pool, prepare: prepareHost } = await hostPool(forks, o.hostKeyChecking)
+
+  // A run that may change hosts is a transaction (safety/): hosts locked before the first task,
+  // risky tasks under commit-confirmed, checks, then commit or roll back every host.
+  const runId = o.resume ?? o.runId ?? newRunId()
+  const journal = new RemoteJournal(runId)
+  const tx = o.check
+    ? undefined
+    : new Transaction({
+        runId,
+        pool,
+        resume: !!o.resume,
+        meta: `orch run ${playbookPath} by ${userInfo().username}@${hostname()} pid ${process.pid} at ${new Date().toISOString()}`,
+        extraVars,
+        warn,
+        log: (h, m) => reporter.log?.(h, m),
+        seedJournal: (h, n) => journal.startAfter(h, n),
+      })
 
   // gather_facts: the facts module's gatherer, loaded only when a play asks for it.
   let gatherFacts: RunOptions['gatherFacts']
@@ -135,10 +134,14 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
       diff: o.diff,
       forks,
       strategy: o.strategy,
-      runId: o.runId,
+      runId,
+      journal,
       events: reporter,
       signal: ac.signal,
       gatherFacts,
+      begin: tx && ((hosts) => tx.begin(hosts)),
+      riskyApply: tx?.riskyApply,
+      finalize: tx?.finalize,
     })
   } catch (e) {
     ;(reporter as { stop?(): void }).stop?.()

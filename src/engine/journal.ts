@@ -82,6 +82,11 @@ export class RemoteJournal implements Journal {
     return { script, file, backupPath }
   }
 
+  /** A resumed run: the host already holds `entries` entries; number the next ones after them. */
+  startAfter(hostName: string, entries: number): void {
+    this.seq.set(hostName, Math.max(this.seq.get(hostName) ?? 0, entries))
+  }
+
   async record(hostName: string, conn: Connection, undo: Undo, meta: JournalEntryMeta = { module: 'task', task: '' }): Promise<void> {
     const seq = (this.seq.get(hostName) ?? 0) + 1
     this.seq.set(hostName, seq)

@@ -1,4 +1,5 @@
 /** What a run produces: per play, per task, per host results, and Ansible-style per-host stats. */
+import type { CheckResult } from '../checks/index.ts'
 import type { TaskResult } from './types.ts'
 
 export interface HostStats {
@@ -40,6 +41,25 @@ export interface RunSummary {
   durationMs: number
   interrupted: boolean
   exitCode: number
+  /** The playbook's connectivity checks (verify), when they ran. */
+  checks?: CheckResult[]
+  /** How the run's transaction ended, when the run changed hosts (not in check mode). */
+  transaction?: TransactionOutcome
+}
+
+export interface TransactionOutcome {
+  status: 'committed' | 'rolled-back' | 'rollback-incomplete' | 'nothing-changed'
+  /** Why the run was rolled back. */
+  reason?: string
+  hosts: Record<string, HostTxOutcome>
+}
+
+export interface HostTxOutcome {
+  /** committed | rolled-back | rolled-back-by-timer | rollback-failed | unreachable | unchanged */
+  status: string
+  /** After a rollback: does the host equal its pre-run snapshot? */
+  restored?: boolean
+  message?: string
 }
 
 export const EXIT = {

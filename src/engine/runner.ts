@@ -35,6 +35,7 @@ import {
   TaskFailed,
   isTask,
   task as mkTask,
+  type ApplyOutcome,
   type Change,
   type Playbook,
   type PlaybookContext,
@@ -77,9 +78,21 @@ export interface RunOptions {
   gatherFacts?(host: Host, conn: Connection, ctx: TaskContext): Promise<Record<string, unknown>>
   /** For tests: how to wait `ms` (retry delays). */
   sleep?(ms: number, signal?: AbortSignal): Promise<void>
+  /**
+   * Runs the apply of a `risky` task (one that may cut the controller off) under commit-confirmed:
+   * safety/transaction.ts arms the target's rollback timer, applies, reconnects, checks, disarms.
+   */
+  riskyApply?(t: { host: Host; conn: Connection; ctx: TaskContext; task: string }, apply: () => Promise<ApplyOutcome | void>): Promise<ApplyOutcome | void>
+  /**
+   * After the last task, before the recap is reported: the transaction runs the playbook's checks and
+   * commits or rolls back, updating the summary (checks, rolled_back, exit code).
+   */
+  finalize?(summary: RunSummary, plans: PlannedPlay[]): Promise<void>
+  /** After the plan is valid, before the first task: the transaction locks the hosts (may throw: nothing ran). */
+  begin?(hosts: Host[]): Promise<void>
 }
 
-interface PlannedPlay {
+export interface PlannedPlay {
   play: Playbook<any>
   index: number
   hosts: Host[]
@@ -105,7 +118,7 @@ const notifyList = (n: string | string[] | undefined): string[] => (n === undefi
 
 const hostAddress = (h: Host): string => String(h.vars.ansible_host ?? h.name)
 
-function mergeVars(play: Playbook<any>, host: Host, extra: Vars): Vars {
+export function mergeVars(play: Playbook<any>, host: Host, extra: Vars): Vars {
   return { ...(play.defaults ?? {}), ...host.vars, ...(play.vars ?? {}), ...extra }
 }
 
@@ -321,6 +334,11 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   }
   const dead = (s: HostState) => s.failed || s.unreachable
 
+  if (opts.begin) {
+    const all = new Map<string, Host>()
+    for (const p of plans) for (const h of p.hosts) all.set(h.name, h)
+    await opts.begin([...all.values()])
+  }
   ev.runStart?.({ runId, check, diff, playbook: opts.playbookPath })
 
   playLoop: for (const plan of plans) {
@@ -438,7 +456,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
           }
           const undo = res.undo?.(state, changes, ctx) ?? null
           if (undo) await journal.record(host.name, conn, undo, { module: res.module, task: name })
-          const out = (await res.apply(ctx, state, changes)) || {}
+          const out =
+            (res.risky && opts.riskyApply
+              ? await opts.riskyApply({ host, conn, ctx, task: name }, () => res.apply(ctx, state, changes))
+              : await res.apply(ctx, state, changes)) || {}
           const failed = !!out.failed
           const changed = out.changed ?? true
           return make({
@@ -632,6 +653,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     durationMs: Math.round(performance.now() - started),
     interrupted: wasInterrupted,
     exitCode: exitCodeFor(stats, wasInterrupted),
+  }
+  if (opts.finalize) {
+    await opts.finalize(summary, plans)
+    summary.durationMs = Math.round(performance.now() - started)
   }
   ev.runEnd?.(summary)
   return summary

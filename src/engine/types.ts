@@ -9,6 +9,7 @@
  *                                                            → check mode: report changed, stop
  *                                                            → undo → Journal.record → apply
  */
+import type { Check } from '../checks/index.ts'
 import type { Host, Vars } from '../inventory/types.ts'
 import type { Connection, ExecOptions, ExecResult } from '../transport/types.ts'
 
@@ -259,6 +260,11 @@ export interface Playbook<V extends Vars = Vars> {
   gather_facts?: boolean
   tasks: Task[] | ((ctx: PlaybookContext<V>) => Task[])
   handlers?: Record<string, Task | Task[]> | ((ctx: PlaybookContext<V>) => Record<string, Task | Task[]>)
+  /**
+   * Connectivity checks run after every host applied its tasks (src/checks). If one fails, every host
+   * that changed is rolled back and the run fails.
+   */
+  verify?: Check[]
 }
 
 /** Identity with types: a playbook file does `export default playbook({...})`. */

@@ -55,6 +55,8 @@ export function toJsonDocument(s: RunSummary, opts: { diff?: boolean } = {}): Re
         hosts: Object.fromEntries(Object.entries(t.hosts).map(([h, r]) => [h, hostResult(r, withDiff)])),
       })),
     })),
+    ...(s.checks ? { checks: s.checks } : {}),
+    ...(s.transaction ? { transaction: s.transaction } : {}),
     stats: s.stats,
   }
 }

@@ -2,7 +2,7 @@
 import type { RunEvents, RunSummary } from '../engine/results.ts'
 import type { TaskResult } from '../engine/types.ts'
 import { details, statusLine, type Verbosity } from './format.ts'
-import { banner, formatDuration, recapLines } from './recap.ts'
+import { banner, formatDuration, recapLines, verifyLines } from './recap.ts'
 import { paint } from './style.ts'
 
 export interface Out {
@@ -55,6 +55,7 @@ export class PlainReporter implements RunEvents {
     this.err.write(this.p.magenta(`[WARNING]: ${message}`) + '\n')
   }
   runEnd(s: RunSummary) {
+    for (const l of verifyLines(s)) this.line(l)
     this.line()
     this.line(banner('PLAY RECAP'))
     for (const l of recapLines(s.stats, false)) this.line(l)

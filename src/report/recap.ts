@@ -1,5 +1,6 @@
 /** The PLAY RECAP lines, in Ansible's shape (plus rolled_back). */
-import type { HostStats } from '../engine/results.ts'
+import { renderCheck } from '../checks/index.ts'
+import type { HostStats, RunSummary } from '../engine/results.ts'
 import { paint, type Painter } from './style.ts'
 
 const FIELDS = ['ok', 'changed', 'unreachable', 'failed', 'skipped', 'rescued', 'ignored', 'rolled_back'] as const
@@ -43,4 +44,22 @@ export function formatDuration(ms: number): string {
 /** `PLAY RECAP ****…` banner and friends: Ansible pads headers with stars to 80 columns. */
 export function banner(msg: string, width = 80): string {
   return `${msg} ${'*'.repeat(Math.max(3, width - msg.length - 1))}`
+}
+
+/** The checks (as matrices) and how the transaction ended, printed before the recap. */
+export function verifyLines(s: RunSummary): string[] {
+  const out: string[] = []
+  if (s.checks?.length) {
+    out.push('', banner('CHECKS'))
+    for (const c of s.checks) out.push(renderCheck(c))
+  }
+  const t = s.transaction
+  if (t && t.status !== 'nothing-changed') {
+    out.push('', banner(`TRANSACTION ${t.status.toUpperCase()}${t.reason ? ` (${t.reason})` : ''}`))
+    for (const [host, h] of Object.entries(t.hosts).sort(([a], [b]) => a.localeCompare(b))) {
+      const restored = h.restored === undefined ? '' : h.restored ? ', back in its pre-run state' : ', NOT back in its pre-run state'
+      out.push(`${host.padEnd(26)} : ${h.status}${restored}${h.message ? ` - ${h.message}` : ''}`)
+    }
+  }
+  return out
 }

@@ -6,7 +6,7 @@ import type { RunEvents, RunSummary } from '../engine/results.ts'
 import type { TaskResult } from '../engine/types.ts'
 import { details, statusLine, type Verbosity } from './format.ts'
 import { runFooter, type Out } from './plain.ts'
-import { banner, formatDuration, recapLines } from './recap.ts'
+import { banner, formatDuration, recapLines, verifyLines } from './recap.ts'
 import { paint, truncate, type Painter } from './style.ts'
 
 interface HostLine {
@@ -180,7 +180,7 @@ export class TtyReporter implements RunEvents {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
     this.clear()
-    const lines = ['', banner('PLAY RECAP'), ...recapLines(s.stats, true), '', runFooter(s)]
+    const lines = [...verifyLines(s), '', banner('PLAY RECAP'), ...recapLines(s.stats, true), '', runFooter(s)]
     this.out.write(lines.join('\n') + '\n')
   }
 

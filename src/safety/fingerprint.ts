@@ -1,10 +1,11 @@
 /**
- * What a host holds, for "undo returns the host to its snapshot" assertions: links, addresses,
+ * What a host holds, to check that a rollback returned it to its pre-run state (and for the tests'
+ * "undo returns the host to its snapshot" assertions): links, addresses,
  * routes (v4 and v6), iptables rules (filter and nat), ip_forward, OVS state, docker networks, and
  * the config files tasks write. Counters and other churn are dropped so two snapshots of an
  * unchanged host compare equal, and any real difference shows in the diff.
  */
-import type { Connection } from '../../src/transport/types.ts'
+import type { Connection } from '../transport/types.ts'
 
 const SECTIONS: Record<string, string> = {
   links: 'ip -d -j link show',
@@ -62,4 +63,10 @@ export async function snapshot(conn: Connection): Promise<Record<string, unknown
     out[key] = body.startsWith('[') ? clean(JSON.parse(body)) : key === 'ovs' ? body.split('\n').sort().join('\n') : body
   }
   return out
+}
+
+/** Sections that differ between two snapshots (for the "not back in its pre-run state" message). */
+export function snapshotDiff(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+  return [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
 }

@@ -45,9 +45,11 @@ for f in $(ls "$dir" | grep -E '^[0-9]{4}-[A-Za-z0-9_-]+\\.sh$' | sort -r); do
   fi
 done
 if [ $failed = 0 ]; then
-  echo rolled-back > "$dir/status"
-  # Release the host only if this run holds it.
+  # Release the host (only if this run holds it), then say it is done: a reader that sees
+  # rolled-back never finds the lock still taken.
   [ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = "$run" ] && rm -rf ${LOCK_DIR}
+  [ "$(cat ${ORCH_ROOT}/last-committed 2>/dev/null)" = "$run" ] && rm -f ${ORCH_ROOT}/last-committed
+  echo rolled-back > "$dir/status"
   exit 0
 fi
 echo rollback-failed > "$dir/status"
@@ -58,7 +60,7 @@ exit 1
 /**
  * Begin a run on a host, in one round trip: install rollback.sh, refuse when another run holds the host
  * or an earlier run was left unfinished (unless resuming that very run), take the lock, write meta.
- * Prints one line: "ok", "held RUN", or "unfinished RUN STATUS".
+ * Prints one line: "ok N" (N entries already journalled: a resumed run), "held RUN", or "unfinished RUN STATUS".
  */
 export function beginScript(runId: string, meta: string, resume = false): string {
   assertRunId(runId)
@@ -84,7 +86,7 @@ echo $PPID > ${LOCK_DIR}/pid
 mkdir -p ${dir} && chmod 700 ${dir}
 [ -f ${dir}/status ] || echo applying > ${dir}/status
 printf '%s\\n' ${meta} > ${dir}/meta
-echo ok`
+echo "ok $(ls ${dir} | grep -cE '^[0-9]{4}-.*\\.(sh|undone)$')"`
   )
 }
 
@@ -123,17 +125,27 @@ st=$(cat ${dir}/status 2>/dev/null)
 if [ "$st" = applying ]; then echo disarmed; else echo "fired $st"; fi`
 }
 
-/** Commit: the run's changes stay; the host is released; `orch rollback` will undo this run. */
+/**
+ * End a run that passed: a host whose journal has entries commits (status committed, recorded as the run
+ * `orch rollback` undoes, timer disarmed); a host the run did not change just drops its empty journal.
+ * Either way the host is released. Prints "committed" or "unchanged".
+ */
 export function commitScript(runId: string): string {
   const dir = journalDir(runId)
   return (
     disarmScript(runId) +
     sh`
-[ "$st" = applying ] || exit 3
-echo committed > ${dir}/status
-echo ${runId} > ${ORCH_ROOT}/last-committed
+if ls ${dir} 2>/dev/null | grep -qE '^[0-9]{4}-.*\.(sh|undone)$'; then
+  [ "$st" = applying ] || { echo "cannot commit: run is $st" >&2; exit 3; }
+  echo committed > ${dir}/status
+  echo ${runId} > ${ORCH_ROOT}/last-committed
+  result=committed
+else
+  rm -rf ${dir}
+  result=unchanged
+fi
 [ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = ${runId} ] && rm -rf ${LOCK_DIR}
-exit 0`
+echo $result`
   )
 }
 
@@ -143,10 +155,10 @@ export function rollbackScript(runId: string, who: string): string {
   return disarmScript(runId) + '\n' + sh`/bin/sh ${ROLLBACK_BIN} ${runId} ${who}`
 }
 
-/** Release the lock of a run that changed nothing (no journal entries): nothing to keep, nothing to undo. */
+/** Give a host back when the run is refused before any change: drop the empty journal, release the lock. */
 export function releaseScript(runId: string): string {
   const dir = journalDir(runId)
-  return sh`if ls ${dir} | grep -qE '^[0-9]{4}-.*\\.sh$'; then echo committed > ${dir}/status; echo ${runId} > ${ORCH_ROOT}/last-committed; else rm -rf ${dir}; fi
+  return sh`ls ${dir} 2>/dev/null | grep -qE '^[0-9]{4}-' || rm -rf ${dir}
 [ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = ${runId} ] && rm -rf ${LOCK_DIR}
 exit 0`
 }

@@ -30,7 +30,7 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
   it('rollback replays the journal newest first and releases the host', async () => {
     const before = await snapshot(conn())
     const run = newRunId()
-    expect(await ok(conn(), beginScript(run, 'test'))).toBe('ok')
+    expect(await ok(conn(), beginScript(run, 'test'))).toBe('ok 0')
     await change(conn(), run)
     expect(await snapshot(conn())).not.toEqual(before)
     await ok(conn(), rollbackScript(run, 'orch'))
@@ -45,21 +45,22 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
 
   it('an unfinished run blocks the next one until rolled back', async () => {
     const run = newRunId()
-    expect(await ok(conn(), beginScript(run, 'first'))).toBe('ok')
+    expect(await ok(conn(), beginScript(run, 'first'))).toBe('ok 0')
     await change(conn(), run)
     const other = newRunId()
     // The first run's controller shell is gone (each nsenter command is its own process): unfinished.
     expect(await ok(conn(), beginScript(other, 'second'))).toBe(`unfinished ${run} applying`)
-    expect(await ok(conn(), beginScript(run, 'first', true))).toBe('ok') // --resume of that very run
+    expect(await ok(conn(), beginScript(run, 'first', true))).toBe('ok 2') // --resume of that very run: 2 entries
     await ok(conn(), rollbackScript(run, 'orch'))
-    expect(await ok(conn(), beginScript(other, 'second'))).toBe('ok')
-    await ok(conn(), commitScript(other))
+    expect(await ok(conn(), beginScript(other, 'second'))).toBe('ok 0')
+    expect(await ok(conn(), commitScript(other))).toBe('disarmed\nunchanged')
+    expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((r) => r.run === other)).toBeUndefined()
   })
 
   it('an armed timer restores the host by itself when nobody disarms it', async () => {
     const before = await snapshot(conn())
     const run = newRunId()
-    expect(await ok(conn(), beginScript(run, 'timer'))).toBe('ok')
+    expect(await ok(conn(), beginScript(run, 'timer'))).toBe('ok 0')
     expect(await ok(conn(), armScript(run, 2))).toMatch(/^pid \d+$/)
     await change(conn(), run)
     expect(await snapshot(conn())).not.toEqual(before)
@@ -78,14 +79,14 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
 
   it('a disarmed timer does nothing; commit keeps the change and records the run', async () => {
     const run = newRunId()
-    expect(await ok(conn(), beginScript(run, 'commit'))).toBe('ok')
+    expect(await ok(conn(), beginScript(run, 'commit'))).toBe('ok 0')
     await ok(conn(), armScript(run, 1))
     await change(conn(), run)
     expect(await ok(conn(), disarmScript(run))).toBe('disarmed')
     await sleep(1800)
     const changed = await snapshot(conn())
     expect(JSON.stringify(changed.addrs)).toContain('10.77.0.1')
-    await ok(conn(), commitScript(run))
+    expect(await ok(conn(), commitScript(run))).toBe('disarmed\ncommitted')
     const st = parseStatus(await ok(conn(), STATUS_SCRIPT))
     expect(st.lastCommitted).toBe(run)
     expect(st.lock).toBeNull()

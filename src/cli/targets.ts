@@ -1,0 +1,77 @@
+/**
+ * Shared by the commands that act on hosts (run, facts, rollback, status): inventory variables become
+ * ssh2 connection settings here, and one ConnectionPool per command holds one connection per host.
+ */
+import type { Host, Inventory } from '../inventory/types.ts'
+import type { ConnectionVars } from '../inventory/index.ts'
+import type { ConnectOptions, ConnectionPool } from '../transport/index.ts'
+import { UnreachableError } from '../transport/types.ts'
+import { UsageError } from './errors.ts'
+import { parseExtraVars } from './extraVars.ts'
+import type { Io } from './io.ts'
+
+export type HostKeyMode = 'strict' | 'accept-new' | 'off'
+
+export interface TargetOptions {
+  inventory: string[]
+  limit?: string
+  extraVars?: string[]
+  forks?: number
+  hostKeyChecking?: HostKeyMode
+}
+
+export interface Targets {
+  inventory: Inventory
+  /** Hosts of `all` after --limit, in inventory order. */
+  hosts: Host[]
+  extraVars: Record<string, unknown>
+}
+
+/** Inventory + --limit + -e, validated (throws errors the CLI maps to exit 5). */
+export async function loadTargets(o: TargetOptions, io: Io, playbookDir?: string): Promise<Targets> {
+  if (!o.inventory.length) throw new UsageError('no inventory: pass -i <file|dir|host1,host2,>')
+  if (o.forks !== undefined && !(Number.isInteger(o.forks) && o.forks >= 1)) throw new UsageError(`--forks: expected an integer >= 1, got ${o.forks}`)
+  const inv = await import('../inventory/index.ts')
+  const extraVars = await parseExtraVars(o.extraVars ?? [], io.cwd)
+  const inventory = await inv.loadInventory(o.inventory, { extraVars, playbookDir })
+  for (const w of inventory.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)
+  const hosts = inv.selectHosts(inventory, 'all', { limit: o.limit, cwd: io.cwd })
+  return { inventory, hosts, extraVars }
+}
+
+/** Where an inventory host's connection variables turn into the transport's settings. */
+export function connectOptions(name: string, cv: ConnectionVars, hostKeyChecking?: HostKeyMode): ConnectOptions {
+  const co: ConnectOptions = { hostName: name, address: cv.address, become: cv.become }
+  if (cv.portSet) co.port = cv.port
+  if (cv.user !== undefined) co.user = cv.user
+  if (cv.privateKeyFile !== undefined) co.privateKeyFile = cv.privateKeyFile
+  if (cv.password !== undefined) co.password = cv.password
+  if (cv.sshCommonArgs !== undefined) co.sshCommonArgs = cv.sshCommonArgs
+  if (cv.becomePassword !== undefined) co.becomePassword = cv.becomePassword
+  if (hostKeyChecking) co.hostKeyChecking = hostKeyChecking
+  return co
+}
+
+/**
+ * A pool for hosts whose connection settings are registered with `prepare` (which validates the host's
+ * connection variables: a bad one throws before anything connects).
+ */
+export async function hostPool(forks: number, hostKeyChecking?: HostKeyMode): Promise<{ pool: ConnectionPool; prepare(h: Host): void }> {
+  const { connectionVars } = await import('../inventory/index.ts')
+  const transport = await import('../transport/index.ts')
+  const settings = new Map<string, ConnectOptions>()
+  const pool = new transport.ConnectionPool({
+    forks,
+    resolve: (name) => {
+      const co = settings.get(name)
+      if (!co) throw new UnreachableError(name, `${name}: no connection settings (host not in the plan)`)
+      return co
+    },
+  })
+  return {
+    pool,
+    prepare(h: Host) {
+      if (!settings.has(h.name)) settings.set(h.name, connectOptions(h.name, connectionVars(h), hostKeyChecking))
+    },
+  }
+}

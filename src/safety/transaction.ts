@@ -1,0 +1,330 @@
+/**
+ * A run that changes hosts is one transaction across the inventory:
+ *
+ *   begin   every host: install rollback.sh, take the lock (refuse a host another run holds, or one an
+ *           earlier run left unfinished), snapshot its network state
+ *   tasks   the engine journals each undo on the target before the change (engine/journal.ts);
+ *           risky tasks run under commit-confirmed (riskyApply below)
+ *   verify  the playbook's checks (src/checks)
+ *   commit  all passed: every host keeps its changes, lock released, `orch rollback` can undo it later
+ *   or      a task or check failed, or Ctrl-C: every host that changed replays its journal newest first,
+ *           then orch reconnects and compares each with its pre-run snapshot
+ *
+ * The target-side scripts (safety/remote.ts) do the real work, so a host restores itself even when the
+ * controller is gone (its commit-confirmed timer) and `orch rollback` works from any controller.
+ */
+import type { PlannedPlay } from '../engine/runner.ts'
+import { mergeVars } from '../engine/runner.ts'
+import { EXIT, type HostTxOutcome, type RunSummary, type TransactionOutcome } from '../engine/results.ts'
+import { ArgError, type ApplyOutcome, type TaskContext } from '../engine/types.ts'
+import type { Host, Vars } from '../inventory/types.ts'
+import type { CheckHost, CheckResult } from '../checks/index.ts'
+import { gatewayPing } from '../checks/index.ts'
+import type { Connection } from '../transport/types.ts'
+import { snapshot, snapshotDiff } from './fingerprint.ts'
+import { armScript, beginScript, commitScript, disarmScript, parseStatus, releaseScript, rollbackScript, ROLLBACK_BIN, STATUS_SCRIPT } from './remote.ts'
+
+export const DEFAULT_CONFIRM_TIMEOUT = 60
+
+export interface ConnectionSource {
+  get(hostName: string): Promise<Connection>
+  /** Drop the cached connection so the next get() opens a fresh one. */
+  forget(hostName: string): void
+}
+
+export interface TransactionOptions {
+  runId: string
+  pool: ConnectionSource
+  /** Continue the unfinished run `runId` on hosts that hold it (`--resume`). */
+  resume?: boolean
+  /** Written to the target's journal: who/what started the run. */
+  meta: string
+  extraVars?: Vars
+  warn(message: string): void
+  log?(host: string, message: string): void
+  /** For tests: a shorter wait granted after the timer should have fired. */
+  timerGraceMs?: number
+  /** Called when a host's journal already has entries (resume): the journal continues numbering after them. */
+  seedJournal?(hostName: string, entries: number): void
+}
+
+/** The run cannot start: some hosts are held by another run or were left mid-run. Exit 1, nothing touched. */
+export class TransactionRefused extends Error {
+  name = 'TransactionRefused'
+}
+
+interface HostTx {
+  host: Host
+  /** The host held this very run, unfinished, and --resume continues it. */
+  resumed?: boolean
+  pre?: Record<string, unknown>
+  outcome?: HostTxOutcome
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+export class Transaction {
+  private readonly hosts = new Map<string, HostTx>()
+
+  constructor(private readonly o: TransactionOptions) {}
+
+  /**
+   * Lock every reachable host. A host that cannot be reached is left to the runner (reported
+   * unreachable). Throws TransactionRefused — after releasing what it locked — when any host is held.
+   */
+  async begin(hosts: Host[]): Promise<void> {
+    const refused: string[] = []
+    await Promise.all(
+      hosts.map(async (host) => {
+        let conn: Connection
+        try {
+          conn = await this.o.pool.get(host.name)
+        } catch {
+          return
+        }
+        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume), { become: true })
+        const line = r.stdout.trim().split('\n').pop() ?? ''
+        const [word, a, b] = line.split(' ')
+        if (r.code !== 0 || !['ok', 'held', 'unfinished'].includes(word)) {
+          refused.push(`${host.name}: could not start the transaction (rc=${r.code}): ${(r.stderr || r.stdout).trim()}`)
+          return
+        }
+        if (word === 'held') {
+          refused.push(`${host.name}: another orch run (${a}) is in progress on this host`)
+          return
+        }
+        if (word === 'unfinished') {
+          refused.push(
+            `${host.name}: run ${a} did not finish (status ${b}); roll it back with \`orch rollback -i INVENTORY --limit ${host.name}\`, or continue it with \`--resume ${a}\``,
+          )
+          return
+        }
+        const tx: HostTx = { host, resumed: Number(a) > 0 }
+        if (tx.resumed) this.o.seedJournal?.(host.name, Number(a))
+        this.hosts.set(host.name, tx)
+        tx.pre = await snapshot(conn).catch(() => undefined)
+      }),
+    )
+    if (refused.length) {
+      // Release only what this run locked: a resumed host stays held by its unfinished run.
+      const mine = [...this.hosts.values()].filter((t) => !t.resumed)
+      await Promise.all(mine.map((t) => this.run(t.host.name, releaseScript(this.o.runId)).catch(() => undefined)))
+      this.hosts.clear()
+      throw new TransactionRefused(`refusing to run:\n  ${refused.join('\n  ')}`)
+    }
+  }
+
+  private async run(hostName: string, script: string, timeoutMs = 120_000) {
+    const conn = await this.o.pool.get(hostName)
+    return conn.run(script, { become: true, timeoutMs })
+  }
+
+  /** Seconds a risky task may cut the controller off: the `confirm_timeout` variable (host, play or -e), else 60. */
+  static confirmTimeout(vars: Vars): number {
+    const v = vars.confirm_timeout ?? DEFAULT_CONFIRM_TIMEOUT
+    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 5 || n > 3600) throw new ArgError('confirm_timeout', 'whole seconds from 5 to 3600', v)
+    return n
+  }
+
+  /**
+   * Commit confirmed, for a task that may cut the controller off: arm the host's timer, apply (the task
+   * runs its change detached on the target), reconnect with a fresh connection — retrying inside the
+   * window — check the host reaches its gateway, then disarm. If the controller cannot get back in, the
+   * host restores itself when the timer fires; orch waits for that and reports it.
+   */
+  riskyApply = async (
+    t: { host: Host; conn: Connection; ctx: TaskContext; task: string },
+    apply: () => Promise<ApplyOutcome | void>,
+  ): Promise<ApplyOutcome | void> => {
+    const name = t.host.name
+    const seconds = Transaction.confirmTimeout(t.ctx.vars)
+    const armed = await t.conn.run(armScript(this.o.runId, seconds), { become: true })
+    if (armed.code !== 0) throw new Error(`could not arm the rollback timer: ${(armed.stderr || armed.stdout).trim()}`)
+    const armedAt = Date.now()
+    this.o.log?.(name, `rollback timer armed: ${seconds}s (${armed.stdout.trim()})`)
+
+    let out: ApplyOutcome | void = undefined
+    let applyError: unknown
+    try {
+      out = await apply()
+    } catch (e) {
+      applyError = e
+    }
+
+    // Back in through a fresh connection: the change must not have cut the way the controller comes in.
+    const deadline = armedAt + seconds * 1000 - 2000
+    let conn: Connection | undefined
+    let lastError = ''
+    while (Date.now() < deadline) {
+      this.o.pool.forget(name)
+      try {
+        conn = await this.o.pool.get(name)
+        const probe = await conn.run('true', { timeoutMs: 5000 })
+        if (probe.code === 0) break
+        lastError = `probe exited ${probe.code}`
+      } catch (e) {
+        lastError = errMsg(e)
+      }
+      conn = undefined
+      await sleep(1000)
+    }
+    if (!conn) return this.waitForTimer(name, seconds, armedAt, `the controller could not get back in after "${t.task}" (${lastError})`)
+
+    let problem = applyError ? `"${t.task}" failed: ${errMsg(applyError)}` : out && out.failed ? `"${t.task}" failed: ${out.msg ?? ''}` : ''
+    if (!problem) {
+      const gw = await gatewayPing().run([{ host: t.host, vars: t.ctx.vars, address: name, conn }])
+      if (!gw.ok) problem = `after "${t.task}" the host cannot reach its gateway: ${gw.probes.map((p) => p.detail).join('; ')}`
+    }
+    if (problem) {
+      // Restore now, over the fresh connection, rather than wait for the timer.
+      const rb = await conn.run(rollbackScript(this.o.runId, 'orch'), { become: true, timeoutMs: 120_000 })
+      this.outcome(name, { status: rb.code === 0 ? 'rolled-back' : 'rollback-failed', message: problem })
+      return { failed: true, msg: `${problem}; host rolled back${rb.code === 0 ? '' : ` INCOMPLETELY: ${rb.stderr.trim()}`}` }
+    }
+    const d = await conn.run(disarmScript(this.o.runId), { become: true })
+    if (d.stdout.trim() !== 'disarmed') {
+      // The timer fired while we were checking: the host restored itself.
+      this.outcome(name, { status: 'rolled-back-by-timer', message: `timer fired before it could be disarmed (${d.stdout.trim()})` })
+      return { failed: true, msg: `the rollback timer fired before orch could confirm "${t.task}"; the host restored itself` }
+    }
+    this.o.log?.(name, 'reconnected, checks passed, rollback timer disarmed')
+    return out
+  }
+
+  /** The controller is locked out: wait for the host's own timer, then find out whether it restored itself. */
+  private async waitForTimer(name: string, seconds: number, armedAt: number, why: string): Promise<ApplyOutcome> {
+    this.o.warn(`${name}: ${why}; waiting for its rollback timer (${seconds}s after arming)`)
+    const until = armedAt + seconds * 1000 + (this.o.timerGraceMs ?? 30_000)
+    while (Date.now() < until) {
+      this.o.pool.forget(name)
+      try {
+        const conn = await this.o.pool.get(name)
+        const st = parseStatus((await conn.run(STATUS_SCRIPT, { become: true, timeoutMs: 10_000 })).stdout)
+        const mine = st.runs.find((r) => r.run === this.o.runId)
+        if (mine && (mine.status === 'rolled-back' || mine.status === 'rollback-failed')) {
+          const ok = mine.status === 'rolled-back'
+          this.outcome(name, { status: ok ? 'rolled-back-by-timer' : 'rollback-failed', message: why })
+          return { failed: true, msg: `${why}; ${ok ? 'the host restored itself (rolled back by its timer)' : 'its timer ran the rollback but some steps FAILED'}` }
+        }
+      } catch {
+        /* not back yet */
+      }
+      await sleep(1000)
+    }
+    const msg = `${why}; HOST NOT REACHABLE after its rollback timer should have fired. Restore it from its console: sh ${ROLLBACK_BIN} ${this.o.runId}`
+    this.outcome(name, { status: 'unreachable', message: msg })
+    return { failed: true, msg }
+  }
+
+  private outcome(name: string, o: HostTxOutcome): void {
+    const t = this.hosts.get(name)
+    if (t) t.outcome = o
+  }
+
+  /** The engine's finalize hook: checks, then commit or roll back every host; updates the summary. */
+  finalize = async (summary: RunSummary, plans: PlannedPlay[]): Promise<void> => {
+    let reason: string | undefined
+    if (summary.interrupted) reason = 'interrupted (Ctrl-C)'
+    else if (summary.exitCode !== EXIT.OK) reason = 'a task failed or a host was unreachable'
+    else {
+      summary.checks = await this.verify(plans)
+      const bad = summary.checks.filter((c) => !c.ok)
+      if (bad.length) reason = `check failed: ${bad.map((c) => c.name).join(', ')}`
+    }
+    summary.transaction = reason ? await this.rollbackAll(reason, summary) : await this.commitAll()
+    if (reason && summary.exitCode === EXIT.OK) summary.exitCode = EXIT.FAILED_HOSTS
+  }
+
+  private async verify(plans: PlannedPlay[]): Promise<CheckResult[]> {
+    const results: CheckResult[] = []
+    for (const plan of plans) {
+      const checks = plan.play.verify ?? []
+      if (!checks.length) continue
+      const hosts: CheckHost[] = []
+      for (const h of plan.hosts) {
+        try {
+          hosts.push({
+            host: h,
+            vars: plan.vars.get(h.name) ?? mergeVars(plan.play, h, this.o.extraVars ?? {}),
+            address: String(h.vars.ansible_host ?? h.name),
+            conn: await this.o.pool.get(h.name),
+          })
+        } catch (e) {
+          results.push({ name: `reach ${h.name}`, ok: false, matrix: false, probes: [{ from: h.name, to: '-', ok: false, detail: errMsg(e) }] })
+        }
+      }
+      for (const c of checks) {
+        try {
+          c.validate?.(hosts)
+          results.push(await c.run(hosts))
+        } catch (e) {
+          results.push({ name: c.name, ok: false, matrix: false, probes: [{ from: '-', to: '-', ok: false, detail: errMsg(e) }] })
+        }
+      }
+    }
+    return results
+  }
+
+  private async commitAll(): Promise<TransactionOutcome> {
+    const hosts: Record<string, HostTxOutcome> = {}
+    await Promise.all(
+      [...this.hosts.values()].map(async (t) => {
+        try {
+          const r = await this.run(t.host.name, commitScript(this.o.runId))
+          const last = r.stdout.trim().split('\n').pop()
+          hosts[t.host.name] = r.code === 0 && last ? { status: last } : { status: 'commit-failed', message: (r.stderr || r.stdout).trim() }
+        } catch (e) {
+          hosts[t.host.name] = { status: 'unreachable', message: `could not commit: ${errMsg(e)}` }
+        }
+      }),
+    )
+    const changed = Object.values(hosts).some((h) => h.status === 'committed')
+    return { status: changed ? 'committed' : 'nothing-changed', hosts }
+  }
+
+  /** Roll every begun host back (in parallel), then check each is reachable and equals its pre-run snapshot. */
+  async rollbackAll(reason: string, summary?: RunSummary): Promise<TransactionOutcome> {
+    this.o.warn(`rolling back every host: ${reason}`)
+    const hosts: Record<string, HostTxOutcome> = {}
+    let incomplete = false
+    await Promise.all(
+      [...this.hosts.values()].map(async (t) => {
+        const name = t.host.name
+        let out: HostTxOutcome
+        if (t.outcome && t.outcome.status !== 'rolled-back' && t.outcome.status !== 'rolled-back-by-timer') {
+          out = t.outcome // lost, or its rollback already failed: said loudly below
+        } else {
+          try {
+            this.o.pool.forget(name) // a fresh connection: the old one may be the one that broke
+            const r = await this.run(name, rollbackScript(this.o.runId, t.outcome ? 'timer' : 'orch'))
+            out = t.outcome ?? { status: r.code === 0 ? 'rolled-back' : 'rollback-failed' }
+            if (r.code !== 0) out = { status: 'rollback-failed', message: (r.stderr || r.stdout).trim() }
+            if (out.status !== 'rollback-failed' && t.pre) {
+              const now = await snapshot(await this.o.pool.get(name))
+              const diff = snapshotDiff(t.pre, now)
+              out = { ...out, restored: diff.length === 0 }
+              if (diff.length) out.message = `differs from its pre-run state in: ${diff.join(', ')}`
+            }
+          } catch (e) {
+            out = { status: 'unreachable', message: `could not roll back: ${errMsg(e)}. Restore it from its console: sh ${ROLLBACK_BIN} ${this.o.runId}` }
+          }
+        }
+        hosts[name] = out
+        const ok = (out.status === 'rolled-back' || out.status === 'rolled-back-by-timer') && out.restored !== false
+        if (!ok) {
+          incomplete = true
+          this.o.warn(`HOST NOT RESTORED: ${name}: ${out.status}${out.message ? `: ${out.message}` : ''}`)
+        }
+        if (summary?.stats[name] && (out.status === 'rolled-back' || out.status === 'rolled-back-by-timer')) summary.stats[name].rolled_back = 1
+      }),
+    )
+    return { status: incomplete ? 'rollback-incomplete' : 'rolled-back', reason, hosts }
+  }
+
+  /** Hosts this transaction holds (for tests). */
+  get begun(): string[] {
+    return [...this.hosts.keys()]
+  }
+}
