@@ -122,12 +122,15 @@ describe('commands over one persistent shell', () => {
   it('kills a command that exceeds timeoutMs (its process group), reports 124, keeps the shell', async () => {
     const pid = (await conn.run('echo $$')).stdout
     const t0 = Date.now()
-    const r = await conn.run('echo started; sleep 30 & sleep 30; echo never', { timeoutMs: 400 })
+    // A background and a foreground process, both in the command's process group.
+    const r = await conn.run('sleep 29.5 & echo "bg $!"; sh -c \'echo "fg $$"; exec sleep 29.5\'; echo never', { timeoutMs: 400 })
     expect(Date.now() - t0).toBeLessThan(5000)
-    expect(r).toMatchObject({ code: 124, timedOut: true, stdout: 'started\n' })
-    // Both sleeps (same process group) are gone.
-    const left = await conn.run('pgrep -x sleep -a || true')
-    expect(left.stdout).not.toMatch(/sleep 30/)
+    expect(r).toMatchObject({ code: 124, timedOut: true })
+    const pids = [...r.stdout.matchAll(/^(?:bg|fg) (\d+)$/gm)].map((m) => Number(m[1]))
+    expect(pids).toHaveLength(2)
+    expect(r.stdout).not.toContain('never')
+    // Gone, or a zombie waiting for a reaper (state Z): either way not running any more.
+    for (const p of pids) expect((await conn.run(`ps -o stat= -p ${p} | grep -v Z || echo gone`)).stdout).toBe('gone\n')
     expect((await conn.run('echo $$')).stdout).toBe(pid)
     // A command that finishes in time is not marked as timed out, even when it exits 124 itself.
     expect(await conn.run('exit 124', { timeoutMs: 5000 })).toMatchObject({ code: 124, timedOut: false })
@@ -139,9 +142,17 @@ describe('commands over one persistent shell', () => {
     const pid = (await c.run('echo $$')).stdout
     ;(c as unknown as { userShell: { hasTimeout: boolean } }).userShell.hasTimeout = false
     const t0 = Date.now()
-    const r = await c.run('echo partial; sleep 30', { timeoutMs: 300 })
+    const r = await c.run('echo partial; sh -c \'echo "pid $$"; exec sleep 20\'', { timeoutMs: 300 })
     expect(Date.now() - t0).toBeLessThan(2000)
-    expect(r).toMatchObject({ code: 124, timedOut: true, stdout: 'partial\n' })
+    expect(r).toMatchObject({ code: 124, timedOut: true })
+    expect(r.stdout).toMatch(/^partial\npid \d+\n$/)
+    // Without `timeout` the command itself is left running: clean up the one this test started.
+    const left = Number(/pid (\d+)/.exec(r.stdout)![1])
+    try {
+      process.kill(left, 'SIGKILL')
+    } catch {
+      /* already gone */
+    }
     expect(r.stderr).toMatch(/abandoned/)
     const pid2 = (await c.run('echo $$')).stdout
     expect(pid2).not.toBe(pid)
