@@ -10,8 +10,8 @@ import { DEFAULT_FORKS } from '../engine/runner.ts'
 import { EXIT } from '../engine/results.ts'
 import { UnreachableError } from '../transport/types.ts'
 import type { HostFacts } from '../facts/types.ts'
-import { exitCodeForError, UsageError } from './errors.ts'
-import { parseExtraVars } from './extraVars.ts'
+import { exitCodeForError } from './errors.ts'
+import { hostPool, loadTargets } from './targets.ts'
 import type { Io } from './io.ts'
 
 export interface FactsCliOptions {
@@ -25,41 +25,18 @@ export interface FactsCliOptions {
 
 export async function factsCommand(o: FactsCliOptions, io: Io): Promise<number> {
   let hosts: Host[]
-  /** Connection settings of every host, read before connecting (a bad host var is exit 5). */
-  let cvs: Map<string, import('../inventory/index.ts').ConnectionVars>
+  const forks = o.forks ?? DEFAULT_FORKS
+  let pool: import('../transport/index.ts').ConnectionPool
   try {
-    if (!o.inventory.length) throw new UsageError('no inventory: pass -i <file|dir|host1,host2,>')
-    if (o.forks !== undefined && !(Number.isInteger(o.forks) && o.forks >= 1)) throw new UsageError(`--forks: expected an integer >= 1, got ${o.forks}`)
-    const inv = await import('../inventory/index.ts')
-    const extraVars = await parseExtraVars(o.extraVars ?? [], io.cwd)
-    const inventory = await inv.loadInventory(o.inventory, { extraVars })
-    for (const w of inventory.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)
-    hosts = inv.selectHosts(inventory, 'all', { limit: o.limit, cwd: io.cwd })
-    cvs = new Map(hosts.map((h) => [h.name, inv.connectionVars(h)]))
+    hosts = (await loadTargets(o, io)).hosts
+    const p = await hostPool(forks, o.hostKeyChecking)
+    hosts.forEach(p.prepare) // a bad connection var is exit 5, before anything connects
+    pool = p.pool
   } catch (e) {
     io.stderr.write(`ERROR! ${(e as Error)?.message ?? e}\n`)
     return exitCodeForError(e)
   }
-
-  const transport = await import('../transport/index.ts')
   const { gatherFacts, renderFacts } = await import('../facts/index.ts')
-  const forks = o.forks ?? DEFAULT_FORKS
-  const pool = new transport.ConnectionPool({
-    forks,
-    resolve: (name) => {
-      const cv = cvs.get(name)
-      if (!cv) throw new UnreachableError(name, `${name}: not in the inventory`)
-      const co: import('../transport/index.ts').ConnectOptions = { hostName: name, address: cv.address, become: cv.become }
-      if (cv.portSet) co.port = cv.port
-      if (cv.user !== undefined) co.user = cv.user
-      if (cv.privateKeyFile !== undefined) co.privateKeyFile = cv.privateKeyFile
-      if (cv.password !== undefined) co.password = cv.password
-      if (cv.sshCommonArgs !== undefined) co.sshCommonArgs = cv.sshCommonArgs
-      if (cv.becomePassword !== undefined) co.becomePassword = cv.becomePassword
-      if (o.hostKeyChecking) co.hostKeyChecking = o.hostKeyChecking
-      return co
-    },
-  })
 
   const facts: Record<string, HostFacts> = {}
   const unreachable: Record<string, string> = {}
@@ -89,7 +66,7 @@ export async function factsCommand(o: FactsCliOptions, io: Io): Promise<number> 
   } else {
     const color = !!io.stdout.isTTY
     for (const h of hosts) {
-      const address = cvs.get(h.name)?.address
+      const address = String(h.vars.ansible_host ?? h.vars.ansible_ssh_host ?? h.name)
       const title = `${h.name}${address && address !== h.name ? ` (${address})` : ''}`
       if (facts[h.name]) io.stdout.write(`${color ? `\x1b[1m== ${title} ==\x1b[0m` : `== ${title} ==`}\n${renderFacts(facts[h.name], { color })}\n`)
       else if (unreachable[h.name]) io.stderr.write(`${h.name}: UNREACHABLE! ${unreachable[h.name]}\n`)
