@@ -254,3 +254,17 @@ export class TestAgent {
     }
   }
 }
+
+/** Kill a process and all its descendants, by PID (for the remote shells of a killed sshd session). */
+export function killTree(pid: number): void {
+  const kids = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0)
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    /* gone */
+  }
+  for (const k of kids) killTree(k)
+}

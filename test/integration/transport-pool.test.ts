@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConnectionPool, UnreachableError, type ConnectOptions } from '../../src/transport/index.ts'
-import { keygen, tempDir, TestSshd, type KeyPair } from '../helpers/sshd.ts'
+import { keygen, killTree, tempDir, TestSshd, type KeyPair } from '../helpers/sshd.ts'
 
 let target: TestSshd
 let bastion: TestSshd
@@ -108,9 +108,10 @@ describe('ConnectionPool', () => {
     const pool = new ConnectionPool({ resolve: (h) => hostOpts(h) })
     try {
       const c1 = await pool.get('phoenix')
-      const sessionPid = Number((await c1.run('echo $PPID')).stdout)
+      const [sessionPid, shellPid] = (await c1.run('echo $PPID $$')).stdout.split(' ').map(Number)
       process.kill(sessionPid, 'SIGKILL')
       await expect(c1.run('sleep 5')).rejects.toBeInstanceOf(UnreachableError)
+      killTree(shellPid)
       const c2 = await pool.get('phoenix')
       expect(c2).not.toBe(c1)
       expect((await c2.run('echo again')).stdout).toBe('again\n')

@@ -7,7 +7,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sh } from '../../src/net/shell.ts'
 import { connect, UnreachableError, type ConnectOptions, type SshConnection } from '../../src/transport/index.ts'
-import { keygen, tempDir, TestSshd, type KeyPair } from '../helpers/sshd.ts'
+import { keygen, killTree, tempDir, TestSshd, type KeyPair } from '../helpers/sshd.ts'
 
 let sshd: TestSshd
 let dir: string
@@ -217,21 +217,25 @@ describe('upload without SFTP', () => {
 describe('dropped connections', () => {
   it('rejects the running command quickly with UnreachableError when sshd dies, and alive turns false', async () => {
     const c = await open({ hostName: 'drop' })
-    const sessionPid = Number((await c.run('echo $PPID')).stdout)
+    const [sessionPid, shellPid] = (await c.run('echo $PPID $$')).stdout.split(' ').map(Number)
     expect(sessionPid).toBeGreaterThan(1)
     const running = c.run('sleep 30')
     await new Promise((r) => setTimeout(r, 200))
     const t0 = Date.now()
     process.kill(sessionPid, 'SIGKILL')
-    await expect(running).rejects.toBeInstanceOf(UnreachableError)
-    expect(Date.now() - t0).toBeLessThan(3000)
-    expect(c.alive).toBe(false)
-    await expect(c.run('true')).rejects.toThrow(/lost/)
+    try {
+      await expect(running).rejects.toBeInstanceOf(UnreachableError)
+      expect(Date.now() - t0).toBeLessThan(3000)
+      expect(c.alive).toBe(false)
+      await expect(c.run('true')).rejects.toThrow(/lost/)
+    } finally {
+      killTree(shellPid) // the orphaned shell and its sleep
+    }
   })
 
   it('detects a silent peer with keepalives', async () => {
     const c = await open({ hostName: 'frozen', keepaliveIntervalMs: 200, keepaliveCountMax: 2 })
-    const sessionPid = Number((await c.run('echo $PPID')).stdout)
+    const [sessionPid, shellPid] = (await c.run('echo $PPID $$')).stdout.split(' ').map(Number)
     const running = c.run('sleep 30')
     await new Promise((r) => setTimeout(r, 100))
     process.kill(sessionPid, 'SIGSTOP')
@@ -248,6 +252,7 @@ describe('dropped connections', () => {
           /* sshd already reaped it */
         }
       }
+      killTree(shellPid)
     }
   })
 
