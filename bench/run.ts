@@ -1,0 +1,449 @@
+/**
+ * npm run bench [-- --only a,b,c,d] [--runs N] [--hosts N] [--scale 50,100,200] [--docker-hosts N]
+ *                  [--out FILE] [--keep-going]
+ *
+ *   a  20 lab hosts x 10 small idempotent tasks: orch vs ansible-playbook, first (changing) and second
+ *      (no-change) run
+ *   b  playbooks/cross-host.ts (routes) vs bench/ansible/cross-host.yml on 10 docker lab hosts
+ *   c  orch alone on 50, 100, 200 bare lab hosts x the same 10 tasks (and the floor, for reference)
+ *   d  the floor: one ssh2 connection + one persistent shell per host, the same work, no engine
+ *
+ * Every sample is a whole process (node bin/orch.js run ..., ansible-playbook ..., node bench/floor.mjs),
+ * timed from spawn to exit, output to a pipe. Medians of --runs samples. Labs are brought up and torn down
+ * here (also on Ctrl-C). Writes a table to stdout and bench/results.json.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { down, up, type Lab } from '../src/lab/index.ts'
+import { floorCommands, RESET_SCRIPT } from './lib/workload.ts'
+import { fmtMiB, fmtRatio, fmtSec, parseOrchTotal, parseRecap, ratio, summarize, table, type Summary } from './lib/stats.ts'
+import { killRunning, timed, type Timed } from './lib/proc.ts'
+import { crossHostPart, type CrossHostResult } from './lib/crosshost.ts'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repo = resolve(here, '..')
+const ORCH = join(repo, 'bin', 'orch.js')
+const FLOOR = join(here, 'floor.mjs')
+const ANSIBLE_DIR = join(here, 'ansible')
+const TASKS = 10
+
+// ---------------------------------------------------------------------------------------------- options
+interface Options {
+  only: Set<string>
+  runs: number
+  hosts: number
+  scale: number[]
+  dockerHosts: number
+  out: string
+  keepGoing: boolean
+}
+
+function usage(msg?: string): never {
+  if (msg) console.error(`bench: ${msg}`)
+  console.error('usage: npm run bench -- [--only a,b,c,d] [--runs N] [--hosts N] [--scale 50,100,200] [--docker-hosts N] [--out FILE] [--keep-going]')
+  process.exit(msg ? 2 : 0)
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { only: new Set(['a', 'b', 'c', 'd']), runs: 3, hosts: 20, scale: [50, 100, 200], dockerHosts: 10, out: join(here, 'results.json'), keepGoing: false }
+  const int = (flag: string, v: string | undefined, min: number, max: number) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < min || n > max) usage(`${flag}: expected an integer from ${min} to ${max}, got ${v}`)
+    return n
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
+    const val = () => inline ?? argv[++i]
+    switch (flag) {
+      case '--only': {
+        const parts = (val() ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
+        if (!parts.length || parts.some((p) => !['a', 'b', 'c', 'd'].includes(p))) usage(`--only: expected letters among a,b,c,d, got ${parts.join(',')}`)
+        o.only = new Set(parts)
+        break
+      }
+      case '--runs':
+        o.runs = int('--runs', val(), 1, 50)
+        break
+      case '--hosts':
+        o.hosts = int('--hosts', val(), 1, 250)
+        break
+      case '--docker-hosts':
+        o.dockerHosts = int('--docker-hosts', val(), 2, 50)
+        break
+      case '--scale':
+        o.scale = (val() ?? '').split(',').map((s) => int('--scale', s, 1, 250))
+        break
+      case '--out':
+        o.out = resolve(val() ?? usage('--out: expected a file'))
+        break
+      case '--keep-going':
+        o.keepGoing = true
+        break
+      case '-h':
+      case '--help':
+        usage()
+      default:
+        usage(`unknown option ${a}`)
+    }
+  }
+  return o
+}
+
+// ------------------------------------------------------------------------------------------------ labs
+const labs = new Map<string, Lab>()
+const runTag = Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, '0')
+
+async function labUp(suffix: string, hosts: number, docker = false): Promise<Lab> {
+  const prefix = `b${runTag}${suffix}`
+  const t0 = performance.now()
+  log(`lab ${prefix}: bringing up ${hosts} ${docker ? 'docker ' : ''}hosts...`)
+  const lab = await up({ hosts, docker, prefix })
+  labs.set(prefix, lab)
+  log(`lab ${prefix}: up in ${fmtSec(performance.now() - t0)}`)
+  return lab
+}
+
+async function labDown(lab: Lab): Promise<void> {
+  labs.delete(lab.prefix)
+  await lab.down()
+  log(`lab ${lab.prefix}: down`)
+}
+
+let stopping = false
+async function teardownAll(): Promise<void> {
+  for (const lab of [...labs.values()]) {
+    labs.delete(lab.prefix)
+    await down(lab.prefix).catch((e) => console.error(`bench: could not remove lab ${lab.prefix}: ${(e as Error).message}`))
+  }
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopping) return
+    stopping = true
+    console.error(`\nbench: ${sig}: stopping the running command and removing the labs...`)
+    killRunning()
+    void teardownAll().finally(() => process.exit(130))
+  })
+}
+
+/** Every host of the lab back to fresh (not timed; through nsenter, not SSH). */
+async function resetHosts(lab: Lab): Promise<void> {
+  const bad: string[] = []
+  await Promise.all(
+    lab.hosts.map(async (h) => {
+      const r = await lab.exec(h, RESET_SCRIPT)
+      if (r.code !== 0) bad.push(`${h.name}: ${r.stderr.trim()}`)
+    }),
+  )
+  if (bad.length) throw new Error(`reset failed: ${bad.slice(0, 3).join('; ')}`)
+}
+
+// ------------------------------------------------------------------------------------------- the tools
+export interface Sample {
+  tool: 'orch' | 'ansible' | 'floor'
+  phase: 'first' | 'second'
+  hosts: number
+  wallMs: number
+  maxRssKb?: number
+  /** orch: its own "Total time" (engine, after start-up); floor: time inside the process. */
+  innerMs?: number
+  changed: number
+  expectedChanged: number
+  load1: number
+  ok: boolean
+  note?: string
+}
+
+const samples: Sample[] = []
+
+function log(m: string): void {
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`)
+}
+
+function fail(what: string, r: Timed): never {
+  const tail = (r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')
+  throw new Error(`${what} exited ${r.code}:\n${tail}`)
+}
+
+async function runOrch(lab: Lab, playbook: string, phase: Sample['phase'], expectedChanged: number): Promise<Sample> {
+  const load1 = loadavg()[0]
+  const r = await timed('node', [ORCH, 'run', playbook, '-i', lab.inventoryPath, '-f', String(lab.hosts.length)], { cwd: repo, timeoutMs: 600_000 })
+  if (r.code !== 0) fail(`orch run ${playbook} (${phase})`, r)
+  const recap = parseRecap(r.stdout)
+  return record({ tool: 'orch', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, innerMs: parseOrchTotal(r.stdout), changed: recap.changed, expectedChanged, load1, ok: recap.hosts === lab.hosts.length && recap.failed + recap.unreachable === 0 })
+}
+
+/** ansible-playbook with bench/ansible/ansible.cfg; `controlDir` holds the ControlPersist sockets. */
+async function runAnsible(lab: Lab, playbook: string, phase: Sample['phase'], expectedChanged: number, controlDir: string, extra: string[] = []): Promise<Sample> {
+  const load1 = loadavg()[0]
+  const env = { ...process.env, ANSIBLE_CONFIG: join(ANSIBLE_DIR, 'ansible.cfg'), ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0' }
+  const r = await timed('ansible-playbook', ['-i', lab.inventoryPath, '-f', String(lab.hosts.length), ...extra, join(ANSIBLE_DIR, playbook)], { env, cwd: ANSIBLE_DIR, timeoutMs: 1_800_000 })
+  if (r.code !== 0) fail(`ansible-playbook ${playbook} (${phase})`, r)
+  const recap = parseRecap(r.stdout)
+  return record({ tool: 'ansible', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, changed: recap.changed, expectedChanged, load1, ok: recap.hosts === lab.hosts.length && recap.failed + recap.unreachable === 0 })
+}
+
+/** Close the ControlPersist masters ansible left (ssh -O exit on each socket), then remove the dir. */
+function closeControlMasters(controlDir: string): void {
+  for (const f of existsSync(controlDir) ? readdirSync(controlDir) : []) {
+    try {
+      execFileSync('ssh', ['-o', `ControlPath=${join(controlDir, f)}`, '-O', 'exit', 'bench-control-master'], { stdio: 'ignore', timeout: 5000 })
+    } catch {
+      /* already gone */
+    }
+  }
+  rmSync(controlDir, { recursive: true, force: true })
+}
+
+async function runFloor(lab: Lab, phase: Sample['phase'], expectedChanged: number): Promise<Sample> {
+  const dir = mkdtempSync(join(tmpdir(), 'orch-floor-'))
+  const spec = join(dir, 'spec.json')
+  writeFileSync(spec, JSON.stringify({ keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath, hosts: lab.hosts.map((h) => ({ name: h.name, address: h.address, commands: floorCommands(h.name) })) }))
+  const load1 = loadavg()[0]
+  try {
+    const r = await timed('node', [FLOOR, spec], { cwd: repo, timeoutMs: 600_000 })
+    if (r.code !== 0) fail(`floor (${phase})`, r)
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { ms: number; changed: number; failed: number }
+    return record({ tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, innerMs: out.ms, changed: out.changed, expectedChanged, load1, ok: out.failed === 0 })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function record(s: Sample): Sample {
+  if (!s.ok) s.note = 'hosts failed or unreachable'
+  else if (s.changed !== s.expectedChanged) s.note = `changed=${s.changed}, expected ${s.expectedChanged}`
+  samples.push(s)
+  log(`  ${s.tool.padEnd(7)} ${s.hosts} hosts ${s.phase.padEnd(6)} ${fmtSec(s.wallMs).padStart(8)}  changed=${s.changed}${s.maxRssKb ? `  rss ${fmtMiB(s.maxRssKb)}` : ''}  load ${s.load1.toFixed(2)}${s.note ? `  !! ${s.note}` : ''}`)
+  return s
+}
+
+/** first + second run of one tool on a freshly reset lab. */
+async function pair(lab: Lab, tool: Sample['tool']): Promise<void> {
+  const n = lab.hosts.length
+  await resetHosts(lab)
+  const playbook = join(here, 'orch', 'small.ts')
+  if (tool === 'orch') {
+    await runOrch(lab, playbook, 'first', n * TASKS)
+    await runOrch(lab, playbook, 'second', 0)
+  } else if (tool === 'floor') {
+    await runFloor(lab, 'first', n * TASKS)
+    await runFloor(lab, 'second', 0)
+  } else {
+    const controlDir = mkdtempSync(join(tmpdir(), 'orch-bench-cp-'))
+    try {
+      await runAnsible(lab, 'small.yml', 'first', n * TASKS, controlDir)
+      await runAnsible(lab, 'small.yml', 'second', 0, controlDir)
+    } finally {
+      closeControlMasters(controlDir)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- report
+type ToolSummary = { first: Summary; second: Summary; maxRssKb?: number; innerFirst?: Summary; innerSecond?: Summary }
+
+function summarizeTool(tool: Sample['tool'], hosts: number, part: (s: Sample) => boolean = () => true): ToolSummary | undefined {
+  const mine = samples.filter((s) => s.tool === tool && s.hosts === hosts && part(s))
+  if (!mine.length) return undefined
+  const ph = (p: Sample['phase']) => mine.filter((s) => s.phase === p)
+  const inner = (p: Sample['phase']) => ph(p).map((s) => s.innerMs).filter((x): x is number => x !== undefined)
+  const rss = mine.map((s) => s.maxRssKb).filter((x): x is number => x !== undefined)
+  return {
+    first: summarize(ph('first').map((s) => s.wallMs)),
+    second: summarize(ph('second').map((s) => s.wallMs)),
+    maxRssKb: rss.length ? Math.max(...rss) : undefined,
+    innerFirst: inner('first').length ? summarize(inner('first')) : undefined,
+    innerSecond: inner('second').length ? summarize(inner('second')) : undefined,
+  }
+}
+
+function machine() {
+  let os = ''
+  try {
+    os = /PRETTY_NAME="?([^"\n]*)/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? ''
+  } catch {
+    /* unknown */
+  }
+  let ansible = ''
+  try {
+    ansible = execFileSync('ansible-playbook', ['--version'], { encoding: 'utf8' }).split('\n')[0]
+  } catch {
+    ansible = 'not installed'
+  }
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    os,
+    node: process.version,
+    ansible,
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ main
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2))
+  const started = new Date()
+  const loadStart = loadavg()
+  const mach = machine()
+  log(`bench: parts ${[...o.only].sort().join(',')}, ${o.runs} runs; ${mach.cores} cores, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}`)
+  const errors: string[] = []
+  const guard = async (part: string, fn: () => Promise<void>) => {
+    try {
+      await fn()
+    } catch (e) {
+      if (stopping) return
+      const msg = `part ${part}: ${(e as Error).message}`
+      errors.push(msg)
+      log(`!! ${msg}`)
+      if (!o.keepGoing) throw e
+    }
+  }
+  let cross: CrossHostResult | undefined
+
+  try {
+    // a + d: one lab, the tools interleaved (rotating order) so that load changes hit them alike.
+    if (o.only.has('a') || o.only.has('d')) {
+      await guard('a/d', async () => {
+        const lab = await labUp('a', o.hosts)
+        try {
+          const tools: Sample['tool'][] = [...(o.only.has('a') ? (['orch', 'ansible'] as const) : []), ...(o.only.has('d') ? (['floor'] as const) : [])]
+          for (let i = 0; i < o.runs && !stopping; i++) {
+            log(`part a/d: run ${i + 1}/${o.runs}`)
+            for (let k = 0; k < tools.length && !stopping; k++) await pair(lab, tools[(i + k) % tools.length])
+          }
+        } finally {
+          await labDown(lab)
+        }
+      })
+    }
+    if (o.only.has('b') && !stopping) {
+      await guard('b', async () => {
+        cross = await crossHostPart({ repo, orch: ORCH, ansibleDir: ANSIBLE_DIR, hosts: o.dockerHosts, runs: o.runs, labUp, labDown, timed, log, closeControlMasters })
+      })
+    }
+    if (o.only.has('c') && !stopping) {
+      await guard('c', async () => {
+        for (const n of o.scale) {
+          if (stopping) break
+          const lab = await labUp(`c${n}`, n)
+          try {
+            for (let i = 0; i < o.runs && !stopping; i++) {
+              log(`part c: ${n} hosts, run ${i + 1}/${o.runs}`)
+              await pair(lab, 'orch')
+              if (!stopping) await pair(lab, 'floor')
+            }
+          } finally {
+            await labDown(lab)
+          }
+        }
+      })
+    }
+  } finally {
+    await teardownAll()
+  }
+  if (stopping) return
+
+  // ------------------------------------------------------------------ results
+  const loadEnd = loadavg()
+  const hostsA = o.hosts
+  const a = {
+    hosts: hostsA,
+    tasks: TASKS,
+    orch: summarizeTool('orch', hostsA),
+    ansible: summarizeTool('ansible', hostsA),
+    floor: summarizeTool('floor', hostsA),
+  }
+  const ratios = {
+    ansibleOverOrch: { first: ratio(a.ansible?.first.median, a.orch?.first.median), second: ratio(a.ansible?.second.median, a.orch?.second.median) },
+    orchOverFloor: { first: ratio(a.orch?.first.median, a.floor?.first.median), second: ratio(a.orch?.second.median, a.floor?.second.median) },
+  }
+  const scale = o.only.has('c')
+    ? o.scale.map((n) => ({ hosts: n, tasks: TASKS, orch: summarizeTool('orch', n), floor: summarizeTool('floor', n) }))
+    : []
+
+  const rows: string[][] = [['part', 'hosts', 'tool', 'first run', 'second run', 'peak RSS', 'vs orch (1st/2nd)', 'orch vs floor (1st/2nd)']]
+  if (a.orch || a.ansible || a.floor) {
+    for (const [tool, s] of [['orch', a.orch], ['ansible', a.ansible], ['floor', a.floor]] as const) {
+      if (!s) continue
+      const vsOrch = tool === 'ansible' ? `${fmtRatio(ratios.ansibleOverOrch.first)} / ${fmtRatio(ratios.ansibleOverOrch.second)}` : ''
+      const vsFloor = tool === 'orch' && a.floor ? `${fmtRatio(ratios.orchOverFloor.first)} / ${fmtRatio(ratios.orchOverFloor.second)}` : ''
+      rows.push([tool === 'floor' ? 'd' : 'a', String(hostsA), tool, fmtSec(s.first.median), fmtSec(s.second.median), fmtMiB(s.maxRssKb), vsOrch, vsFloor])
+    }
+  }
+  if (cross) {
+    for (const t of ['orch', 'ansible'] as const) {
+      const s = cross[t]
+      if (!s) continue
+      rows.push(['b', String(cross.hosts), t, fmtSec(s.first.median), fmtSec(s.second.median), fmtMiB(s.maxRssKb), t === 'ansible' ? `${fmtRatio(cross.ratios.ansibleOverOrch.first)} / ${fmtRatio(cross.ratios.ansibleOverOrch.second)}` : '', ''])
+    }
+  }
+  for (const s of scale) {
+    if (s.orch) rows.push(['c', String(s.hosts), 'orch', fmtSec(s.orch.first.median), fmtSec(s.orch.second.median), fmtMiB(s.orch.maxRssKb), '', s.floor ? `${fmtRatio(ratio(s.orch.first.median, s.floor.first.median))} / ${fmtRatio(ratio(s.orch.second.median, s.floor.second.median))}` : ''])
+    if (s.floor) rows.push(['c', String(s.hosts), 'floor', fmtSec(s.floor.first.median), fmtSec(s.floor.second.median), fmtMiB(s.floor.maxRssKb), '', ''])
+  }
+
+  const biggest = scale.filter((s) => s.orch).sort((x, y) => y.hosts - x.hosts)[0]
+  const goals = [
+    { goal: `orch >= 30x faster than ansible on (a), first run`, target: 30, measured: ratios.ansibleOverOrch.first, met: ratios.ansibleOverOrch.first >= 30 },
+    { goal: `orch >= 30x faster than ansible on (a), second run`, target: 30, measured: ratios.ansibleOverOrch.second, met: ratios.ansibleOverOrch.second >= 30 },
+    { goal: 'orch within 1.5x of the floor on (a), first run', target: 1.5, measured: ratios.orchOverFloor.first, met: ratios.orchOverFloor.first <= 1.5 },
+    { goal: 'orch within 1.5x of the floor on (a), second run', target: 1.5, measured: ratios.orchOverFloor.second, met: ratios.orchOverFloor.second <= 1.5 },
+    ...(biggest?.orch
+      ? [
+          { goal: `${biggest.hosts} hosts x 10 tasks under 10 s (first run)`, target: 10_000, measured: biggest.orch.first.median, met: biggest.hosts >= 200 && biggest.orch.first.median < 10_000 },
+          { goal: `controller memory under 200 MB at ${biggest.hosts} hosts`, target: 200 * 1024, measured: biggest.orch.maxRssKb ?? NaN, met: biggest.hosts >= 200 && (biggest.orch.maxRssKb ?? Infinity) < 200 * 1024 },
+        ]
+      : []),
+  ].filter((g) => Number.isFinite(g.measured))
+
+  const results = {
+    generatedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: { ...mach, loadStart, loadEnd },
+    options: { only: [...o.only].sort(), runs: o.runs, hosts: o.hosts, scale: o.scale, dockerHosts: o.dockerHosts },
+    a: a.orch || a.ansible || a.floor ? { ...a, ratios } : undefined,
+    b: cross,
+    c: scale.length ? scale : undefined,
+    goals,
+    errors,
+    samples,
+  }
+  writeFileSync(o.out, JSON.stringify(results, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? Math.round(v * 1000) / 1000 : v), 2) + '\n')
+
+  const out: string[] = []
+  out.push(`orch bench — ${mach.cores} cores (${mach.cpu}), ${mach.memGiB} GiB, kernel ${mach.kernel}, node ${mach.node}, ${mach.ansible}`)
+  out.push(`load average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; medians of ${o.runs} runs; whole processes, spawn to exit`)
+  out.push('')
+  out.push(table(rows))
+  if (goals.length) {
+    out.push('')
+    for (const g of goals) out.push(`${g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.target >= 1000 ? (g.goal.includes('memory') ? fmtMiB(g.measured) : fmtSec(g.measured)) : fmtRatio(g.measured)}`)
+  }
+  const notes = samples.filter((s) => s.note)
+  if (notes.length) {
+    out.push('')
+    for (const s of notes) out.push(`!! ${s.tool} ${s.hosts} hosts ${s.phase}: ${s.note}`)
+  }
+  if (errors.length) {
+    out.push('')
+    for (const e of errors) out.push(`!! ${e}`)
+  }
+  out.push('')
+  out.push(`results: ${o.out}`)
+  console.log(out.join('\n'))
+  if (errors.length || notes.length) process.exitCode = 1
+}
+
+main().catch(async (e) => {
+  console.error(`bench: ${(e as Error).stack ?? e}`)
+  await teardownAll()
+  process.exit(1)
+})
