@@ -62,6 +62,15 @@ interface HostTx {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** p, or a rejection after `ms` (p itself goes on; the pool keeps or drops what it brings). */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms / 1000)} s`)), ms)
+  })
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer))
+}
 const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 export class Transaction {
@@ -111,6 +120,8 @@ export class Transaction {
       const mine = [...this.hosts.values()].filter((t) => !t.resumed)
       await Promise.all(mine.map((t) => this.run(t.host.name, releaseScript(this.o.runId)).catch(() => undefined)))
       this.hosts.clear()
+      const order = new Map(hosts.map((h, i) => [h.name, i]))
+      refused.sort((x, y) => (order.get(x.split(':')[0]) ?? 0) - (order.get(y.split(':')[0]) ?? 0))
       throw new TransactionRefused(`refusing to run:\n  ${refused.join('\n  ')}`)
     }
   }
@@ -160,7 +171,8 @@ export class Transaction {
     while (Date.now() < deadline) {
       this.o.pool.forget(name)
       try {
-        conn = await this.o.pool.get(name)
+        // No single attempt may outlast the window (a connect timeout can be longer than it).
+        conn = await withinMs(this.o.pool.get(name), Math.max(1000, deadline - Date.now()))
         const probe = await conn.run('true', { timeoutMs: 5000 })
         if (probe.code === 0) break
         lastError = `probe exited ${probe.code}`
@@ -186,8 +198,8 @@ export class Transaction {
     const d = await conn.run(disarmScript(this.o.runId), { become: true })
     if (d.stdout.trim() !== 'disarmed') {
       // The timer fired while we were checking: the host restored itself.
-      this.outcome(name, { status: 'rolled-back-by-timer', message: `timer fired before it could be disarmed (${d.stdout.trim()})` })
-      return { failed: true, msg: `the rollback timer fired before orch could confirm "${t.task}"; the host restored itself` }
+      this.outcome(name, { status: 'rolled-back-by-timer', message: `the timer fired before orch could confirm "${t.task}" (${d.stdout.trim()})` })
+      return { failed: true, msg: `the controller got back in only after the timer fired: the host restored itself (rolled back by its timer)` }
     }
     this.o.log?.(name, 'reconnected, checks passed, rollback timer disarmed')
     return out

@@ -250,6 +250,7 @@ class Connector {
           sock,
           username: hop.user,
           readyTimeout: hop.connectTimeoutMs,
+          ...(hop.bindAddress && !sock ? { localAddress: hop.bindAddress } : {}),
           keepaliveInterval: hop.keepaliveIntervalMs,
           keepaliveCountMax: hop.keepaliveCountMax,
           authHandler: auth.handler,

@@ -77,6 +77,8 @@ export interface ResolvedHop {
   /** Jump hosts, first hop first. */
   proxyJump: string[]
   proxyCommand?: string
+  /** Local address to connect from (BindAddress / -b), like OpenSSH. */
+  bindAddress?: string
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ export function shellSplit(s: string): string[] {
 /** ssh options given on the "command line", lower-cased keys, first value wins (like OpenSSH). */
 export type ArgOptions = Record<string, string[]>
 
-const FLAGS_WITH_VALUE = new Set(['-b', '-c', '-D', '-E', '-e', '-I', '-L', '-m', '-O', '-Q', '-R', '-S', '-W', '-w', '-B'])
+const FLAGS_WITH_VALUE = new Set(['-c', '-D', '-E', '-e', '-I', '-L', '-m', '-O', '-Q', '-R', '-S', '-W', '-w', '-B'])
 
 export function parseSshArgs(args: string | string[] | undefined): ArgOptions {
   const words = args === undefined ? [] : Array.isArray(args) ? args : shellSplit(args)
@@ -135,7 +137,7 @@ export function parseSshArgs(args: string | string[] | undefined): ArgOptions {
   const add = (k: string, v: string) => (out[k.toLowerCase()] ??= []).push(v)
   for (let i = 0; i < words.length; i++) {
     const w = words[i]
-    const m = /^-([oJplFi])(.*)$/.exec(w)
+    const m = /^-([oJplFib])(.*)$/.exec(w)
     if (m) {
       const val = m[2] !== '' ? m[2] : words[++i]
       if (val === undefined) throw new Error(`ssh args: ${w} needs a value`)
@@ -160,6 +162,9 @@ export function parseSshArgs(args: string | string[] | undefined): ArgOptions {
           break
         case 'i':
           add('IdentityFile', val)
+          break
+        case 'b':
+          add('BindAddress', val)
           break
       }
     } else if (FLAGS_WITH_VALUE.has(w)) {
@@ -441,6 +446,7 @@ export function resolveHop(req: HopRequest, base: ConnectOptions): ResolvedHop {
     keepaliveCountMax,
     proxyJump,
     proxyCommand,
+    bindAddress: pick('bindaddress'),
   }
 }
 
