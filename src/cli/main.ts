@@ -10,6 +10,7 @@ import { EXIT, UsageError } from './errors.ts'
 import { inventoryCommand } from './inventory.ts'
 import { processIo, type Io } from './io.ts'
 import { runCommand } from './run.ts'
+import { registerWizard } from './wizard.ts'
 
 const collect = (v: string, prev: string[]) => [...prev, v]
 const count = (_: string, prev: number) => prev + 1
@@ -113,6 +114,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     const { statusCommand } = await import('./transaction.ts')
     done(await statusCommand(opts, io))
   })
+
+  // orch wizard: options and action in src/cli/wizard.ts (the wizard itself is loaded when it runs).
+  registerWizard(program, io, done)
 
   return program
 }
