@@ -161,7 +161,7 @@ describe.skipIf(labSkipReason)('transaction under faults', () => {
     for (const h of lab().hosts) expect(st).toMatch(new RegExp(`${h.name}\\s+: .*\\(by timer\\)`))
   })
 
-  it('controller killed outright with no timer armed: the next run refuses until rolled back', async () => {
+  it('controller killed outright with no timer armed: the next run refuses until rolled back or resumed', async () => {
     const [a] = lab().hosts
     const p = run(['-e', 'scenario=slow', '-e', 'hold=20'])
     await until(lab(), a.name, 'pgrep -f "^sleep 20" >/dev/null')
@@ -173,7 +173,14 @@ describe.skipIf(labSkipReason)('transaction under faults', () => {
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/did not finish \(status applying\); roll it back with `orch rollback/)
     const st = (await orch(['status', '-i', inv]).done).stdout
-    expect(st).toMatch(/UNFINISHED run/)
+    const unfinished = /UNFINISHED run (\S+)/.exec(st)?.[1]
+    expect(unfinished).toBeTruthy()
+    // --resume continues that very run: its journal is kept and extended, then it commits.
+    const resumed = await run(['-e', 'scenario=slow', '-e', 'hold=0', '--resume', unfinished!]).done
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0)
+    expect(resumed.stdout).toMatch(/TRANSACTION COMMITTED/)
+    expect(resumed.stdout).toContain(`run ${unfinished}`)
+    // ...and `orch rollback` undoes all of it, the entries of both invocations.
     const rb = await orch(['rollback', '-i', inv]).done
     expect(rb.code, rb.stdout + rb.stderr).toBe(0)
     expect(rb.stdout).toMatch(/rolled back \(run/)
