@@ -51,6 +51,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .addOption(new Option('--strategy <name>', "override the plays' strategy").choices(['linear', 'free']))
     .addOption(new Option('--run-id <id>', 'id of this run (names the undo journal on the targets)').hideHelp())
     .option('--resume <run>', 'continue the unfinished run <run> on the hosts it holds (its journal is kept)')
+    .option('-K, --ask-become-pass', 'ask for the sudo password (become) once, on the terminal')
     .action(async (playbook: string, opts) => {
       done(await runCommand(playbook, opts, io))
     })

@@ -7,7 +7,7 @@ import { hostname, userInfo } from 'node:os'
 import { DEFAULT_FORKS, run, type RunOptions } from '../engine/runner.ts'
 import { RemoteJournal, newRunId } from '../engine/journal.ts'
 import { Transaction } from '../safety/transaction.ts'
-import { hostPool } from './targets.ts'
+import { askBecomePassword, hostPool } from './targets.ts'
 import { EXIT, type RunSummary } from '../engine/results.ts'
 import { createReporter, errorDocument } from '../report/index.ts'
 import { exitCodeForError, UsageError } from './errors.ts'
@@ -28,6 +28,8 @@ export interface RunCliOptions {
   runId?: string
   /** Continue this unfinished run (its journal stays, the transaction goes on). */
   resume?: string
+  /** -K: ask for the sudo password once. */
+  askBecomePass?: boolean
 }
 
 export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io): Promise<number> {
@@ -64,7 +66,13 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
 
   // Connection settings per host, checked during planning (bad vars: exit 5 before connecting).
   const forks = o.forks ?? DEFAULT_FORKS
-  const { pool, prepare: prepareHost } = await hostPool(forks, o.hostKeyChecking)
+  let becomePassword: string | undefined
+  try {
+    if (o.askBecomePass) becomePassword = await askBecomePassword(io)
+  } catch (e) {
+    return fail(e)
+  }
+  const { pool, prepare: prepareHost } = await hostPool(forks, o.hostKeyChecking, becomePassword)
 
   // A run that may change hosts is a transaction (safety/): hosts locked before the first task,
   // risky tasks under commit-confirmed, checks, then commit or roll back every host.

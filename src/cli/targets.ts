@@ -6,6 +6,7 @@ import type { Host, Inventory } from '../inventory/types.ts'
 import type { ConnectionVars } from '../inventory/index.ts'
 import type { ConnectOptions, ConnectionPool } from '../transport/index.ts'
 import { UnreachableError } from '../transport/types.ts'
+import { ArgError } from '../engine/types.ts'
 import { UsageError } from './errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
@@ -40,7 +41,10 @@ export async function loadTargets(o: TargetOptions, io: Io, playbookDir?: string
 }
 
 /** Where an inventory host's connection variables turn into the transport's settings. */
-export function connectOptions(name: string, cv: ConnectionVars, hostKeyChecking?: HostKeyMode): ConnectOptions {
+export function connectOptions(name: string, cv: ConnectionVars, hostKeyChecking?: HostKeyMode, askedBecomePassword?: string): ConnectOptions {
+  // become means root through sudo (what every network task needs); refuse what would be silently ignored.
+  if (cv.becomeUser !== undefined && cv.becomeUser !== 'root') throw new ArgError('ansible_become_user', "'root' (orch becomes root only)", cv.becomeUser, name)
+  if (cv.becomeMethod !== undefined && cv.becomeMethod !== 'sudo') throw new ArgError('ansible_become_method', "'sudo'", cv.becomeMethod, name)
   const co: ConnectOptions = { hostName: name, address: cv.address, become: cv.become }
   if (cv.portSet) co.port = cv.port
   if (cv.user !== undefined) co.user = cv.user
@@ -48,6 +52,7 @@ export function connectOptions(name: string, cv: ConnectionVars, hostKeyChecking
   if (cv.password !== undefined) co.password = cv.password
   if (cv.sshCommonArgs !== undefined) co.sshCommonArgs = cv.sshCommonArgs
   if (cv.becomePassword !== undefined) co.becomePassword = cv.becomePassword
+  else if (askedBecomePassword !== undefined) co.becomePassword = askedBecomePassword
   if (hostKeyChecking) co.hostKeyChecking = hostKeyChecking
   return co
 }
@@ -56,7 +61,11 @@ export function connectOptions(name: string, cv: ConnectionVars, hostKeyChecking
  * A pool for hosts whose connection settings are registered with `prepare` (which validates the host's
  * connection variables: a bad one throws before anything connects).
  */
-export async function hostPool(forks: number, hostKeyChecking?: HostKeyMode): Promise<{ pool: ConnectionPool; prepare(h: Host): void }> {
+export async function hostPool(
+  forks: number,
+  hostKeyChecking?: HostKeyMode,
+  askedBecomePassword?: string,
+): Promise<{ pool: ConnectionPool; prepare(h: Host): void }> {
   const { connectionVars } = await import('../inventory/index.ts')
   const transport = await import('../transport/index.ts')
   const settings = new Map<string, ConnectOptions>()
@@ -71,7 +80,15 @@ export async function hostPool(forks: number, hostKeyChecking?: HostKeyMode): Pr
   return {
     pool,
     prepare(h: Host) {
-      if (!settings.has(h.name)) settings.set(h.name, connectOptions(h.name, connectionVars(h), hostKeyChecking))
+      if (!settings.has(h.name)) settings.set(h.name, connectOptions(h.name, connectionVars(h), hostKeyChecking, askedBecomePassword))
     },
   }
+}
+
+/** -K / --ask-become-pass: the sudo password, asked once on the terminal (never echoed, never logged). */
+export async function askBecomePassword(io: Io): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError('--ask-become-pass needs a terminal; set ansible_become_password (e.g. in a vaulted vars file) instead')
+  const { password } = await import('@inquirer/prompts')
+  void io
+  return password({ message: 'BECOME password:', mask: false })
 }
