@@ -18,3 +18,4 @@ export type {
 export type { Host, Vars } from './inventory/types.ts'
 export { sh, argv, quote, raw } from './net/shell.ts'
 export * from './tasks/index.ts'
+export { hostPing, hostTcp, gatewayPing, commandCheck, containerMatrix, type Check, type CheckResult } from './checks/index.ts'
