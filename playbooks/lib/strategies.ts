@@ -1,0 +1,282 @@
+/**
+ * The task lists of the four cross-host strategies, per host. playbooks/cross-host.ts picks one by
+ * `orch_strategy`; the building-block playbooks use the parts. See docs/playbooks.md.
+ */
+import { TaskFailed, type Task, type TaskContext } from '../../src/engine/types.ts'
+import { contains, hostAddress, networkOf, parseCidr4 } from '../../src/net/ip.ts'
+import { argv, sh } from '../../src/net/shell.ts'
+import {
+  bridgeTakeover,
+  container,
+  dockerBip,
+  dockerNetwork,
+  forwardAccept,
+  ipForward,
+  masquerade,
+  ovsBridge,
+  ovsTunnels,
+  ovsUnderlay,
+  pipework,
+  route,
+  vxlan,
+  type Datapath,
+} from '../../src/tasks/index.ts'
+import { DETECT_DATAPATH_SCRIPT } from '../../src/tasks/ovsBridge.ts'
+import { cluster, deferred, OVERHEAD, sections, surveyRoutes, type Cluster, type Member, type Pending, type Strategy } from './cluster.ts'
+import type { PlaybookContext } from '../../src/engine/types.ts'
+import { splitHorizon, txChecksumOff } from './ovs.ts'
+
+export interface StrategyOptions {
+  /** Place the probe container (default true). */
+  probe?: boolean
+}
+
+const MARK = '@@orch-playbook@@'
+const mark = `echo ${MARK}`
+
+/** The probe container: busybox sleeping, on `network`, optionally with a static address on it. */
+export function probeContainer(me: Member, network?: string, ip?: string): Task {
+  return container({
+    name: String(me.vars.probe_name),
+    image: String(me.vars.container_image),
+    pull: me.vars.container_pull as 'never' | 'missing',
+    command: ['sleep', 'infinity'],
+    network,
+    ip,
+  })
+}
+
+// ---------------------------------------------------------------- routes
+
+/**
+ * routes: each host's docker0 gets its own subnet (container_subnet, or a /24 of cluster_cidr allocated
+ * around the routes the hosts have), every host routes the other hosts' subnets via their underlay
+ * address, forwards, lets routed traffic into docker0 and masquerades only what leaves the cluster.
+ */
+export function routesTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Task[] {
+  const cc = networkOf(c.clusterCidr!)
+  const subnetOf = async (name: string) => (await c.survey.allocate(c)).get(name)!
+  const peers = c.members.filter((m) => m !== me)
+  return [
+    surveyRoutes(c, me),
+    deferred({
+      module: 'dockerBip',
+      name: 'docker0 subnet (bip)',
+      build: async () => {
+        const s = await subnetOf(me.name)
+        return dockerBip(`${hostAddress(s, 1)}/${s.prefix}`)
+      },
+    }),
+    ipForward(),
+    forwardAccept({ source: cc, out: 'docker0' }),
+    deferred({
+      module: 'route',
+      name: "routes to the other hosts' container subnets",
+      build: async () => Promise.all(peers.map(async (p) => route({ to: networkOf(await subnetOf(p.name)), via: p.address }))),
+    }),
+    deferred({
+      module: 'masquerade',
+      name: `masquerade containers except towards ${cc}`,
+      build: async () => masquerade({ from: networkOf(await subnetOf(me.name)), except: [cc] }),
+    }),
+    ...(o.probe === false ? [] : [probeContainer(me)]),
+  ]
+}
+
+// ---------------------------------------------------------------- bridge
+
+/** bridge: br0 takes over eth0 (risky: commit-confirmed), bridged traffic accepted, probe on the LAN. */
+export function bridgeTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Task[] {
+  const br = String(me.vars.bridge_name)
+  return [
+    bridgeTakeover({ bridge: br, iface: String(me.vars.bridge_iface), persist: me.vars.bridge_persist as 'auto' }),
+    // docker's FORWARD DROP also drops traffic bridged on br0 (br_netfilter): eth0 <-> the probe's veth.
+    forwardAccept({ in: br, out: br }),
+    ...(o.probe === false ? [] : lanProbeTasks(c, me, br)),
+  ]
+}
+
+/** A probe container (no docker network) plugged into `bridge` with its LAN address and default gateway. */
+export function lanProbeTasks(c: Cluster, me: Member, bridge: string): Task[] {
+  const probe = String(me.vars.probe_name)
+  const want = c.lanIps.get(me.name)!
+  return [
+    probeContainer(me, 'none'),
+    deferred({
+      module: 'pipework',
+      name: `pipework ${probe} eth1 on ${bridge} (LAN address)`,
+      build: async (ctx) => {
+        const r = await ctx.run(
+          [
+            sh`docker inspect -f '{{.State.Running}}' -- ${probe} 2>/dev/null || echo absent`,
+            mark,
+            sh`if [ -d /sys/class/net/${bridge}/bridge ] || { command -v ovs-vsctl >/dev/null 2>&1 && ovs-vsctl --timeout=5 br-exists ${bridge}; }; then echo yes; else echo no; fi`,
+            mark,
+            'ip -j -4 addr show',
+            mark,
+            'ip -j -4 route show default',
+          ].join('\n'),
+        )
+        if (r.code !== 0) throw new TaskFailed(`reading the LAN of ${ctx.host.name} failed: ${r.stderr.trim()}`, r)
+        const [running, hasBridge, addrs, defaults] = sections(r.stdout, MARK)
+        let prefix = want.prefix
+        if (prefix === undefined) {
+          const lan = (JSON.parse(addrs || '[]') as Array<{ ifname: string; addr_info: Array<{ local: string; prefixlen: number }> }>)
+            .flatMap((l) => l.addr_info.map((a) => ({ ...a, ifname: l.ifname })))
+            .find((a) => a.prefixlen < 31 && parseCidr4(`${a.local}/${a.prefixlen}`) && isInside(want.ip, `${a.local}/${a.prefixlen}`))
+          if (!lan) throw new TaskFailed(`container address ${want.ip} (from lan_pool) is on no LAN of ${ctx.host.name}: lan_pool must be inside the hosts' LAN`)
+          prefix = lan.prefixlen
+        }
+        const gw = me.vars.lan_gateway ? String(me.vars.lan_gateway) : (JSON.parse(defaults || '[]') as Array<{ gateway?: string }>)[0]?.gateway
+        if (!gw) throw new TaskFailed(`${ctx.host.name} has no IPv4 default gateway: set lan_gateway`)
+        if (!isInside(gw, `${want.ip}/${prefix}`)) throw new TaskFailed(`lan_gateway ${gw} is not inside the container's LAN ${want.ip}/${prefix}: set lan_gateway`)
+        const ip = `${want.ip}/${prefix}@${gw}`
+        const missing = running.trim() !== 'true' || hasBridge.trim() !== 'yes'
+        if (missing && ctx.check) return pendingAttach(probe, bridge, `eth1 ${want.ip}/${prefix} default via ${gw}`)
+        return pipework({ container: probe, bridge, ip })
+      },
+    }),
+  ]
+}
+
+function isInside(ip: string, cidr: string): boolean {
+  const c = parseCidr4(cidr)
+  return !!c && contains(c, ip)
+}
+
+function pendingAttach(probe: string, bridge: string, what: string): Pending {
+  return { pending: [{ what: `attach ${probe} to ${bridge}`, after: `${what} (once the tasks before it have run)` }] }
+}
+
+// ---------------------------------------------------------------- ovs-gre
+
+/**
+ * ovs-gre: an OVS bridge per host, a full mesh of GRE tunnels between them, the probe plugged into it
+ * with its overlay address. With the userspace datapath (no openvswitch kernel module), the underlay
+ * address first moves onto an OVS bridge (ovsUnderlay, risky: commit-confirmed).
+ */
+export function ovsGreTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Task[] {
+  const br = String(me.vars.ovs_bridge)
+  const dp = String(me.vars.ovs_datapath) as Datapath | 'auto'
+  const ubr = String(me.vars.ovs_underlay_bridge)
+  const iface = String(me.vars.ovs_underlay_iface ?? me.vars.bridge_iface)
+  const tasks: Task[] = [
+    deferred({
+      module: 'ovs_underlay',
+      name: `ovs underlay ${iface} -> ${ubr} (userspace datapath only)`,
+      risky: true,
+      build: async (ctx) => {
+        if (dp === 'system') return { pending: [] }
+        if (dp === 'auto') {
+          const r = await ctx.run(DETECT_DATAPATH_SCRIPT)
+          if (r.stdout.trim() === 'system') return { pending: [] }
+        }
+        return ovsUnderlay({ bridge: ubr, iface })
+      },
+    }),
+    ovsBridge({ name: br, datapath: dp }),
+    ovsTunnels({ bridge: br, type: 'gre', key: Number(me.vars.ovs_gre_key), peers: c.members.map((m) => ({ remote_ip: m.address })) }),
+    // A full mesh of L2 tunnels is a loop from three hosts on: no frame from a tunnel goes out another.
+    splitHorizon({ bridge: br, type: 'gre', peers: c.members.filter((m) => m !== me).map((m) => m.address) }),
+  ]
+  if (o.probe === false) return tasks
+  return [...tasks, ...overlayProbeTasks(c, me, br, 'gre'), txChecksumOff({ container: String(me.vars.probe_name), ifname: 'eth1', bridge: br, datapath: dp })]
+}
+
+/** The probe (no docker network) on an OVS bridge with its overlay address, MTU = underlay MTU − tunnel overhead. */
+export function overlayProbeTasks(c: Cluster, me: Member, bridge: string, tunnel: 'gre' | 'vxlan'): Task[] {
+  const probe = String(me.vars.probe_name)
+  const ip = `${c.overlayIps.get(me.name)}/${c.overlay!.prefix}`
+  return [
+    probeContainer(me, 'none'),
+    deferred({
+      module: 'pipework',
+      name: `pipework ${probe} eth1 on ${bridge} (overlay address)`,
+      build: async (ctx) => {
+        const r = await ctx.run(
+          [
+            sh`docker inspect -f '{{.State.Running}}' -- ${probe} 2>/dev/null || echo absent`,
+            mark,
+            sh`if command -v ovs-vsctl >/dev/null 2>&1 && ovs-vsctl --timeout=5 br-exists ${bridge}; then echo yes; elif [ -d /sys/class/net/${bridge}/bridge ]; then echo yes; else echo no; fi`,
+            mark,
+            argv(['ip', '-j', '-4', 'addr', 'show', 'to', `${me.address}/32`]),
+          ].join('\n'),
+        )
+        if (r.code !== 0) throw new TaskFailed(`reading ${ctx.host.name} failed: ${r.stderr.trim()}`, r)
+        const [running, hasBridge, holder] = sections(r.stdout, MARK)
+        const mtu = overlayMtu(me, ctx, holder, tunnel)
+        if ((running.trim() !== 'true' || hasBridge.trim() !== 'yes') && ctx.check) return pendingAttach(probe, bridge, `eth1 ${ip} mtu ${mtu}`)
+        return pipework({ container: probe, bridge, ip, mtu })
+      },
+    }),
+  ]
+}
+
+/** overlay_mtu, else the MTU of the interface holding the underlay address minus the tunnel's overhead. */
+function overlayMtu(me: Member, ctx: TaskContext, holderJson: string, tunnel: 'gre' | 'vxlan'): number {
+  if (me.vars.overlay_mtu !== undefined) return Number(me.vars.overlay_mtu)
+  const holder = (JSON.parse(holderJson.trim() || '[]') as Array<{ ifname: string; mtu: number }>)[0]
+  if (!holder) throw new TaskFailed(`${me.address} (the underlay address) is not an address of ${ctx.host.name}: set underlay_ip`)
+  return holder.mtu - OVERHEAD[tunnel]
+}
+
+// ---------------------------------------------------------------- vxlan
+
+/**
+ * vxlan: a docker bridge network with the same subnet on every host (each host hands out its own range),
+ * its bridge joined by a kernel VXLAN device with every other host as a peer: one L2 segment.
+ */
+export function vxlanTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Task[] {
+  const vni = Number(me.vars.vxlan_vni)
+  const bridge = String(me.vars.overlay_bridge)
+  const network = String(me.vars.overlay_network)
+  const { range, gateway } = c.overlayRanges.get(me.name)!
+  const tasks: Task[] = [
+    deferred({
+      module: 'dockerNetwork',
+      name: `docker network ${network} ${networkOf(c.overlay!)} (bridge ${bridge})`,
+      build: async (ctx) => {
+        const r = await ctx.run(argv(['ip', '-j', '-4', 'addr', 'show', 'to', `${me.address}/32`]))
+        if (r.code !== 0) throw new TaskFailed(`reading ${ctx.host.name} failed: ${r.stderr.trim()}`, r)
+        return dockerNetwork({
+          name: network,
+          subnet: networkOf(c.overlay!),
+          gateway,
+          ipRange: networkOf(range),
+          bridgeName: bridge,
+          mtu: overlayMtu(me, ctx, r.stdout, 'vxlan'),
+        })
+      },
+    }),
+    vxlan({
+      name: `orch-vx${vni}`,
+      vni,
+      dstPort: Number(me.vars.vxlan_port),
+      local: me.address,
+      peers: c.members.map((m) => m.address),
+      bridge,
+      ...(me.vars.overlay_mtu !== undefined ? { mtu: Number(me.vars.overlay_mtu) } : {}),
+    }),
+  ]
+  if (o.probe === false) return tasks
+  return [...tasks, probeContainer(me, network, c.overlayIps.get(me.name))]
+}
+
+// ---------------------------------------------------------------- all of them
+
+export function strategyTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Task[] {
+  const by: Record<Strategy, () => Task[]> = {
+    routes: () => routesTasks(c, me, o),
+    bridge: () => bridgeTasks(c, me, o),
+    'ovs-gre': () => ovsGreTasks(c, me, o),
+    vxlan: () => vxlanTasks(c, me, o),
+  }
+  return by[c.strategy]()
+}
+
+/** The tasks of this host for `ctx`'s play: the cluster (checked for every host), then the strategy. */
+export function crossHostTasks(ctx: PlaybookContext, force?: Strategy, o: StrategyOptions = {}): Task[] {
+  const c = cluster(ctx, force)
+  return strategyTasks(c, c.member(ctx.host.name), o)
+}
+
