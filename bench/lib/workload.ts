@@ -3,13 +3,13 @@
  * that puts a host back to "fresh" between runs. Keep in step with bench/orch/small.ts and
  * bench/ansible/small.yml: the same 10 changes.
  */
-import { quote, sh } from '../../src/net/shell.ts'
+import { sh } from '../../src/net/shell.ts'
 
 export const BENCH_DIR = '/etc/orchbench'
 
 /** A file with exactly this content and mode: prints "changed" when it wrote, "ok" when it was right. */
 function fileCmd(path: string, content: string, mode: string): string {
-  const data = quote(content)
+  const data = content
   return (
     sh`if printf '%s' ${data} | cmp -s - ${path} && [ "$(stat -c %a ${path})" = ${String(Number.parseInt(mode, 8).toString(8))} ]; then echo ok; ` +
     sh`else printf '%s' ${data} > ${path + '.tmp'} && chmod ${mode} ${path + '.tmp'} && mv -f ${path + '.tmp'} ${path} && echo changed; fi`
