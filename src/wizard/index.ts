@@ -515,7 +515,7 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
   const ovsBridge = o.ovsBridge ?? DEFAULTS.ovs_bridge
   const taken = takenSubnets(
     probed.map((p) => p.facts),
-    { peerAddresses, ignoreDevs: [ovsBridge] },
+    { peerAddresses, ignoreDevs: strategy === 'routes' ? ['docker0'] : [ovsBridge] },
   )
   const groupVars: Record<string, Scalar> = { orch_strategy: strategy }
   const comments: Record<string, string> = { orch_strategy: `${strategy}: ${sug.strategy === strategy ? sug.reason : `chosen (suggested: ${sug.strategy})`}` }
@@ -732,11 +732,15 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
   let mode = o.run as 'check' | 'apply' | 'none' | undefined
   if (!mode && !interactive) mode = 'none'
   const runOrch = env.runOrch ?? ((args: string[]) => spawnOrch(args, env))
-  const go = async (check: boolean): Promise<number> => {
-    if (!existsSync(playbook)) {
-      say(color.yellow(`! ${rel(playbook)} does not exist (yet): cannot run it; pass --playbook FILE`))
+  if (!existsSync(playbook)) {
+    if (mode === 'check' || mode === 'apply') {
+      env.stderr.write(`ERROR! --run ${mode}: ${playbook} does not exist (pass --playbook FILE); the files are written\n`)
       return EXIT.ERROR
     }
+    say(color.yellow(`! ${rel(playbook)} does not exist (yet): no check to run now. Later: ${shown(true)}`))
+    return EXIT.OK
+  }
+  const go = async (check: boolean): Promise<number> => {
     say()
     say(color.bold(`$ ${shown(check)}`))
     env.onChild?.(true)

@@ -28,10 +28,11 @@ export const GROUP = 'docker_hosts'
 export function iniWord(v: Scalar): string {
   if (typeof v === 'number') return String(v)
   if (typeof v === 'boolean') return v ? 'True' : 'False'
-  // A string Python would read as something else (22, True, [1], 'x') keeps its type only as a literal.
-  const s = literalEval(v).ok ? pyString(v) : v
-  if (s !== '' && /^[A-Za-z0-9_@%+=:,./~-]+$/.test(s)) return s
-  return "'" + s.replace(/'/g, `'"'"'`) + "'"
+  // A string Python would read as something else (22, True, [1], 'x') stays a string only as a Python
+  // string literal, itself in shlex double quotes (where a backslash escapes only " and \\).
+  if (literalEval(v).ok) return '"' + pyString(v).replace(/[\\"]/g, '\\$&') + '"'
+  if (v !== '' && /^[A-Za-z0-9_@%+=:,./~-]+$/.test(v)) return v
+  return "'" + v.replace(/'/g, `'"'"'`) + "'"
 }
 
 /** A Python string literal (for [group:vars] values, which are literal-evaluated whole). */

@@ -130,9 +130,9 @@ export function suggestStrategy(hosts: PlannedHost[]): Suggestion {
 
 /**
  * Subnets already in use on any host: routes (main table), interface addresses, docker networks. Left
- * out: the default route, link-local, and what orch itself manages (docker0, which the routes strategy
- * readdresses, the ovs bridge, VXLAN devices and bridges holding one, routes via another host of the
- * plan), so a second wizard run proposes the same subnets as the first.
+ * out: the default route, link-local, and what orch itself manages: `ignoreDevs` (docker0 for routes,
+ * which readdresses it; the OVS bridge), VXLAN devices and the bridges holding one, routes via another
+ * host of the plan. So a second wizard run proposes the same subnets as the first.
  */
 export function takenSubnets(facts: HostFacts[], opts: { peerAddresses?: string[]; ignoreDevs?: string[] } = {}): Cidr4[] {
   const peers = new Set(opts.peerAddresses ?? [])
@@ -146,7 +146,7 @@ export function takenSubnets(facts: HostFacts[], opts: { peerAddresses?: string[
     if (!out.some((o) => o.network === net.network && o.prefix === net.prefix)) out.push(net)
   }
   for (const f of facts) {
-    const ignore = new Set(['docker0', ...(opts.ignoreDevs ?? [])])
+    const ignore = new Set(opts.ignoreDevs ?? [])
     for (const i of f.interfaces) if (i.kind === 'vxlan') ignore.add(i.name).add(i.master ?? i.name)
     for (const r of f.routes) {
       if (r.family !== 4 || r.dst === 'default') continue
