@@ -1,0 +1,105 @@
+/**
+ * playbooks/cross-host.ts with orch_strategy=routes on 3 lab hosts (dockerd each), through the real CLI
+ * over SSH: docker0 re-subnetted per host, routes, forwarding, NAT only out of the cluster; the allocation
+ * skips routes the hosts already have; bad variables are refused before any host is touched.
+ */
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { Lab } from '../../src/lab/index.ts'
+import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { changeLines, exec, orch, PLAYBOOK, probeIps, refused, run, snapshots, strategySuite } from './playbook-common.ts'
+
+async function assertRoutes(lab: Lab): Promise<void> {
+  const subnets = ['10.244.0.0/24', '10.244.1.0/24', '10.244.2.0/24']
+  const ips = await probeIps(lab, 'eth0')
+  for (const [i, h] of lab.hosts.entries()) {
+    // docker0 holds the first address of the host's /24; the probe got an address in it.
+    const docker0 = JSON.parse(await exec(lab, h, 'ip -j -4 addr show dev docker0'))[0].addr_info[0]
+    expect(`${docker0.local}/${docker0.prefixlen}`).toBe(subnets[i].replace('.0/24', '.1/24'))
+    expect(ips.get(h.name)!.startsWith(subnets[i].replace('.0/24', '.'))).toBe(true)
+    // A static route to every other host's subnet via its LAN address.
+    const routes = JSON.parse(await exec(lab, h, 'ip -j -4 route show proto static')) as Array<{ dst: string; gateway: string }>
+    const want = lab.hosts.filter((p) => p !== h).map((p) => ({ dst: subnets[lab.hosts.indexOf(p)], gateway: p.address }))
+    expect(routes.map((r) => ({ dst: r.dst, gateway: r.gateway })).sort((a, b) => a.dst.localeCompare(b.dst))).toEqual(want)
+    expect((await exec(lab, h, 'cat /proc/sys/net/ipv4/ip_forward')).trim()).toBe('1')
+    const filter = await exec(lab, h, 'iptables -S ORCH-FORWARD')
+    expect(filter).toContain('-A ORCH-FORWARD -s 10.244.0.0/16 -o docker0')
+    const nat = await exec(lab, h, 'iptables -t nat -S')
+    expect(nat).toMatch(/-A POSTROUTING -j ORCH-POSTROUTING/)
+    expect(nat).toContain(`-A ORCH-POSTROUTING -s ${subnets[i]} -d 10.244.0.0/16`)
+  }
+  // Inside the cluster the container's own address arrives (no NAT): node2's probe sees node1's probe as
+  // the peer of a TCP connection. Leaving the cluster it is masqueraded: the LAN gateway, which has no
+  // route to 10.244.0.0/16, answers the probe's ping.
+  const [a, b] = lab.hosts
+  await exec(lab, b, "docker exec -d orch-probe sh -c 'sleep 8 | nc -l -p 7920'")
+  await new Promise((r) => setTimeout(r, 300))
+  await exec(lab, a, `docker exec -d orch-probe sh -c 'sleep 8 | nc ${ips.get(b.name)} 7920'`)
+  let peers = ''
+  for (let i = 0; i < 20 && !peers.includes(':7920'); i++) {
+    peers = await exec(lab, b, 'docker exec orch-probe netstat -tn')
+    if (!peers.includes(':7920')) await new Promise((r) => setTimeout(r, 200))
+  }
+  const re = (ip: string) => `(::ffff:)?${ip.replace(/\./g, '\\.')}`
+  expect(peers).toMatch(new RegExp(`${re(ips.get(b.name)!)}:7920 +${re(ips.get(a.name)!)}:\\d+ +ESTABLISHED`))
+  await exec(lab, a, `docker exec orch-probe ping -c 1 -W 2 ${lab.gateway}`)
+}
+
+describe.skipIf(labSkipReason)('playbook cross-host.ts: routes', () => {
+  const lab = withLab({ hosts: 3, docker: true })
+
+  it('refuses bad variables before any host is touched, naming host and variable', async () => {
+    await refused(lab(), 'routes', ['orch_strategy=carrier-pigeon'], 'orch_strategy')
+    await refused(lab(), 'routes', ['cluster_cidr=10.0.0.0/33'], 'cluster_cidr')
+    await refused(lab(), 'routes', ['cluster_cidr=10.244.0.0/25'], 'cluster_cidr')
+    await refused(lab(), 'routes', ['container_subnet=10.1.0.0/24'], 'container_subnet', 'node1')
+    await refused(lab(), 'routes', ['probe_name=probe;reboot'], 'probe_name')
+    await refused(lab(), 'routes', ['confirm_timeout=1'], 'confirm_timeout')
+    // A host's own variable: the error names that host.
+    const dir = mkdtempSync(join(tmpdir(), 'orch-pb-routes-'))
+    const inv = join(dir, 'inventory.ini')
+    writeFileSync(inv, readFileSync(lab().inventoryPath, 'utf8').replace(/^(node2 .*)$/m, '$1 container_subnet=10.244.7.0/33'))
+    const r = await orch('run', PLAYBOOK, '-i', inv)
+    expect(r.code, r.err).toBe(5)
+    expect(r.err).toContain('node2: container_subnet: expected an IPv4 CIDR')
+  })
+
+  strategySuite(lab, 'routes', { assertState: assertRoutes, other: 'vxlan' })
+
+  it('allocates around a route a host already has, and keeps a container_subnet set in the inventory', async () => {
+    const [, b] = lab().hosts
+    // node2 already routes 10.244.1.0/24 somewhere else: nobody may get that /24.
+    await exec(lab(), b, `ip route add 10.244.1.0/24 via ${lab().gateway}`)
+    try {
+      const before = await snapshots(lab())
+      const r = await run(lab(), 'routes', '--check')
+      expect(r.code, r.err).toBe(0)
+      const bip = (h: string) => changeLines(r.doc, h).find((l) => l.includes('daemon.json "bip"'))
+      expect(bip('node1')).toContain('10.244.0.1/24')
+      expect(bip('node2')).toContain('10.244.2.1/24')
+      expect(bip('node3')).toContain('10.244.3.1/24')
+      expect(await snapshots(lab())).toEqual(before)
+
+      // A container_subnet set in the inventory is kept; the others are allocated around it.
+      const dir = mkdtempSync(join(tmpdir(), 'orch-pb-routes-'))
+      const pinned = join(dir, 'pinned.ini')
+      writeFileSync(pinned, readFileSync(lab().inventoryPath, 'utf8').replace(/^(node1 .*)$/m, '$1 container_subnet=10.244.2.0/24'))
+      const p = await orch('run', PLAYBOOK, '-i', pinned, '--check', '--json')
+      expect(p.code, p.err).toBe(0)
+      const pbip = (h: string) => changeLines(p.doc, h).find((l) => l.includes('daemon.json "bip"'))
+      expect([pbip('node1'), pbip('node2'), pbip('node3')].map((l) => /"([\d./]+)"$/.exec(l ?? '')?.[1])).toEqual(['10.244.2.1/24', '10.244.0.1/24', '10.244.3.1/24'])
+
+      // A container_subnet that collides with that route is refused by the survey, before any change.
+      const inv = join(dir, 'inventory.ini')
+      writeFileSync(inv, readFileSync(lab().inventoryPath, 'utf8').replace(/^(node3 .*)$/m, '$1 container_subnet=10.244.1.0/24'))
+      const bad = await orch('run', PLAYBOOK, '-i', inv, '--json')
+      expect(bad.code).toBe(2)
+      expect(JSON.stringify(bad.doc)).toContain('container_subnet 10.244.1.0/24 of node3 overlaps the route')
+      expect(await snapshots(lab())).toEqual(before)
+    } finally {
+      await exec(lab(), b, `ip route del 10.244.1.0/24 via ${lab().gateway}`)
+    }
+  })
+})
