@@ -115,6 +115,7 @@ export function flagsAsker(yes: boolean): Asker {
     async input(q) {
       if (q.value !== undefined) return checked(q.flag, q.value, q.validate)
       if (q.default !== undefined && (yes || !q.required)) return checked(q.flag, q.default, q.validate)
+      if (yes && !q.required) return ''
       throw missing(q.flag, q.message)
     },
     async confirm(q) {

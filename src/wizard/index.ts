@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { UsageError } from '../cli/errors.ts'
 import { EXIT } from '../engine/results.ts'
 import type { HostFacts } from '../facts/types.ts'
-import { networkOf, parseCidr4, type Cidr4 } from '../net/ip.ts'
+import { contains, isIpv4, networkOf, parseCidr4, type Cidr4 } from '../net/ip.ts'
 import { quote } from '../net/shell.ts'
 import { HostKeyError, UnreachableError, type ConnectOptions, type ResolvedHop } from '../transport/index.ts'
 import { CancelledError, flagsAsker, interactiveAsker, MissingFlagsError, type Asker } from './ask.ts'
@@ -57,6 +57,9 @@ export { CancelledError, MissingFlagsError } from './ask.ts'
 export type { Strategy } from './suggest.ts'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** As playbooks/lib/cluster.ts: the per-host range of the vxlan overlay, and what an image reference is. */
+const VXLAN_RANGE_PREFIX = 28
+const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@+]{0,254}$/
 
 export interface WizardOptions {
   /** --host [name=][user@]address[:port], repeatable. */
@@ -520,7 +523,16 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
   const groupVars: Record<string, Scalar> = { orch_strategy: strategy }
   const comments: Record<string, string> = { orch_strategy: `${strategy}: ${sug.strategy === strategy ? sug.reason : `chosen (suggested: ${sug.strategy})`}` }
   const hostVars = new Map<string, Record<string, Scalar>>(probed.map((p) => [p.name, {}]))
-  const perHost: string[] = []
+  // The playbook reaches peers at underlay_ip, else ansible_host: when the SSH address is not the host's
+  // own (NAT, a vagrant port forward, a DNS name), say which address is.
+  for (const h of planned) if (h.underlay && h.underlay.address !== h.address) hostVars.get(h.name)!.underlay_ip = h.underlay.address
+  /** A variable for every host: one group variable when all agree, else per host. */
+  const everyHost = (name: string, value: (h: PlannedHost) => Scalar | undefined) => {
+    const vals = planned.map(value)
+    if (vals.every((x) => x === undefined)) return
+    if (vals.every((x) => x === vals[0])) groupVars[name] = vals[0]!
+    else planned.forEach((h, i) => vals[i] !== undefined && (hostVars.get(h.name)![name] = vals[i]!))
+  }
 
   if (strategy === 'routes') {
     let subnets: string[] = []
@@ -542,10 +554,7 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
     })
     groupVars.cluster_cidr = cluster.trim()
     comments.cluster_cidr = 'every container subnet is inside it (routes and masquerade exceptions use it)'
-    probed.forEach((p, i) => {
-      hostVars.get(p.name)!.container_subnet = subnets[i]
-      perHost.push(`${p.name}: container_subnet=${subnets[i]}`)
-    })
+    probed.forEach((p, i) => (hostVars.get(p.name)!.container_subnet = subnets[i]))
   } else if (strategy === 'vxlan' || strategy === 'ovs-gre') {
     if (strategy === 'vxlan') {
       const vni = await ask.input({
@@ -561,6 +570,7 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
       groupVars.ovs_bridge = ovsBridge
       const noOvs = probed.filter((p) => !p.facts.ovs.installed).map((p) => p.name)
       if (noOvs.length) say(color.yellow(`! Open vSwitch is not installed on ${noOvs.join(', ')}: install openvswitch-switch before running`))
+      everyHost('ovs_underlay_iface', (h) => h.underlay?.iface)
     }
     let proposed: string = DEFAULTS.overlay_cidr
     try {
@@ -568,8 +578,10 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
     } catch {
       /* the user picks */
     }
+    // vxlan: the playbook gives every host a /28 of the overlay (its containers' range, gateway .1, host .2).
+    const perHostPrefix = strategy === 'vxlan' ? VXLAN_RANGE_PREFIX : 32
     const overlay = await ask.input({
-      message: 'Overlay CIDR (one address per host)',
+      message: strategy === 'vxlan' ? `Overlay CIDR (a /${VXLAN_RANGE_PREFIX} of it per host)` : 'Overlay CIDR (one address per host)',
       flag: '--overlay-cidr',
       value: o.overlayCidr,
       default: proposed,
@@ -577,17 +589,16 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
         const r = validCidrNet(s.trim(), 30)
         if (r !== true) return r
         const cidr = parseCidr4(s.trim())!
-        if (2 ** (32 - cidr.prefix) - 2 < probed.length) return `room for ${2 ** (32 - cidr.prefix) - 2} hosts only`
+        if (perHostPrefix < 32) {
+          if (cidr.prefix > perHostPrefix || 2 ** (perHostPrefix - cidr.prefix) < probed.length) return `room for ${probed.length} ranges of /${perHostPrefix} needed (one per host)`
+        } else if (2 ** (32 - cidr.prefix) - 2 < probed.length) return `room for ${2 ** (32 - cidr.prefix) - 2} hosts only`
         return conflicts(cidr, taken) ?? true
       },
     })
     const ov = parseCidr4(overlay.trim())!
     groupVars.overlay_cidr = networkOf(ov)
-    probed.forEach((p, i) => {
-      const a = overlayAddress(ov, i)
-      hostVars.get(p.name)!.overlay_ip = a
-      perHost.push(`${p.name}: overlay_ip=${a}`)
-    })
+    // ovs-gre: the addresses the playbook would pick (inventory order), written so they can be read and kept.
+    if (strategy === 'ovs-gre') probed.forEach((p, i) => (hostVars.get(p.name)!.overlay_ip = overlayAddress(ov, i)))
   } else {
     // bridge: containers on the LAN.
     if (!sug.sameL2) say(color.yellow('! the hosts are not on one L2 segment: bridge puts containers on each host\'s LAN, which other hosts reach only through routers'))
@@ -604,32 +615,31 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
         const r = validCidrNet(s.trim(), 30)
         if (r !== true) return r
         const c = parseCidr4(s.trim())!
-        if (lan && !(c.prefix >= lan.prefix && ((c.network ^ lan.network) >>> (32 - lan.prefix)) === 0)) return `not inside the LAN ${networkOf(lan)}`
-        const hit = used.find((a) => parseCidr4(`${a}/32`) && ((parseCidr4(`${a}/32`)!.network ^ c.network) >>> (32 - c.prefix)) === 0)
+        if (lan && !(c.prefix >= lan.prefix && contains(lan, c.network))) return `not inside the LAN ${networkOf(lan)}`
+        const hit = used.find((a) => contains(c, a))
         return hit ? `${hit} (a host or the gateway) is inside it` : true
       },
     })
     groupVars.lan_pool = pool.trim()
     const gw = await ask.input({
-      message: 'LAN gateway (the containers\' default route)',
+      message: "LAN gateway: the containers' default route (empty: none)",
       flag: '--lan-gateway',
       value: o.lanGateway,
       default: u0?.gateway,
-      required: true,
-      validate: (s) => (/^\d{1,3}(\.\d{1,3}){3}$/.test(s.trim()) ? true : 'an IPv4 address'),
+      validate: (s) => (!s.trim() || isIpv4(s.trim()) ? true : 'an IPv4 address'),
     })
-    groupVars.lan_gateway = gw.trim()
+    if (gw.trim()) groupVars.lan_gateway = gw.trim()
     groupVars.bridge_name = o.bridgeName ?? DEFAULTS.bridge_name
-    const ifaces = [...new Set(planned.map((h) => h.underlay?.iface ?? 'eth0'))]
-    if (ifaces.length === 1) groupVars.bridge_iface = ifaces[0]
-    else
-      planned.forEach((h) => {
-        hostVars.get(h.name)!.bridge_iface = h.underlay?.iface ?? 'eth0'
-        perHost.push(`${h.name}: bridge_iface=${h.underlay?.iface ?? 'eth0'}`)
-      })
+    everyHost('bridge_iface', (h) => h.underlay?.iface)
   }
 
-  const image = await ask.input({ message: "Container image for the test containers (empty: the playbook's default)", flag: '--container-image', value: o.containerImage, default: '' })
+  const image = await ask.input({
+    message: "Container image for the probe containers (empty: the playbook's default)",
+    flag: '--container-image',
+    value: o.containerImage,
+    default: '',
+    validate: (s) => (!s.trim() || IMAGE_RE.test(s.trim()) ? true : "an image reference like 'busybox:latest'"),
+  })
   if (image.trim()) {
     groupVars.container_image = image.trim()
     const pull = await ask.select({
@@ -712,6 +722,8 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
     say(`    ${p.name.padEnd(12)} ${`${p.hop.user}@${p.hop.host}:${p.hop.port}`.padEnd(26)} ${u ? `${u.iface} ${u.cidr}` : 'underlay unknown'}${hv.length ? `  ${hv.join(' ')}` : ''}`)
   }
   say(`  strategy: ${strategy}${strategy === sug.strategy ? ' (suggested)' : ` (suggested: ${sug.strategy})`}`)
+  if (strategy === 'vxlan') say(`    (the playbook gives each host a /${VXLAN_RANGE_PREFIX} of ${groupVars.overlay_cidr} for its containers, in inventory order)`)
+  if (strategy === 'routes') say(`    (docker0 of each host moves to its container_subnet)`)
   say(`  group_vars/${GROUP}.yml:`)
   for (const [k, v] of Object.entries(groupVars)) say(`    ${k}: ${v}`)
   say('  files:')

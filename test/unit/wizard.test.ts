@@ -285,6 +285,7 @@ describe('without a terminal', () => {
     const yes = flagsAsker(true)
     expect(await yes.input({ message: 'Cluster', flag: '--cluster-cidr', default: '10.244.0.0/16' })).toBe('10.244.0.0/16')
     await expect(yes.input({ message: 'Pool', flag: '--lan-pool', required: true })).rejects.toThrow(/--lan-pool/)
+    expect(await yes.input({ message: 'Gateway (empty: none)', flag: '--lan-gateway' })).toBe('')
   })
 
   const cli = (args: string[], cwd: string) =>
