@@ -402,16 +402,46 @@ export default playbook({
     expect(tree(cwd)).toEqual(['a/group_vars/docker_hosts.yml', 'a/hosts.ini', 'ssh_config', 'v/group_vars/docker_hosts.yml', 'v/hosts.ini', 'vagrant.txt'])
   })
 
-  it.skipIf(!existsSync(crossHost))('playbooks/cross-host.ts accepts what the wizard writes (--run check)', async () => {
-    const lab = getLab()
-    const cwd = workdir('crosshost')
-    const r = await orch(
-      ['wizard', '--host', `root@${lab.hosts[0].address}`, '--host', `root@${lab.hosts[1].address}`, '--key', lab.keyPath, '--known-hosts', lab.knownHostsPath, '--ssh-config', '/dev/null', '--strategy', 'routes', '--container-image', lab.image, '--container-pull', 'never', '--run', 'check', '--yes'],
-      cwd,
-      300_000,
-    )
-    expect(r.stdout).toMatch(/PLAY \[/)
-    expect(r.stdout).toMatch(/PLAY RECAP/)
-    expect(r.code).toBe(0)
-  })
+  it.skipIf(!existsSync(crossHost))(
+    'with playbooks/cross-host.ts: the suggested strategy applied for real (containers reach each other), then a second wizard proposes the same and its check changes nothing',
+    async () => {
+      const lab = getLab()
+      const cwd = workdir('crosshost')
+      const args = (run: string) => [
+        'wizard',
+        '--host', `root@${lab.hosts[0].address}`,
+        '--host', `root@${lab.hosts[1].address}`,
+        '--key', lab.keyPath,
+        '--known-hosts', lab.knownHostsPath,
+        '--ssh-config', '/dev/null',
+        '--container-image', lab.image,
+        '--container-pull', 'never',
+        '--run', run,
+        '--force',
+        '--yes',
+      ]
+      const r = await orch(args('apply'), cwd, 300_000)
+      expect(r.code, r.stdout + r.stderr).toBe(0)
+      expect(r.stdout).toMatch(/Suggested strategy: vxlan/)
+      expect(r.stdout.match(/PLAY \[cross-host container networking\]/g)).toHaveLength(2)
+      expect(r.stdout).toMatch(/PASS container to container/)
+      expect(r.stdout).toMatch(/TRANSACTION COMMITTED/)
+      const first = readFileSync(join(cwd, 'inventory/hosts.ini'), 'utf8')
+      const firstVars = readFileSync(join(cwd, 'inventory/group_vars/docker_hosts.yml'), 'utf8')
+
+      // The hosts now hold the overlay: a second wizard must not count it as taken.
+      const again = await orch(args('check'), cwd, 300_000)
+      expect(again.code, again.stdout + again.stderr).toBe(0)
+      const body = (t: string) => t.replace(/^#.*\n/gm, '')
+      expect(body(readFileSync(join(cwd, 'inventory/hosts.ini'), 'utf8'))).toBe(body(first))
+      expect(body(readFileSync(join(cwd, 'inventory/group_vars/docker_hosts.yml'), 'utf8'))).toBe(body(firstVars))
+      expect(again.stdout).toMatch(/node1\s*:\s*ok=\d+\s+changed=0\s+unreachable=0\s+failed=0/)
+      expect(again.stdout).toMatch(/node2\s*:\s*ok=\d+\s+changed=0\s+unreachable=0\s+failed=0/)
+
+      // Leave the lab as found.
+      const back = await orch(['rollback', '-i', join(cwd, 'inventory/hosts.ini')], cwd)
+      expect(back.code, back.stdout + back.stderr).toBe(0)
+    },
+    400_000,
+  )
 })
