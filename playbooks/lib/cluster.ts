@@ -340,11 +340,15 @@ function planLan(c: Cluster): void {
       v.oneOf('bridge_persist', m.vars.bridge_persist, ['auto', 'none', 'ifupdown', 'netplan', 'networkmanager'])
       if (str(m.vars.lan_gateway) !== undefined) v.ipv4('lan_gateway', m.vars.lan_gateway)
     })
-  planLanIps(c)
 }
 
-/** container_ip per host, or the next free address of lan_pool by inventory order. */
+/**
+ * container_ip per host, or the next free address of lan_pool by inventory order (planned once, when the
+ * first host's probe tasks are made: br0-bridge.ts alone needs neither).
+ */
 export function planLanIps(c: Cluster): void {
+  if (c.lanIps.size) return
+  for (const m of c.members) checkFor(m.name, () => str(m.vars.lan_gateway) !== undefined && v.ipv4('lan_gateway', m.vars.lan_gateway))
   const used = new Map<string, string>()
   for (const m of c.members) used.set(m.address, `${m.name}'s underlay address`)
   for (const m of c.members) {

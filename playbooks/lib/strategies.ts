@@ -22,7 +22,7 @@ import {
   type Datapath,
 } from '../../src/tasks/index.ts'
 import { DETECT_DATAPATH_SCRIPT } from '../../src/tasks/ovsBridge.ts'
-import { cluster, deferred, OVERHEAD, sections, surveyRoutes, type Cluster, type Member, type Pending, type Strategy } from './cluster.ts'
+import { cluster, deferred, OVERHEAD, planLanIps, sections, surveyRoutes, type Cluster, type Member, type Pending, type Strategy } from './cluster.ts'
 import type { PlaybookContext } from '../../src/engine/types.ts'
 import { splitHorizon, txChecksumOff } from './ovs.ts'
 
@@ -99,6 +99,7 @@ export function bridgeTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Ta
 /** A probe container (no docker network) plugged into `bridge` with its LAN address and default gateway. */
 export function lanProbeTasks(c: Cluster, me: Member, bridge: string): Task[] {
   const probe = String(me.vars.probe_name)
+  planLanIps(c)
   const want = c.lanIps.get(me.name)!
   return [
     probeContainer(me, 'none'),
