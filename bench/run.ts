@@ -325,7 +325,7 @@ async function main(): Promise<void> {
     }
     if (o.only.has('b') && !stopping) {
       await guard('b', async () => {
-        cross = await crossHostPart({ repo, orch: ORCH, ansibleDir: ANSIBLE_DIR, hosts: o.dockerHosts, runs: o.runs, labUp, labDown, timed, log, closeControlMasters })
+        cross = await crossHostPart({ repo, orch: ORCH, ansibleDir: ANSIBLE_DIR, hosts: o.dockerHosts, runs: o.runs, labUp, labDown, timed, log, closeControlMasters, stopping: () => stopping })
       })
     }
     if (o.only.has('c') && !stopping) {
@@ -383,6 +383,7 @@ async function main(): Promise<void> {
       if (!s) continue
       rows.push(['b', String(cross.hosts), t, fmtSec(s.first.median), fmtSec(s.second.median), fmtMiB(s.maxRssKb), t === 'ansible' ? `${fmtRatio(cross.ratios.ansibleOverOrch.first)} / ${fmtRatio(cross.ratios.ansibleOverOrch.second)}` : '', ''])
     }
+    if (cross.orch) rows.push(['b', String(cross.hosts), 'orch rollback', fmtSec(cross.orch.rollback.median), '', '', '', ''])
   }
   for (const s of scale) {
     if (s.orch) rows.push(['c', String(s.hosts), 'orch', fmtSec(s.orch.first.median), fmtSec(s.orch.second.median), fmtMiB(s.orch.maxRssKb), '', s.floor ? `${fmtRatio(ratio(s.orch.first.median, s.floor.first.median))} / ${fmtRatio(ratio(s.orch.second.median, s.floor.second.median))}` : ''])
@@ -427,11 +428,13 @@ async function main(): Promise<void> {
     out.push('')
     for (const g of goals) out.push(`${g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.target >= 1000 ? (g.goal.includes('memory') ? fmtMiB(g.measured) : fmtSec(g.measured)) : fmtRatio(g.measured)}`)
   }
-  const notes = samples.filter((s) => s.note)
-  if (notes.length) {
-    out.push('')
-    for (const s of notes) out.push(`!! ${s.tool} ${s.hosts} hosts ${s.phase}: ${s.note}`)
-  }
+  const notes = [
+    ...samples.filter((s) => s.note).map((s) => `${s.tool} ${s.hosts} hosts ${s.phase}: ${s.note}`),
+    ...(cross?.samples ?? []).filter((s) => s.note).map((s) => `(b) ${s.tool} ${cross!.hosts} docker hosts ${s.phase}: ${s.note}`),
+  ]
+  if (notes.length || cross?.skipped) out.push('')
+  for (const n of notes) out.push(`!! ${n}`)
+  if (cross?.skipped) out.push(`(b) skipped: ${cross.skipped}`)
   if (errors.length) {
     out.push('')
     for (const e of errors) out.push(`!! ${e}`)

@@ -1,0 +1,97 @@
+/**
+ * Where orch's time goes: runs `orch run` in this process with every remote command timed.
+ *
+ *   npx tsx bench/trace.ts run PLAYBOOK -i INVENTORY [-f N] [...orch run options]
+ *
+ * Prints, after orch's own output (on stderr): process start → CLI ready, connections (first/last/median),
+ * round trips per host by kind (begin, snapshot, read, journal, apply, commit), their latency, and the
+ * run's phases on a time line. Instruments the ssh2 transport's prototype (SshConnection.run/runRaw and
+ * ConnectionPool.get) from the outside: orch's code is unchanged.
+ */
+import { performance } from 'node:perf_hooks'
+import { SshConnection } from '../src/transport/connection.ts'
+import { ConnectionPool } from '../src/transport/pool.ts'
+import { main } from '../src/cli/main.ts'
+import { median } from './lib/stats.ts'
+
+const processStart = performance.timeOrigin
+const tReady = performance.now()
+
+interface Call {
+  host: string
+  kind: string
+  start: number
+  end: number
+}
+const calls: Call[] = []
+const connects: Array<{ host: string; start: number; end: number }> = []
+
+function kindOf(script: string, stdin: unknown): string {
+  if (script.includes('ORCH_EOF') && script.includes('/var/lib/orch/lock')) return 'begin'
+  if (script.includes('@@@orch-snapshot@@@')) return 'snapshot'
+  if (script.includes('/var/lib/orch/journal/') && script.includes('cat >')) return 'journal'
+  if (/last-committed/.test(script) && /committed/.test(script)) return 'commit'
+  if (stdin !== undefined) return 'apply'
+  return 'task'
+}
+
+const origRun = SshConnection.prototype.run
+SshConnection.prototype.run = async function (this: SshConnection, script: string, opts: Parameters<typeof origRun>[1] = {}) {
+  const start = performance.now()
+  try {
+    return await origRun.call(this, script, opts)
+  } finally {
+    calls.push({ host: this.hostName, kind: kindOf(script, opts?.stdin), start, end: performance.now() })
+  }
+}
+
+const origGet = ConnectionPool.prototype.get
+const seen = new Set<string>()
+ConnectionPool.prototype.get = function (this: ConnectionPool, hostName: string) {
+  const p = origGet.call(this, hostName)
+  if (!seen.has(hostName)) {
+    seen.add(hostName)
+    const start = performance.now()
+    p.then(
+      () => connects.push({ host: hostName, start, end: performance.now() }),
+      () => undefined,
+    )
+  }
+  return p
+}
+
+const t0 = performance.now()
+const code = await main(['node', 'orch', ...process.argv.slice(2)])
+const tEnd = performance.now()
+
+const ms = (x: number) => `${x.toFixed(0)} ms`
+const out: string[] = ['', '== trace ==']
+out.push(`process start -> orch loaded: ${ms(tReady)} (node + tsx + orch modules; process started ${new Date(processStart).toISOString().slice(11, 23)})`)
+out.push(`orch main(): ${ms(tEnd - t0)} (exit code ${code})`)
+if (connects.length) {
+  const d = connects.map((c) => c.end - c.start)
+  out.push(`connections: ${connects.length}, first ready at +${ms(Math.min(...connects.map((c) => c.end)) - t0)}, last at +${ms(Math.max(...connects.map((c) => c.end)) - t0)}, each ${ms(median(d))} median (${ms(Math.min(...d))}-${ms(Math.max(...d))})`)
+}
+const hosts = new Set(calls.map((c) => c.host)).size || 1
+const kinds = [...new Set(calls.map((c) => c.kind))]
+out.push(`round trips: ${calls.length} (${(calls.length / hosts).toFixed(1)} per host)`)
+for (const k of kinds) {
+  const mine = calls.filter((c) => c.kind === k)
+  const d = mine.map((c) => c.end - c.start)
+  out.push(
+    `  ${k.padEnd(9)} ${String(mine.length).padStart(5)}  ${(mine.length / hosts).toFixed(1).padStart(5)}/host  latency median ${ms(median(d))}, max ${ms(Math.max(...d))};  window +${ms(Math.min(...mine.map((c) => c.start)) - t0)} .. +${ms(Math.max(...mine.map((c) => c.end)) - t0)}`,
+  )
+}
+// Busy time: how much of the run had at least one remote command in flight.
+const ev = calls.flatMap((c) => [[c.start, 1] as const, [c.end, -1] as const]).sort((a, b) => a[0] - b[0])
+let depth = 0
+let last = 0
+let busy = 0
+for (const [t, d] of ev) {
+  if (depth > 0) busy += t - last
+  depth += d
+  last = t
+}
+out.push(`remote commands in flight during ${ms(busy)} of ${ms(tEnd - t0)}`)
+console.error(out.join('\n'))
+process.exit(code)
