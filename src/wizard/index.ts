@@ -568,8 +568,10 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
       groupVars.vxlan_port = o.vxlanPort ? Number(o.vxlanPort) : DEFAULTS.vxlan_port
     } else {
       groupVars.ovs_bridge = ovsBridge
-      const noOvs = probed.filter((p) => !p.facts.ovs.installed).map((p) => p.name)
-      if (noOvs.length) say(color.yellow(`! Open vSwitch is not installed on ${noOvs.join(', ')}: install openvswitch-switch before running`))
+      const notInstalled = probed.filter((p) => !p.facts.ovs.installed).map((p) => p.name)
+      const notRunning = probed.filter((p) => p.facts.ovs.installed && !p.facts.ovs.running).map((p) => p.name)
+      if (notInstalled.length) say(color.yellow(`! Open vSwitch is not installed on ${notInstalled.join(', ')}: install openvswitch-switch before running`))
+      if (notRunning.length) say(color.yellow(`! Open vSwitch is installed but not running on ${notRunning.join(', ')}: start it before running`))
       everyHost('ovs_underlay_iface', (h) => h.underlay?.iface)
     }
     let proposed: string = DEFAULTS.overlay_cidr

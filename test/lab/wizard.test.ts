@@ -402,6 +402,53 @@ export default playbook({
     expect(tree(cwd)).toEqual(['a/group_vars/docker_hosts.yml', 'a/hosts.ini', 'ssh_config', 'v/group_vars/docker_hosts.yml', 'v/hosts.ini', 'vagrant.txt'])
   })
 
+  it('interactive import: hosts picked from an ssh config in a checkbox, then none typed', async () => {
+    const lab = getLab()
+    const [h1, h2] = lab.hosts
+    const cwd = workdir('pick')
+    writeFileSync(join(cwd, 'ssh_config'), `Host alpha\n  HostName ${h1.address}\n  User root\n  IdentityFile ${lab.keyPath}\nHost beta\n  HostName ${h2.address}\n  User root\n  IdentityFile ${lab.keyPath}\n`)
+    const t = new Pty(['--ssh-config', join(cwd, 'ssh_config'), '--known-hosts', lab.knownHostsPath, '--strategy', 'ovs-gre', '--container-image', '', '--format', 'ini', '--out', 'inv', '--run', 'none'], cwd)
+    try {
+      await t.expect(/Where are the hosts\?/)
+      t.type(DOWN)
+      await t.expect(/❯ Pick from .*ssh_config \(2 hosts\)/)
+      t.type(ENTER)
+      await t.expect(/Hosts from .*ssh_config/)
+      t.type(' ' + DOWN + ' ') // tick alpha, then beta
+      await t.expect(/◉ beta/)
+      t.type(ENTER)
+      await t.expect(/✔ alpha: root@/)
+      await t.expect(/host key: ED25519 SHA256:\S+ \(known, /)
+      await t.expect(/✔ beta: root@/)
+      await t.expect(/Host 3: address \(empty when done\)/)
+      t.type(ENTER)
+      await t.expect(/Open vSwitch is (not installed|installed but not running) on alpha, beta/)
+      await t.expect(/Overlay CIDR \(one address per host\) \(10\.250\.0\.0\/24\)/)
+      t.type(ENTER)
+      await t.expect(/Write these files\?/)
+      t.type('y' + ENTER)
+      expect(await t.exited).toBe(0)
+    } catch (e) {
+      t.kill()
+      throw e
+    }
+    const inv = await loadInventory([join(cwd, 'inv/hosts.ini')])
+    expect([...inv.hosts.keys()]).toEqual(['alpha', 'beta'])
+    expect(inv.hosts.get('alpha')!.vars).toMatchObject({ ansible_host: h1.address, overlay_ip: '10.250.0.1', ovs_bridge: 'br-int', ovs_underlay_iface: 'eth0', orch_strategy: 'ovs-gre' })
+    expect(inv.hosts.get('beta')!.vars).toMatchObject({ ansible_host: h2.address, overlay_ip: '10.250.0.2' })
+  })
+
+  it('flags only, a host that does not answer: exit 4 naming it, nothing written', async () => {
+    const lab = getLab()
+    const cwd = workdir('unreachable')
+    const silent = lab.lanCidr.replace(/\.0\/24$/, '.78')
+    const r = await orch(['wizard', '--host', `root@${lab.hosts[0].address}`, '--host', `root@${silent}`, '--key', lab.keyPath, '--known-hosts', lab.knownHostsPath, '--ssh-config', '/dev/null', '--connect-timeout', '2', '--yes'], cwd)
+    expect(r.code).toBe(4)
+    expect(r.stdout).toMatch(/✔ node1: /)
+    expect(r.stdout).toContain(`✘ root@${silent}: cannot reach SSH`)
+    expect(tree(cwd)).toEqual([])
+  })
+
   it.skipIf(!existsSync(crossHost))(
     'with playbooks/cross-host.ts: the suggested strategy applied for real (containers reach each other), then a second wizard proposes the same and its check changes nothing',
     async () => {

@@ -15,7 +15,7 @@ import { flagsAsker, MissingFlagsError } from '../../src/wizard/ask.ts'
 import { commitFiles } from '../../src/wizard/files.ts'
 import { StagedKnownHosts } from '../../src/wizard/hostkey.ts'
 import { iniWord, renderGroupVars, renderIni, renderYamlInventory, type InventoryHost } from '../../src/wizard/render.ts'
-import { configHostsFromText, parseHostSpec, selectConfigHosts } from '../../src/wizard/sources.ts'
+import { configHostsFromText, onPath, parseHostSpec, selectConfigHosts } from '../../src/wizard/sources.ts'
 import {
   proposeContainerSubnets,
   proposeLanPool,
@@ -305,6 +305,14 @@ describe('without a terminal', () => {
     expect(r.stderr).toMatch(/^\s+--host\s+hosts to set up/m)
     expect(r.stderr).toMatch(/^\s+--yes\s+/m)
     expect(r.stderr).not.toMatch(/\n\s+at /)
+    expect(readdirSync(cwd)).toEqual([])
+  })
+  it.skipIf(!!onPath('vagrant'))('--vagrant without a FILE where vagrant is not installed: exit 5 saying what to do', async () => {
+    const cwd = join(tmp, 'cli3')
+    mkdirSync(cwd)
+    const r = await cli(['--vagrant', '--yes'], cwd)
+    expect(r.code).toBe(5)
+    expect(r.stderr).toMatch(/--vagrant: vagrant is not installed here; save `vagrant ssh-config` output .* --vagrant FILE/)
     expect(readdirSync(cwd)).toEqual([])
   })
   it('bad flag values: exit 5 naming the flag; existing files need --force', async () => {
