@@ -365,7 +365,7 @@ export default playbook({
     expect(tree(cwd)).toEqual([])
   })
 
-  it('imports from an ssh config (--ssh-hosts) and from vagrant ssh-config output (--vagrant FILE)', async () => {
+  it('imports from an ssh config (--ssh-hosts), from vagrant ssh-config output (--vagrant FILE) and by running vagrant (--vagrant)', async () => {
     const lab = getLab()
     const [h1, h2] = lab.hosts
     const cwd = workdir('imports')
@@ -399,7 +399,34 @@ export default playbook({
     // Vagrant's "default" machine is named after its hostname.
     expect([...v.hosts.keys()]).toEqual(['node1', 'worker'])
     expect(v.hosts.get('worker')!.vars).toMatchObject({ ansible_host: h2.address, ansible_user: 'root', ansible_ssh_private_key_file: lab.keyPath })
-    expect(tree(cwd)).toEqual(['a/group_vars/docker_hosts.yml', 'a/hosts.ini', 'ssh_config', 'v/group_vars/docker_hosts.yml', 'v/hosts.ini', 'vagrant.txt'])
+
+    // --vagrant without FILE runs `vagrant ssh-config` where the Vagrantfile is. Vagrant is a stand-in
+    // here (no VM can boot in the lab): a script first on PATH that prints the same text, and records
+    // how it was called.
+    mkdirSync(join(cwd, 'bin'))
+    writeFileSync(join(cwd, 'bin', 'vagrant'), `#!/bin/sh\necho "$PWD $*" > ${join(cwd, 'vagrant-called')}\n[ "$1" = ssh-config ] && exec cat ${join(cwd, 'vagrant.txt')}\nexit 1\n`, { mode: 0o755 })
+    writeFileSync(join(cwd, 'Vagrantfile'), '# the machines of this project\n')
+    const r3 = await new Promise<{ code: number; stderr: string }>((res) =>
+      execFile(process.execPath, [orchBin, 'wizard', '--vagrant', '--ssh-config', '/dev/null', '--out', 'vv', ...common], { cwd, env: { ...process.env, PATH: `${join(cwd, 'bin')}:${process.env.PATH}` } }, (err, _o, stderr) =>
+        res({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
+      ),
+    )
+    expect(r3.stderr).toBe('')
+    expect(r3.code).toBe(0)
+    expect(readFileSync(join(cwd, 'vagrant-called'), 'utf8')).toBe(`${cwd} ssh-config\n`)
+    expect(readFileSync(join(cwd, 'vv/hosts.ini'), 'utf8').replace(/^#.*\n/gm, '')).toBe(readFileSync(join(cwd, 'v/hosts.ini'), 'utf8').replace(/^#.*\n/gm, ''))
+    expect(tree(cwd).filter((f) => !f.startsWith('bin/'))).toEqual([
+      'Vagrantfile',
+      'a/group_vars/docker_hosts.yml',
+      'a/hosts.ini',
+      'ssh_config',
+      'v/group_vars/docker_hosts.yml',
+      'v/hosts.ini',
+      'vagrant-called',
+      'vagrant.txt',
+      'vv/group_vars/docker_hosts.yml',
+      'vv/hosts.ini',
+    ])
   })
 
   it('interactive import: hosts picked from an ssh config in a checkbox, then none typed', async () => {

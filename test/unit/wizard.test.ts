@@ -123,6 +123,14 @@ Host node2
   })
 })
 
+describe('commands on PATH', () => {
+  it('finds executables, not other files', () => {
+    expect(onPath('sh')).toMatch(/\/sh$/)
+    expect(onPath('no-such-command-orch')).toBeNull()
+    expect(onPath('passwd', '/etc')).toBeNull() // /etc/passwd is not executable
+  })
+})
+
 describe('underlay and strategy suggestion', () => {
   it('finds the interface holding the SSH address, else the default route', () => {
     const f = lanHost(1)
@@ -288,9 +296,9 @@ describe('without a terminal', () => {
     expect(await yes.input({ message: 'Gateway (empty: none)', flag: '--lan-gateway' })).toBe('')
   })
 
-  const cli = (args: string[], cwd: string) =>
+  const cli = (args: string[], cwd: string, env = process.env) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'orch.js'), 'wizard', ...args], { cwd, timeout: 60_000 }, (err, stdout, stderr) =>
+      const child = execFile(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'orch.js'), 'wizard', ...args], { cwd, env, timeout: 60_000 }, (err, stdout, stderr) =>
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
       )
       child.stdin?.end()
@@ -307,10 +315,10 @@ describe('without a terminal', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /)
     expect(readdirSync(cwd)).toEqual([])
   })
-  it.skipIf(!!onPath('vagrant'))('--vagrant without a FILE where vagrant is not installed: exit 5 saying what to do', async () => {
+  it('--vagrant without a FILE where vagrant is not installed: exit 5 saying what to do', async () => {
     const cwd = join(tmp, 'cli3')
     mkdirSync(cwd)
-    const r = await cli(['--vagrant', '--yes'], cwd)
+    const r = await cli(['--vagrant', '--yes'], cwd, { ...process.env, PATH: join(tmp, 'empty-path') })
     expect(r.code).toBe(5)
     expect(r.stderr).toMatch(/--vagrant: vagrant is not installed here; save `vagrant ssh-config` output .* --vagrant FILE/)
     expect(readdirSync(cwd)).toEqual([])
