@@ -9,13 +9,13 @@ import { EXIT } from '../engine/results.ts'
 import { UsageError } from './errors.ts'
 import type { Io } from './io.ts'
 
-const collect = (v: string, prev: string[]) => [...prev, v]
+const collect = (v: string, prev: string[] = []) => [...prev, v]
 
 export function registerWizard(program: Command, io: Io, done: (code: number) => void): void {
   program
     .command('wizard')
     .description('interactive set-up: hosts over SSH, facts, a suggested strategy; writes the inventory and group_vars, offers a first --check')
-    .option('--host <[name=][user@]addr[:port]>', 'a host to set up (repeatable); an ssh config alias works too', collect, [])
+    .option('--host <[name=][user@]addr[:port]>', 'a host to set up (repeatable); an ssh config alias works too', collect)
     .option('--user <name>', 'SSH user for --host entries without one (default: from the ssh config, else the local user)')
     .option('--port <n>', 'SSH port for --host entries without one (default 22)')
     .option('--key <file>', 'private key file for --host entries (default: ssh-agent, ~/.ssh/id_*)')
@@ -26,14 +26,14 @@ export function registerWizard(program: Command, io: Io, done: (code: number) =>
     .option('--accept-host-keys', 'trust new host keys without asking (their fingerprints are still printed)')
     .addOption(new Option('--strategy <name>', 'cross-host strategy (default: the suggested one)').choices(['routes', 'bridge', 'ovs-gre', 'vxlan']))
     .option('--cluster-cidr <cidr>', 'routes: pool of the per-host /24 container subnets (default 10.244.0.0/16)')
-    .option('--overlay-cidr <cidr>', 'vxlan, ovs-gre: overlay network, one address per host (default 10.250.0.0/24, or a free one)')
+    .option('--overlay-cidr <cidr>', 'vxlan (a /28 per host), ovs-gre (an address per host): the overlay network (default 10.250.0.0/24, or a free one)')
     .option('--vxlan-vni <n>', 'vxlan: VXLAN network identifier (default 42)')
     .option('--vxlan-port <n>', 'vxlan: UDP port (default 4789)')
     .option('--lan-pool <cidr>', "bridge: LAN addresses for containers (default: a free /28 at the top of the hosts' LAN)")
     .option('--lan-gateway <ip>', "bridge: the containers' default gateway (default: the hosts' gateway)")
     .option('--bridge-name <name>', 'bridge: the bridge that takes over the uplink (default br0)')
     .option('--ovs-bridge <name>', 'ovs-gre: the OVS integration bridge (default br-int)')
-    .option('--container-image <ref>', "image of the test containers (default: the playbook's)")
+    .option('--container-image <ref>', "image of the probe containers ('' or default: the playbook's)")
     .addOption(new Option('--container-pull <when>', 'pull the image when missing, or never (default missing)').choices(['never', 'missing']))
     .addOption(new Option('--format <fmt>', 'inventory format (default ini)').choices(['ini', 'yaml']))
     .option('--out <dir>', 'directory for hosts.ini|hosts.yml and group_vars/ (default ./inventory)')

@@ -702,7 +702,7 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
   const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
   const header = [
     `Written by orch wizard on ${stamp}: ${probed.length} host${probed.length === 1 ? '' : 's'}, strategy ${strategy}.`,
-    `Strategy variables: group_vars/${GROUP}.yml. Run: orch run playbooks/cross-host.ts -i ${relative(dirname(paths.inventory), paths.inventory)} --check`,
+    `Strategy variables: group_vars/${GROUP}.yml. Run: orch run playbooks/cross-host.ts -i ${relative(env.cwd, paths.inventory).startsWith('..') ? paths.inventory : relative(env.cwd, paths.inventory)} --check`,
   ]
   const inventoryText = format === 'yaml' ? renderYamlInventory(invHosts, invGroupVars, header) : renderIni(invHosts, invGroupVars, header)
   const groupVarsText = renderGroupVars(groupVars, [`Written by orch wizard on ${stamp}. Variables of playbooks/cross-host.ts for group ${GROUP}.`], comments)
