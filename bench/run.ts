@@ -95,7 +95,7 @@ function parseOptions(argv: string[]): Options {
 
 // ------------------------------------------------------------------------------------------------ labs
 const labs = new Map<string, Lab>()
-const runTag = Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, '0')
+const runTag = Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, "0")
 
 async function labUp(suffix: string, hosts: number, docker = false): Promise<Lab> {
   const prefix = `b${runTag}${suffix}`
