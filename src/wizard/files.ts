@@ -46,8 +46,22 @@ export function commitFiles(files: PlannedFile[]): void {
   }
 }
 
-/** Remove temp files left by an interrupted commit (there should be none: commit is synchronous). */
+/** Private directories of a wizard under way (staging known_hosts, saved vagrant ssh-config). */
+const dirs = new Set<string>()
+
+export function trackTempDir(dir: string): void {
+  dirs.add(dir)
+}
+
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+  dirs.delete(dir)
+}
+
+/** On an interruption: temp files of a commit (there should be none: commit is synchronous) and temp dirs. */
 export function cleanupTemps(): void {
   for (const t of live) rmSync(t, { force: true })
   live.clear()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  dirs.clear()
 }

@@ -10,7 +10,7 @@
  * cancelled (Ctrl-C at a prompt, SIGINT): nothing written; after a run: the run's exit code.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir, userInfo } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,7 +21,7 @@ import { contains, isIpv4, networkOf, parseCidr4, type Cidr4 } from '../net/ip.t
 import { quote } from '../net/shell.ts'
 import { HostKeyError, UnreachableError, type ConnectOptions, type ResolvedHop } from '../transport/index.ts'
 import { CancelledError, flagsAsker, interactiveAsker, MissingFlagsError, type Asker } from './ask.ts'
-import { cleanupTemps, commitFiles, type PlannedFile } from './files.ts'
+import { commitFiles, removeTempDir, trackTempDir, type PlannedFile } from './files.ts'
 import { describeKey, knownName, scanHostKey, StagedKnownHosts, type ScannedKey } from './hostkey.ts'
 import { GROUP, renderGroupVars, renderIni, renderYamlInventory, type InventoryHost, type Scalar } from './render.ts'
 import {
@@ -204,11 +204,11 @@ export async function runWizard(o: WizardOptions, env: WizardEnv): Promise<numbe
   }
 
   const staging = mkdtempSync(join(tmpdir(), 'orch-wizard-'))
+  trackTempDir(staging) // removed by cleanupTemps when a SIGINT ends the process
   try {
     return await wizard(o, env, asker, interactive, staging, say, color)
   } finally {
-    rmSync(staging, { recursive: true, force: true })
-    cleanupTemps()
+    removeTempDir(staging)
   }
 }
 

@@ -339,6 +339,7 @@ export default playbook({
     const cwd = workdir('sigint')
     // An address on the lab LAN where no host answers: the SSH test waits for it.
     const silent = lab.lanCidr.replace(/\.0\/24$/, '.77')
+    const stagingBefore = stagingDirs()
     const t = new Pty(['--host', `root@${lab.hosts[0].address}`, '--host', `root@${silent}`, '--key', lab.keyPath, '--known-hosts', join(cwd, 'kh'), '--ssh-config', '/dev/null', '--accept-host-keys', '--connect-timeout', '30'], cwd)
     try {
       await t.expect(/✔ node1: /)
@@ -352,6 +353,7 @@ export default playbook({
       throw e
     }
     expect(tree(cwd)).toEqual([])
+    expect(stagingDirs()).toEqual(stagingBefore) // the private temp dir went too
   })
 
   it('a new host key without a terminal and without --accept-host-keys: exit 5 naming the flag and the fingerprint', async () => {
