@@ -57,16 +57,26 @@ export async function wizardCommand(opts: Record<string, unknown>, io: Io, stdin
   // SIGINT outside a prompt (connecting, gathering facts; at a prompt the terminal is raw and Ctrl-C
   // is a key, which the prompt turns into a cancellation). During a child `orch run`, the child
   // (same process group) gets it and rolls back: the wizard waits for it.
-  const onSigint = () => {
+  const cancel = (signal: string) => {
     if (child) return
     if (cancelled) return
     cancelled = true
     cleanupTemps()
-    if (stdin.isTTY) stdin.setRawMode?.(false)
-    io.stderr.write(`\norch wizard: cancelled (SIGINT); ${nothing()}\n`)
+    try {
+      if (stdin.isTTY) stdin.setRawMode?.(false)
+      io.stderr.write(`\norch wizard: cancelled (${signal}); ${nothing()}\n`)
+    } catch {
+      /* the terminal is gone (SIGHUP) */
+    }
     io.exit(EXIT.INTERRUPTED)
   }
+  const onSigint = () => cancel('SIGINT')
+  // A closed terminal or a kill: the same clean-up (the private temp directory), same exit code.
+  const onSigterm = () => cancel('SIGTERM')
+  const onSighup = () => cancel('SIGHUP')
   io.onSigint(onSigint)
+  process.on('SIGTERM', onSigterm)
+  process.on('SIGHUP', onSighup)
   try {
     return await runWizard(opts, {
       stdin,
@@ -89,5 +99,7 @@ export async function wizardCommand(opts: Record<string, unknown>, io: Io, stdin
     return EXIT.ERROR
   } finally {
     io.offSigint(onSigint)
+    process.off('SIGTERM', onSigterm)
+    process.off('SIGHUP', onSighup)
   }
 }

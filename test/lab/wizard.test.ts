@@ -356,6 +356,29 @@ export default playbook({
     expect(stagingDirs()).toEqual(stagingBefore) // the private temp dir went too
   })
 
+  it('the terminal closing (SIGHUP) or a kill (SIGTERM) at a prompt: exit 99, no file, no temp dir', async () => {
+    const lab = getLab()
+    for (const signal of ['SIGHUP', 'SIGTERM'] as const) {
+      const cwd = workdir(`sig-${signal}`)
+      const stagingBefore = stagingDirs()
+      const t = new Pty(['--host', `root@${lab.hosts[0].address}`, '--key', lab.keyPath, '--known-hosts', join(cwd, 'kh'), '--ssh-config', '/dev/null', '--accept-host-keys'], cwd)
+      try {
+        await t.expect(/Strategy/)
+        // The wizard is the child of `script`: signal it by PID.
+        const pid = Number(execFileSync('pgrep', ['-P', String(t.child.pid)], { encoding: 'utf8' }).trim().split('\n')[0])
+        expect(pid).toBeGreaterThan(1)
+        process.kill(pid, signal)
+        expect(await t.exited).toBe(99)
+      } catch (e) {
+        t.kill()
+        throw e
+      }
+      expect(t.text).toContain(`cancelled (${signal}); nothing was written`)
+      expect(tree(cwd)).toEqual([])
+      expect(stagingDirs()).toEqual(stagingBefore)
+    }
+  })
+
   it('a new host key without a terminal and without --accept-host-keys: exit 5 naming the flag and the fingerprint', async () => {
     const lab = getLab()
     const cwd = workdir('nokey')
