@@ -8,9 +8,14 @@
 #   LAB_IMAGE  busybox rootfs tarball to import into dockerd
 #   LAB_OVERLAYS  top-level dirs given a copy-on-write view (etc var usr ...)
 set -eu
-fail() { echo "$*" > "$LAB_STATE/failed"; exit 1; }
+# The lab's own files may live under a path this host is about to mount over (a checkout in /tmp or
+# /root): hold them open and reach them through /proc/self/fd from here on.
+exec 7<"$LAB_STATE" 6<"$LAB_BIN"
+S=/proc/self/fd/7
+fail() { echo "$*" > "$S/failed"; exit 1; }
 trap 'fail "host-init failed at line $LINENO"' EXIT
-exec > "$LAB_STATE/init.log" 2>&1
+exec > "$S/init.log" 2>&1
+if [ -n "${LAB_IMAGE:-}" ]; then exec 5<"$LAB_IMAGE"; fi
 
 hostname "$LAB_NAME"
 
@@ -31,17 +36,16 @@ rmdir /run/.cg
 # /etc, /var, /usr, /opt, /srv, /home, /mnt are copy-on-write views of the machine's (LAB_OVERLAYS):
 # whatever a task writes there lands in this host's upper dir and never on the machine.
 for d in $LAB_OVERLAYS; do
-  mkdir -p "$LAB_STATE/$d.upper" "$LAB_STATE/$d.work"
-  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$LAB_STATE/$d.upper,workdir=$LAB_STATE/$d.work" "/$d"
+  mkdir -p "$S/$d.upper" "$S/$d.work"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$(readlink -f "$S/$d.upper"),workdir=$(readlink -f "$S/$d.work")" "/$d"
 done
 # dockerd's overlay2 cannot sit on overlayfs: /var/lib/docker is a plain directory.
-mkdir -p "$LAB_STATE/docker" /var/lib/docker
-mount --bind "$LAB_STATE/docker" /var/lib/docker
-mkdir -p "$LAB_STATE/root"
-mount --bind "$LAB_STATE/root" /root
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p "$S/docker" "$S/root" /var/lib/docker
+mount --bind "$S/docker" /var/lib/docker
 # The systemctl stand-in comes first in PATH (/usr/local/sbin): hosts have no systemd.
-mount --bind "$LAB_BIN" /usr/local/sbin
+mount --bind /proc/self/fd/6 /usr/local/sbin
+mount --bind "$S/root" /root
+mount -t tmpfs -o mode=1777 tmpfs /tmp
 
 ip link set lo up
 /usr/sbin/sshd -f /etc/ssh/sshd_config
@@ -50,10 +54,11 @@ if [ "${LAB_OVS:-0}" = 1 ]; then systemctl start openvswitch-switch || fail "ope
 if [ "${LAB_DOCKER:-0}" = 1 ]; then
   systemctl start docker || fail "dockerd did not start: $(tail -n 5 /var/log/dockerd.log)"
   if ! docker image inspect orchlab/busybox:latest >/dev/null 2>&1; then
-    docker import --change 'CMD ["sh"]' "$LAB_IMAGE" orchlab/busybox:latest >/dev/null || fail "image import failed"
+    docker import --change 'CMD ["sh"]' - orchlab/busybox:latest <&5 >/dev/null || fail "image import failed"
   fi
 fi
 
 trap - EXIT
-echo ok > "$LAB_STATE/ready"
+echo ok > "$S/ready"
+exec 5<&- 6<&- 7<&-
 exec sleep infinity
