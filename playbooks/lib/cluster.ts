@@ -88,6 +88,14 @@ export interface Cluster {
 
 const str = (x: unknown): string | undefined => (x === undefined || x === null || x === '' ? undefined : String(x))
 
+/** A variable that must be the same on every host (a tunnel key, a port): refused naming the odd host. */
+function sameEverywhere(c: { members: Member[] }, variable: string, norm: (x: unknown) => unknown = (x) => x): void {
+  const first = c.members[0]
+  const want = norm(first.vars[variable])
+  for (const m of c.members.slice(1))
+    if (norm(m.vars[variable]) !== want) throw new ArgError(variable, `the same value on every host (${first.name} has ${JSON.stringify(first.vars[variable])})`, m.vars[variable], m.name)
+}
+
 function checkFor<T>(hostName: string, f: () => T): T {
   try {
     return f()
@@ -433,6 +441,7 @@ function planOvs(c: Cluster): void {
       v.oneOf('ovs_datapath', m.vars.ovs_datapath, ['auto', 'system', 'netdev'])
       v.int('ovs_gre_key', m.vars.ovs_gre_key, 0, 4294967295)
     })
+  sameEverywhere(c, 'ovs_gre_key', Number)
   const used = new Map<string, string>()
   for (const m of c.members) {
     const ip = overlayIpOf(m, overlay)
@@ -467,6 +476,8 @@ function planVxlan(c: Cluster): void {
       if (rangePrefix && p !== rangePrefix) throw new ArgError('overlay_range_prefix', `the same prefix on every host (${rangePrefix})`, p)
       rangePrefix = p
     })
+  sameEverywhere(c, 'vxlan_vni', Number)
+  sameEverywhere(c, 'vxlan_port', Number)
   const explicit = new Map<string, Cidr4>()
   for (const m of c.members) {
     const s = str(m.vars.overlay_range)

@@ -129,6 +129,8 @@ describe('cross-host playbook plan', () => {
     bad([{ orch_strategy: 'bridge' }, { orch_strategy: 'bridge' }, { orch_strategy: 'bridge', bridge_iface: 'eth0;reboot' }], 'bridge_iface', 'node3')
     bad([{ orch_strategy: 'ovs-gre', overlay_cidr: '10.0.0.0/33' }, { orch_strategy: 'ovs-gre' }, { orch_strategy: 'ovs-gre' }], 'overlay_cidr')
     bad([{ orch_strategy: 'vxlan', overlay_ip: '10.250.0.40' }, { orch_strategy: 'vxlan' }, { orch_strategy: 'vxlan' }], 'overlay_ip')
+    bad([{ orch_strategy: 'vxlan' }, { orch_strategy: 'vxlan' }, { orch_strategy: 'vxlan', vxlan_vni: 43 }], 'vxlan_vni', 'node3')
+    bad([{ orch_strategy: 'ovs-gre' }, { orch_strategy: 'ovs-gre', ovs_gre_key: 7 }, { orch_strategy: 'ovs-gre' }], 'ovs_gre_key', 'node2')
     bad([{ container_image: 'busybox;reboot' }, {}, {}], 'container_image')
     bad([{ confirm_timeout: 99999 }, {}, {}], 'confirm_timeout')
   })

@@ -102,4 +102,25 @@ describe.skipIf(labSkipReason)('playbook cross-host.ts: routes', () => {
       await exec(lab(), b, `ip route del 10.244.1.0/24 via ${lab().gateway}`)
     }
   })
+
+  it('a failed check rolls every host back: node3 drops what comes for its containers', async () => {
+    const [, , c] = lab().hosts
+    // In the raw table, which neither docker nor orch touch (nor the snapshots compare).
+    await exec(lab(), c, 'iptables -t raw -I PREROUTING -d 10.244.0.0/16 -j DROP')
+    try {
+      const before = await snapshots(lab())
+      const r = await run(lab(), 'routes')
+      expect(r.code).toBe(2)
+      const matrix = r.doc.checks.find((x: any) => /container to container/.test(x.name))
+      expect(matrix.ok).toBe(false)
+      const failed = matrix.probes.filter((p: any) => !p.ok).map((p: any) => `${p.from}->${p.to}`).sort()
+      // Both ways: node3's own probe gets no answers back either. node1 <-> node2 still work.
+      expect(failed).toEqual(['node1->node3', 'node2->node3', 'node3->node1', 'node3->node2'])
+      expect(r.doc.transaction.status).toBe('rolled-back')
+      for (const h of lab().hosts) expect(r.doc.transaction.hosts[h.name]).toMatchObject({ status: 'rolled-back', restored: true })
+      expect(await snapshots(lab())).toEqual(before)
+    } finally {
+      await exec(lab(), c, 'iptables -t raw -D PREROUTING -d 10.244.0.0/16 -j DROP')
+    }
+  })
 })
