@@ -95,7 +95,8 @@ async function inLabHost(): Promise<number> {
       VAGRANT_DOTFILE_PATH: '/tmp/orch-vagrant-dotfile',
     }
     say(`suite inside lab host ${host.name} (${host.ns})`)
-    return await runInherit(['nsenter', '-t', String(initPid(lab)), '--net', '--mount', '--uts', '--pid', '--', ...vitest], env)
+    // --wd: a working directory opened before entering the mount namespace would not resolve inside it.
+    return await runInherit(['nsenter', '-t', String(initPid(lab)), '--net', '--mount', '--uts', '--pid', `--wd=${repoRoot}`, '--', ...vitest], env)
   } finally {
     if (lab) {
       say(`lab ${prefix} down`)
