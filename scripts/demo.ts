@@ -8,7 +8,7 @@
  * bin/demo.js installs what is missing first (npm packages, scripts/install-deps.sh).
  */
 import { spawn } from 'node:child_process'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { down, labUnavailableReason, readState, repoRoot, up, type Lab } from '../src/lab/index.ts'
 
 const STRATEGIES = {
@@ -77,6 +77,9 @@ async function main(): Promise<number> {
     await down(PREFIX)
   }
 
+  say(bold(`orch demo: cross-host container networking with ${strategies.length === 1 ? 'the strategy' : 'the strategies'} ${strategies.join(', ')}`))
+  say('on a throw-away lab of 3 hosts; each strategy is applied, checked (ping + 1 MiB TCP between the')
+  say('containers of every pair of hosts), then rolled back with `orch rollback` before the next one.')
   step('bringing up a 3-host lab: network namespaces, each with its own sshd, dockerd and Open vSwitch')
   const t0 = Date.now()
   let lab: Lab | undefined
@@ -86,7 +89,8 @@ async function main(): Promise<number> {
     say(`lab "${PREFIX}" up in ${((Date.now() - t0) / 1000).toFixed(1)} s: LAN ${lab.lanCidr}, gateway ${lab.gateway}`)
     for (const h of lab.hosts) say(`  ${h.name}  ${h.address}`)
     say(`inventory: ${lab.inventoryPath}`)
-    const inv = lab.inventoryPath
+    // Relative to the repository: the commands shown can be pasted as they are (with --keep).
+    const inv = relative(repoRoot, lab.inventoryPath)
 
     for (const [i, s] of strategies.entries()) {
       if (interrupted) break
