@@ -8,6 +8,7 @@
  */
 import type { Connection } from '../transport/types.ts'
 import { quote, sh } from '../net/shell.ts'
+import { printfLiteral } from '../transport/framing.ts'
 import type { Undo } from './types.ts'
 
 export const JOURNAL_ROOT = '/var/lib/orch/journal'
@@ -21,7 +22,28 @@ export interface Journal {
   readonly runId: string
   /** Persist `undo` for `hostName` before the change is applied. Throws when it could not be saved. */
   record(hostName: string, conn: Connection, undo: Undo, meta?: JournalEntryMeta): Promise<void>
+  /**
+   * Optional: the entry as a shell prefix, for the engine to send in the same round trip as apply's first
+   * command (see JournalPrefix). Journals without it are always written with record().
+   */
+  prefix?(hostName: string, undo: Undo, meta?: JournalEntryMeta): JournalPrefix
 }
+
+/**
+ * A journal entry sent with the command that makes the change: `script` writes the entry (in a subshell, its
+ * own umask, stdin untouched) and, if that fails, prints JOURNAL_FAILED and exits JOURNAL_FAILED_RC before
+ * anything of the command runs. The caller reports back with done(ok).
+ */
+export interface JournalPrefix {
+  script: string
+  done(ok: boolean): void
+  /** Write the same entry on its own round trip instead (for a command that cannot carry the prefix). */
+  recordAlone(conn: Connection): Promise<void>
+}
+
+/** Exit code and stderr mark of a command whose journal prefix could not write the entry. */
+export const JOURNAL_FAILED_RC = 86
+export const JOURNAL_FAILED = 'orch: could not journal the undo'
 
 export function journalDir(runId: string): string {
   assertRunId(runId)
@@ -95,9 +117,44 @@ export class RemoteJournal implements Journal {
     this.seq.set(hostName, Math.max(this.seq.get(hostName) ?? 0, entries))
   }
 
+  /**
+   * The entry as a prefix of the apply command: one round trip less per changed task, and the text goes in
+   * with the shell's builtin printf (a rename is the only process). Written whole (temp file + rename)
+   * before the command runs; the command does not run when it could not be written.
+   */
+  prefix(hostName: string, undo: Undo, meta: JournalEntryMeta = { module: 'task', task: '' }): JournalPrefix {
+    const seq = (this.seq.get(hostName) ?? 0) + 1
+    this.seq.set(hostName, seq)
+    const dir = journalDir(this.runId)
+    const base = `${String(seq).padStart(4, '0')}-${safeModule(meta.module)}`
+    const tmp = `${dir}/.${base}.tmp`
+    const backupPath = `${dir}/${base}.backup`
+    const text = undoFileText(undo, { seq, host: hostName, backupPath, ...meta })
+    const ready = this.dirReady.has(hostName)
+    const script =
+      '( ' +
+      (ready ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
+      (undo.backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${undo.backup})` : '') +
+      ` && printf ${printfLiteral(Buffer.from(text))} > ${quote(tmp)}` +
+      sh` && mv -f ${tmp} ${`${dir}/${base}.sh`} ) </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
+      '\n'
+    return {
+      script,
+      done: (ok) => {
+        if (ok) this.dirReady.add(hostName)
+        else this.dirReady.delete(hostName)
+      },
+      recordAlone: (conn) => this.write(hostName, conn, undo, meta, seq),
+    }
+  }
+
   async record(hostName: string, conn: Connection, undo: Undo, meta: JournalEntryMeta = { module: 'task', task: '' }): Promise<void> {
     const seq = (this.seq.get(hostName) ?? 0) + 1
     this.seq.set(hostName, seq)
+    return this.write(hostName, conn, undo, meta, seq)
+  }
+
+  private async write(hostName: string, conn: Connection, undo: Undo, meta: JournalEntryMeta, seq: number): Promise<void> {
     const { script, backupPath } = this.entryCommand(seq, meta.module, undo.backup, this.dirReady.has(hostName))
     const text = undoFileText(undo, { seq, host: hostName, backupPath, ...meta })
     const r = await conn.run(script, { stdin: text, become: true })

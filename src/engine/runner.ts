@@ -18,7 +18,7 @@ import PQueue from 'p-queue'
 import type { Host, Vars } from '../inventory/types.ts'
 import type { Connection, ExecOptions, ExecResult } from '../transport/types.ts'
 import { UnreachableError } from '../transport/types.ts'
-import { RemoteJournal, newRunId, type Journal } from './journal.ts'
+import { JOURNAL_FAILED, JOURNAL_FAILED_RC, RemoteJournal, newRunId, type Journal, type JournalPrefix } from './journal.ts'
 import {
   countResult,
   emptyStats,
@@ -416,6 +416,18 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
 
       const deadline = o.timeout ? performance.now() + o.timeout * 1000 : undefined
       const become = o.become ?? play.become
+      /** The task's become/timeout applied to a command's options; null when the task's time is up. */
+      const execOpts = (ro: ExecOptions): ExecOptions | null => {
+        const eo: ExecOptions = { ...ro }
+        if (become !== undefined && eo.become === undefined) eo.become = become
+        if (deadline !== undefined) {
+          const left = Math.floor(deadline - performance.now())
+          if (left <= 0) return null
+          eo.timeoutMs = eo.timeoutMs !== undefined ? Math.min(eo.timeoutMs, left) : left
+        }
+        return eo
+      }
+      const timeUp = (): ExecResult => ({ code: 124, stdout: '', stderr: `task timeout (${o.timeout}s) reached`, durationMs: 0, timedOut: true })
       const ctx: TaskContext = {
         host,
         vars: plan.vars.get(host.name) ?? host.vars,
@@ -427,15 +439,72 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         runId,
         log: (m) => ev.log?.(host.name, m),
         run(script: string, ro: ExecOptions = {}): Promise<ExecResult> {
-          const eo: ExecOptions = { ...ro }
-          if (become !== undefined && eo.become === undefined) eo.become = become
-          if (deadline !== undefined) {
-            const left = Math.floor(deadline - performance.now())
-            if (left <= 0) return Promise.resolve({ code: 124, stdout: '', stderr: `task timeout (${o.timeout}s) reached`, durationMs: 0, timedOut: true })
-            eo.timeoutMs = eo.timeoutMs !== undefined ? Math.min(eo.timeoutMs, left) : left
-          }
-          return conn.run(script, eo)
+          const eo = execOpts(ro)
+          return eo ? conn.run(script, eo) : Promise.resolve(timeUp())
         },
+      }
+
+      /**
+       * apply's context when its undo rides along with apply's first command (journal.prefix): one round
+       * trip instead of two per changed task. The entry is written, whole, before anything of that command
+       * runs, and the command does not run when it could not be written. A command that cannot carry it
+       * (not in the root shell the journal uses, or an upload, or a call on ctx.conn) waits for the entry
+       * written on its own first; so does every command after the first, until the entry is known written.
+       */
+      const carrying = (pre: JournalPrefix): TaskContext => {
+        let written: Promise<void> | null = null
+        const sameShell = (eo: ExecOptions) => eo.become === true || conn.isRoot === true
+        const alone = (): Promise<void> =>
+          (written ??= pre.recordAlone(conn).then(
+            () => pre.done(true),
+            (e) => {
+              pre.done(false)
+              throw e
+            },
+          ))
+        const run = async (script: string, ro: ExecOptions = {}): Promise<ExecResult> => {
+          const eo = execOpts(ro)
+          if (!eo) return timeUp()
+          if (written || !sameShell(eo)) {
+            await alone()
+            return conn.run(script, eo)
+          }
+          let settle!: (e?: Error) => void
+          written = new Promise<void>((res, rej) => (settle = (e) => (e ? rej(e) : res())))
+          written.catch(() => undefined)
+          let r: ExecResult
+          try {
+            r = await conn.run(pre.script + script, eo)
+          } catch (e) {
+            // Unreachable mid-command: whether the entry got written is unknown; the task fails anyway.
+            pre.done(false)
+            settle(e as Error)
+            throw e
+          }
+          if (r.code === JOURNAL_FAILED_RC && r.stderr.includes(JOURNAL_FAILED)) {
+            pre.done(false)
+            const err = new Error(`could not journal the undo on ${host.name} (rc=${r.code}): ${r.stderr.trim()}`)
+            settle(err)
+            throw err
+          }
+          pre.done(true)
+          settle()
+          return r
+        }
+        const guarded = new Proxy(conn, {
+          get(target, key) {
+            if (key === 'run' || key === 'upload' || key === 'runRaw') {
+              const f = Reflect.get(target, key, target) as (...a: unknown[]) => Promise<unknown>
+              return async (...args: unknown[]) => {
+                await alone()
+                return f.apply(target, args)
+              }
+            }
+            const v = Reflect.get(target, key, target)
+            return typeof v === 'function' ? v.bind(target) : v
+          },
+        })
+        return { ...ctx, conn: guarded, run }
       }
 
       try {
@@ -455,11 +524,15 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
             return make({ status: 'changed', changes })
           }
           const undo = res.undo?.(state, changes, ctx) ?? null
-          if (undo) await journal.record(host.name, conn, undo, { module: res.module, task: name })
+          const meta = { module: res.module, task: name }
+          // Risky tasks keep the entry on its own round trip: the commit-confirmed timer is armed in between.
+          const pre = undo && !res.risky && journal.prefix ? journal.prefix(host.name, undo, meta) : null
+          if (undo && !pre) await journal.record(host.name, conn, undo, meta)
+          const actx = pre ? carrying(pre) : ctx
           const out =
             (res.risky && opts.riskyApply
               ? await opts.riskyApply({ host, conn, ctx, task: name }, () => res.apply(ctx, state, changes))
-              : await res.apply(ctx, state, changes)) || {}
+              : await res.apply(actx, state, changes)) || {}
           const failed = !!out.failed
           const changed = out.changed ?? true
           return make({

@@ -367,6 +367,11 @@ export class SshConnection implements Connection {
     return this._alive
   }
 
+  /** The login shell runs as root (known after the first command; undefined before). */
+  get isRoot(): boolean | undefined {
+    return this.userShell && !this.userShell.closed ? this.userShell.uid === 0 : undefined
+  }
+
   private die(why: string): void {
     if (!this._alive) return
     this._alive = false

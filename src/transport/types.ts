@@ -25,6 +25,11 @@ export interface Connection {
   upload(remotePath: string, content: string | Buffer, mode?: number): Promise<void>
   /** True until the connection dropped or was closed. */
   readonly alive: boolean
+  /**
+   * True when commands without become already run as root (a root login), known once a command ran;
+   * undefined when not known. Lets the engine send a root-only journal entry with a task's command.
+   */
+  readonly isRoot?: boolean
   close(): Promise<void>
 }
 
