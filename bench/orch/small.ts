@@ -4,7 +4,7 @@
  * bench/ansible/small.yml is the same workload for ansible-playbook; bench/floor.mjs does the same
  * work over a bare persistent shell per host (see bench/lib/workload.ts for the floor's commands).
  */
-import { command, directory, file, lineinfile, playbook, sysctl } from 'orch'
+import { command, directory, file, lineinfile, playbook, sh, sysctl } from 'orch'
 
 const DIR = '/etc/orchbench'
 
@@ -19,8 +19,8 @@ export default playbook({
     lineinfile({ path: `${DIR}/limits.conf`, regexp: '^nproc\\s*=', line: 'nproc = 4096' }),
     sysctl('net.ipv4.ip_forward', 1, { persist: false }),
     sysctl('net.ipv4.conf.all.log_martians', 1, { persist: false }),
-    command({ argv: ['touch', `${DIR}/stamp`], creates: `${DIR}/stamp` }),
-    command({ argv: ['cp', '/etc/hostname', `${DIR}/hostname`], creates: `${DIR}/hostname` }),
+    command({ argv: ['touch', `${DIR}/stamp`], creates: `${DIR}/stamp`, undo: sh`rm -f ${`${DIR}/stamp`}` }),
+    command({ argv: ['cp', '/etc/hostname', `${DIR}/hostname`], creates: `${DIR}/hostname`, undo: sh`rm -f ${`${DIR}/hostname`}` }),
     file({ path: `${DIR}/motd`, content: 'orch bench host\n' }),
   ],
 })
