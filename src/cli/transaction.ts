@@ -45,12 +45,18 @@ async function eachHost<T>(o: Options, io: Io, fn: (name: string, conn: import('
   return { hosts: t.hosts.map((h) => h.name), results }
 }
 
-/** The run `orch rollback` undoes on a host: --run, else the unfinished one holding it, else the last committed. */
+/**
+ * The run `orch rollback` undoes on a host: --run, else the unfinished one holding it, else the newest
+ * committed run still in place (so rolling back again steps further back, newest first).
+ */
 export function runToUndo(st: HostTxStatus, explicit?: string): string | null {
   if (explicit) return explicit
   if (st.lock) return st.lock
-  const last = st.runs.find((r) => r.run === st.lastCommitted)
-  return last && last.status === 'committed' ? last.run : null
+  const last = st.runs.find((r) => r.run === st.lastCommitted && r.status === 'committed')
+  if (last) return last.run
+  // Run ids sort by time (YYYYMMDD-HHMMSS-xxxxxx).
+  const committed = st.runs.filter((r) => r.status === 'committed').sort((a, b) => a.run.localeCompare(b.run))
+  return committed.length ? committed[committed.length - 1].run : null
 }
 
 export async function rollbackCommand(o: Options, io: Io): Promise<number> {
