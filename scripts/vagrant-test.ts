@@ -70,9 +70,15 @@ async function inLabHost(): Promise<number> {
   let lab: Lab | undefined
   let interrupted = false
   const stop = (sig: NodeJS.Signals) => {
-    // The suite (same process group) gets the signal too; the lab comes down in `finally`.
+    // End everything in the lab host at once (the suite, vagrant, the machines: SIGKILL of its init ends
+    // its pid namespace), also when the signal came to this process alone; the lab comes down in `finally`.
     interrupted = true
     say(`${sig}: stopping; the lab ${prefix} comes down next`)
+    try {
+      if (lab) process.kill(initPid(lab), 'SIGKILL')
+    } catch {
+      /* not started or already gone */
+    }
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
