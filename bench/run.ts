@@ -21,6 +21,7 @@ import { down, up, type Lab } from '../src/lab/index.ts'
 import { floorCommands, RESET_SCRIPT } from './lib/workload.ts'
 import { fmtMiB, fmtRatio, fmtSec, parseOrchTotal, parseRecap, ratio, summarize, table, type Summary } from './lib/stats.ts'
 import { killRunning, timed, type Timed } from './lib/proc.ts'
+import { processCpuMs, targetCpuMs } from './lib/cpu.ts'
 import { crossHostPart, type CrossHostResult } from './lib/crosshost.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -114,6 +115,8 @@ async function labDown(lab: Lab): Promise<void> {
 }
 
 let stopping = false
+/** The part the samples being taken belong to. */
+let currentPart: Sample['part'] = 'a'
 async function teardownAll(): Promise<void> {
   for (const lab of [...labs.values()]) {
     labs.delete(lab.prefix)
@@ -144,6 +147,8 @@ async function resetHosts(lab: Lab): Promise<void> {
 
 // ------------------------------------------------------------------------------------------- the tools
 export interface Sample {
+  /** a (20 hosts, with d's floor) or c (scale). */
+  part: 'a' | 'c'
   tool: 'orch' | 'ansible' | 'floor'
   phase: 'first' | 'second'
   hosts: number
@@ -151,6 +156,10 @@ export interface Sample {
   maxRssKb?: number
   /** orch: its own "Total time" (engine, after start-up); floor: time inside the process. */
   innerMs?: number
+  /** Controller CPU (user + system) of the tool and its children (Ansible: + its ControlPersist masters). */
+  cpuMs?: number
+  /** CPU used on all the lab's hosts during the run (sshd, shells, commands): see lib/cpu.ts. */
+  targetCpuMs?: number
   changed: number
   expectedChanged: number
   load1: number
@@ -169,22 +178,33 @@ function fail(what: string, r: Timed): never {
   throw new Error(`${what} exited ${r.code}:\n${tail}`)
 }
 
-async function runOrch(lab: Lab, playbook: string, phase: Sample['phase'], expectedChanged: number): Promise<Sample> {
+const settle = () => new Promise((r) => setTimeout(r, 300))
+
+/** Runs one timed command, with the targets' CPU read around it (after the hosts' sessions ended). */
+async function measured(lab: Lab, cmd: string, args: string[], opts: Parameters<typeof timed>[2]): Promise<Timed & { targetCpuMs: number; load1: number }> {
   const load1 = loadavg()[0]
-  const r = await timed('node', [ORCH, 'run', playbook, '-i', lab.inventoryPath, '-f', String(lab.hosts.length)], { cwd: repo, timeoutMs: 600_000 })
+  const before = targetCpuMs(lab)
+  const r = await timed(cmd, args, opts)
+  await settle()
+  return { ...r, targetCpuMs: targetCpuMs(lab) - before, load1 }
+}
+
+async function runOrch(lab: Lab, playbook: string, phase: Sample['phase'], expectedChanged: number): Promise<Sample> {
+  const r = await measured(lab, 'node', [ORCH, 'run', playbook, '-i', lab.inventoryPath, '-f', String(lab.hosts.length)], { cwd: repo, timeoutMs: 600_000 })
   if (r.code !== 0) fail(`orch run ${playbook} (${phase})`, r)
   const recap = parseRecap(r.stdout)
-  return record({ tool: 'orch', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, innerMs: parseOrchTotal(r.stdout), changed: recap.changed, expectedChanged, load1, ok: recap.hosts === lab.hosts.length && recap.failed + recap.unreachable === 0 })
+  return record({ part: currentPart, tool: 'orch', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, innerMs: parseOrchTotal(r.stdout), cpuMs: r.cpuMs, targetCpuMs: r.targetCpuMs, changed: recap.changed, expectedChanged, load1: r.load1, ok: recap.hosts === lab.hosts.length && recap.failed + recap.unreachable === 0 })
 }
 
 /** ansible-playbook with bench/ansible/ansible.cfg; `controlDir` holds the ControlPersist sockets. */
-async function runAnsible(lab: Lab, playbook: string, phase: Sample['phase'], expectedChanged: number, controlDir: string, extra: string[] = []): Promise<Sample> {
-  const load1 = loadavg()[0]
+async function runAnsible(lab: Lab, playbook: string, phase: Sample['phase'], expectedChanged: number, controlDir: string): Promise<Sample> {
   const env = { ...process.env, ANSIBLE_CONFIG: join(ANSIBLE_DIR, 'ansible.cfg'), ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0' }
-  const r = await timed('ansible-playbook', ['-i', lab.inventoryPath, '-f', String(lab.hosts.length), ...extra, join(ANSIBLE_DIR, playbook)], { env, cwd: ANSIBLE_DIR, timeoutMs: 1_800_000 })
+  const masters0 = processCpuMs(controlDir)
+  const r = await measured(lab, 'ansible-playbook', ['-i', lab.inventoryPath, '-f', String(lab.hosts.length), join(ANSIBLE_DIR, playbook)], { env, cwd: ANSIBLE_DIR, timeoutMs: 1_800_000 })
   if (r.code !== 0) fail(`ansible-playbook ${playbook} (${phase})`, r)
+  const masters = processCpuMs(controlDir) - masters0
   const recap = parseRecap(r.stdout)
-  return record({ tool: 'ansible', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, changed: recap.changed, expectedChanged, load1, ok: recap.hosts === lab.hosts.length && recap.failed + recap.unreachable === 0 })
+  return record({ part: currentPart, tool: 'ansible', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, cpuMs: r.cpuMs === undefined ? undefined : r.cpuMs + masters, targetCpuMs: r.targetCpuMs, changed: recap.changed, expectedChanged, load1: r.load1, ok: recap.hosts === lab.hosts.length && recap.failed + recap.unreachable === 0 })
 }
 
 /** Close the ControlPersist masters ansible left (ssh -O exit on each socket), then remove the dir. */
@@ -203,12 +223,11 @@ async function runFloor(lab: Lab, phase: Sample['phase'], expectedChanged: numbe
   const dir = mkdtempSync(join(tmpdir(), 'orch-floor-'))
   const spec = join(dir, 'spec.json')
   writeFileSync(spec, JSON.stringify({ keyPath: lab.keyPath, knownHostsPath: lab.knownHostsPath, hosts: lab.hosts.map((h) => ({ name: h.name, address: h.address, commands: floorCommands(h.name) })) }))
-  const load1 = loadavg()[0]
   try {
-    const r = await timed('node', [FLOOR, spec], { cwd: repo, timeoutMs: 600_000 })
+    const r = await measured(lab, 'node', [FLOOR, spec], { cwd: repo, timeoutMs: 600_000 })
     if (r.code !== 0) fail(`floor (${phase})`, r)
     const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { ms: number; changed: number; failed: number }
-    return record({ tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, innerMs: out.ms, changed: out.changed, expectedChanged, load1, ok: out.failed === 0 })
+    return record({ part: currentPart, tool: 'floor', phase, hosts: lab.hosts.length, wallMs: r.wallMs, maxRssKb: r.maxRssKb, innerMs: out.ms, cpuMs: r.cpuMs, targetCpuMs: r.targetCpuMs, changed: out.changed, expectedChanged, load1: r.load1, ok: out.failed === 0 })
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -218,7 +237,8 @@ function record(s: Sample): Sample {
   if (!s.ok) s.note = 'hosts failed or unreachable'
   else if (s.changed !== s.expectedChanged) s.note = `changed=${s.changed}, expected ${s.expectedChanged}`
   samples.push(s)
-  log(`  ${s.tool.padEnd(7)} ${s.hosts} hosts ${s.phase.padEnd(6)} ${fmtSec(s.wallMs).padStart(8)}  changed=${s.changed}${s.maxRssKb ? `  rss ${fmtMiB(s.maxRssKb)}` : ''}  load ${s.load1.toFixed(2)}${s.note ? `  !! ${s.note}` : ''}`)
+  const cpu = s.cpuMs !== undefined ? `  cpu ${fmtSec(s.cpuMs)} + targets ${fmtSec(s.targetCpuMs)}` : ''
+  log(`  ${s.tool.padEnd(7)} ${s.hosts} hosts ${s.phase.padEnd(6)} ${fmtSec(s.wallMs).padStart(8)}  changed=${s.changed}${cpu}${s.maxRssKb ? `  rss ${fmtMiB(s.maxRssKb)}` : ''}  load ${s.load1.toFixed(2)}${s.note ? `  !! ${s.note}` : ''}`)
   return s
 }
 
@@ -245,22 +265,42 @@ async function pair(lab: Lab, tool: Sample['tool']): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------- report
-type ToolSummary = { first: Summary; second: Summary; maxRssKb?: number; innerFirst?: Summary; innerSecond?: Summary }
+interface ToolSummary {
+  first: Summary
+  second: Summary
+  maxRssKb?: number
+  innerFirst?: Summary
+  innerSecond?: Summary
+  cpuFirst?: Summary
+  cpuSecond?: Summary
+  targetCpuFirst?: Summary
+  targetCpuSecond?: Summary
+}
 
-function summarizeTool(tool: Sample['tool'], hosts: number, part: (s: Sample) => boolean = () => true): ToolSummary | undefined {
-  const mine = samples.filter((s) => s.tool === tool && s.hosts === hosts && part(s))
+function summarizeTool(part: Sample['part'], tool: Sample['tool'], hosts: number): ToolSummary | undefined {
+  const mine = samples.filter((s) => s.part === part && s.tool === tool && s.hosts === hosts)
   if (!mine.length) return undefined
   const ph = (p: Sample['phase']) => mine.filter((s) => s.phase === p)
-  const inner = (p: Sample['phase']) => ph(p).map((s) => s.innerMs).filter((x): x is number => x !== undefined)
+  const field = (p: Sample['phase'], k: 'innerMs' | 'cpuMs' | 'targetCpuMs') => {
+    const xs = ph(p).map((s) => s[k]).filter((x): x is number => x !== undefined)
+    return xs.length ? summarize(xs) : undefined
+  }
   const rss = mine.map((s) => s.maxRssKb).filter((x): x is number => x !== undefined)
   return {
     first: summarize(ph('first').map((s) => s.wallMs)),
     second: summarize(ph('second').map((s) => s.wallMs)),
     maxRssKb: rss.length ? Math.max(...rss) : undefined,
-    innerFirst: inner('first').length ? summarize(inner('first')) : undefined,
-    innerSecond: inner('second').length ? summarize(inner('second')) : undefined,
+    innerFirst: field('first', 'innerMs'),
+    innerSecond: field('second', 'innerMs'),
+    cpuFirst: field('first', 'cpuMs'),
+    cpuSecond: field('second', 'cpuMs'),
+    targetCpuFirst: field('first', 'targetCpuMs'),
+    targetCpuSecond: field('second', 'targetCpuMs'),
   }
 }
+
+/** "controller + targets" CPU of a phase, for the table. */
+const cpuCell = (c?: Summary, t?: Summary) => (c ? `${fmtSec(c.median)} + ${fmtSec(t?.median)}` : '-')
 
 function machine() {
   let os = ''
@@ -311,6 +351,7 @@ async function main(): Promise<void> {
     // a + d: one lab, the tools interleaved (rotating order) so that load changes hit them alike.
     if (o.only.has('a') || o.only.has('d')) {
       await guard('a/d', async () => {
+        currentPart = 'a'
         const lab = await labUp('a', o.hosts)
         try {
           const tools: Sample['tool'][] = [...(o.only.has('a') ? (['orch', 'ansible'] as const) : []), ...(o.only.has('d') ? (['floor'] as const) : [])]
@@ -330,6 +371,7 @@ async function main(): Promise<void> {
     }
     if (o.only.has('c') && !stopping) {
       await guard('c', async () => {
+        currentPart = 'c'
         for (const n of o.scale) {
           if (stopping) break
           const lab = await labUp(`c${n}`, n)
@@ -356,50 +398,62 @@ async function main(): Promise<void> {
   const a = {
     hosts: hostsA,
     tasks: TASKS,
-    orch: summarizeTool('orch', hostsA),
-    ansible: summarizeTool('ansible', hostsA),
-    floor: summarizeTool('floor', hostsA),
+    orch: summarizeTool('a', 'orch', hostsA),
+    ansible: summarizeTool('a', 'ansible', hostsA),
+    floor: summarizeTool('a', 'floor', hostsA),
   }
   const ratios = {
     ansibleOverOrch: { first: ratio(a.ansible?.first.median, a.orch?.first.median), second: ratio(a.ansible?.second.median, a.orch?.second.median) },
     orchOverFloor: { first: ratio(a.orch?.first.median, a.floor?.first.median), second: ratio(a.orch?.second.median, a.floor?.second.median) },
   }
   const scale = o.only.has('c')
-    ? o.scale.map((n) => ({ hosts: n, tasks: TASKS, orch: summarizeTool('orch', n), floor: summarizeTool('floor', n) }))
+    ? o.scale.map((n) => ({ hosts: n, tasks: TASKS, orch: summarizeTool('c', 'orch', n), floor: summarizeTool('c', 'floor', n) }))
     : []
 
-  const rows: string[][] = [['part', 'hosts', 'tool', 'first run', 'second run', 'peak RSS', 'vs orch (1st/2nd)', 'orch vs floor (1st/2nd)']]
-  if (a.orch || a.ansible || a.floor) {
-    for (const [tool, s] of [['orch', a.orch], ['ansible', a.ansible], ['floor', a.floor]] as const) {
-      if (!s) continue
-      const vsOrch = tool === 'ansible' ? `${fmtRatio(ratios.ansibleOverOrch.first)} / ${fmtRatio(ratios.ansibleOverOrch.second)}` : ''
-      const vsFloor = tool === 'orch' && a.floor ? `${fmtRatio(ratios.orchOverFloor.first)} / ${fmtRatio(ratios.orchOverFloor.second)}` : ''
-      rows.push([tool === 'floor' ? 'd' : 'a', String(hostsA), tool, fmtSec(s.first.median), fmtSec(s.second.median), fmtMiB(s.maxRssKb), vsOrch, vsFloor])
-    }
+  const rows: string[][] = [['part', 'hosts', 'tool', 'first run', 'second run', 'CPU 1st (ctl + targets)', 'CPU 2nd (ctl + targets)', 'peak RSS', 'ansible/orch (1st/2nd)', 'orch/floor (1st/2nd)']]
+  const toolRow = (part: string, hosts: number, tool: string, s: ToolSummary, vsOrch = '', vsFloor = '') => [
+    part,
+    String(hosts),
+    tool,
+    fmtSec(s.first.median),
+    fmtSec(s.second.median),
+    cpuCell(s.cpuFirst, s.targetCpuFirst),
+    cpuCell(s.cpuSecond, s.targetCpuSecond),
+    fmtMiB(s.maxRssKb),
+    vsOrch,
+    vsFloor,
+  ]
+  for (const [tool, s] of [['orch', a.orch], ['ansible', a.ansible], ['floor', a.floor]] as const) {
+    if (!s) continue
+    const vsOrch = tool === 'ansible' ? `${fmtRatio(ratios.ansibleOverOrch.first)} / ${fmtRatio(ratios.ansibleOverOrch.second)}` : ''
+    const vsFloor = tool === 'orch' && a.floor ? `${fmtRatio(ratios.orchOverFloor.first)} / ${fmtRatio(ratios.orchOverFloor.second)}` : ''
+    rows.push(toolRow(tool === 'floor' ? 'd' : 'a', hostsA, tool, s, vsOrch, vsFloor))
   }
   if (cross) {
     for (const t of ['orch', 'ansible'] as const) {
       const s = cross[t]
       if (!s) continue
-      rows.push(['b', String(cross.hosts), t, fmtSec(s.first.median), fmtSec(s.second.median), fmtMiB(s.maxRssKb), t === 'ansible' ? `${fmtRatio(cross.ratios.ansibleOverOrch.first)} / ${fmtRatio(cross.ratios.ansibleOverOrch.second)}` : '', ''])
+      rows.push(['b', String(cross.hosts), t, fmtSec(s.first.median), fmtSec(s.second.median), '', '', fmtMiB(s.maxRssKb), t === 'ansible' ? `${fmtRatio(cross.ratios.ansibleOverOrch.first)} / ${fmtRatio(cross.ratios.ansibleOverOrch.second)}` : '', ''])
     }
-    if (cross.orch) rows.push(['b', String(cross.hosts), 'orch rollback', fmtSec(cross.orch.rollback.median), '', '', '', ''])
+    if (cross.orch) rows.push(['b', String(cross.hosts), 'orch rollback', fmtSec(cross.orch.rollback.median), '', '', '', '', '', ''])
   }
   for (const s of scale) {
-    if (s.orch) rows.push(['c', String(s.hosts), 'orch', fmtSec(s.orch.first.median), fmtSec(s.orch.second.median), fmtMiB(s.orch.maxRssKb), '', s.floor ? `${fmtRatio(ratio(s.orch.first.median, s.floor.first.median))} / ${fmtRatio(ratio(s.orch.second.median, s.floor.second.median))}` : ''])
-    if (s.floor) rows.push(['c', String(s.hosts), 'floor', fmtSec(s.floor.first.median), fmtSec(s.floor.second.median), fmtMiB(s.floor.maxRssKb), '', ''])
+    if (s.orch) rows.push(toolRow('c', s.hosts, 'orch', s.orch, '', s.floor ? `${fmtRatio(ratio(s.orch.first.median, s.floor.first.median))} / ${fmtRatio(ratio(s.orch.second.median, s.floor.second.median))}` : ''))
+    if (s.floor) rows.push(toolRow('c', s.hosts, 'floor', s.floor))
   }
 
-  const biggest = scale.filter((s) => s.orch).sort((x, y) => y.hosts - x.hosts)[0]
+  // The scale goals are about 200 hosts: judged only when a run with at least 200 hosts was measured.
+  const at200 = scale.filter((s) => s.orch && s.hosts >= 200).sort((x, y) => x.hosts - y.hosts)[0]
   const goals = [
     { goal: `orch >= 30x faster than ansible on (a), first run`, target: 30, measured: ratios.ansibleOverOrch.first, met: ratios.ansibleOverOrch.first >= 30 },
     { goal: `orch >= 30x faster than ansible on (a), second run`, target: 30, measured: ratios.ansibleOverOrch.second, met: ratios.ansibleOverOrch.second >= 30 },
     { goal: 'orch within 1.5x of the floor on (a), first run', target: 1.5, measured: ratios.orchOverFloor.first, met: ratios.orchOverFloor.first <= 1.5 },
     { goal: 'orch within 1.5x of the floor on (a), second run', target: 1.5, measured: ratios.orchOverFloor.second, met: ratios.orchOverFloor.second <= 1.5 },
-    ...(biggest?.orch
+    ...(at200?.orch
       ? [
-          { goal: `${biggest.hosts} hosts x 10 tasks under 10 s (first run)`, target: 10_000, measured: biggest.orch.first.median, met: biggest.hosts >= 200 && biggest.orch.first.median < 10_000 },
-          { goal: `controller memory under 200 MB at ${biggest.hosts} hosts`, target: 200 * 1024, measured: biggest.orch.maxRssKb ?? NaN, met: biggest.hosts >= 200 && (biggest.orch.maxRssKb ?? Infinity) < 200 * 1024 },
+          { goal: `${at200.hosts} hosts x 10 tasks under 10 s, first run`, target: 10_000, measured: at200.orch.first.median, met: at200.orch.first.median < 10_000 },
+          { goal: `${at200.hosts} hosts x 10 tasks under 10 s, second run`, target: 10_000, measured: at200.orch.second.median, met: at200.orch.second.median < 10_000 },
+          { goal: `controller memory under 200 MB at ${at200.hosts} hosts`, target: 200 * 1024, measured: at200.orch.maxRssKb ?? NaN, met: (at200.orch.maxRssKb ?? Infinity) < 200 * 1024 },
         ]
       : []),
   ].filter((g) => Number.isFinite(g.measured))

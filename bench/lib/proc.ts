@@ -12,6 +12,8 @@ export interface Timed {
   wallMs: number
   /** Peak resident memory of the process, KiB (largest process of its tree for multi-process tools). */
   maxRssKb?: number
+  /** CPU (user + system) of the process and the children it waited for, ms. */
+  cpuMs?: number
   code: number
   stdout: string
   stderr: string
@@ -35,7 +37,7 @@ export function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessE
   const withTime = existsSync(GNU_TIME)
   const dir = mkdtempSync(join(tmpdir(), 'orch-bench-'))
   const rssFile = join(dir, 'rss')
-  const argv = withTime ? [GNU_TIME, '-f', '%M', '-o', rssFile, cmd, ...args] : [cmd, ...args]
+  const argv = withTime ? [GNU_TIME, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args]
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
     const child = spawn(argv[0], argv.slice(1), { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -56,11 +58,13 @@ export function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessE
       running.delete(child)
       clearTimeout(timer)
       let maxRssKb: number | undefined
+      let cpuMs: number | undefined
       try {
-        // GNU time writes "Command exited with non-zero status N" before the figure on failures.
+        // GNU time writes "Command exited with non-zero status N" before the figures on failures.
         const lines = readFileSync(rssFile, 'utf8').trim().split('\n')
-        const n = Number(lines[lines.length - 1])
-        if (Number.isFinite(n) && n > 0) maxRssKb = n
+        const [rss, user, sys] = lines[lines.length - 1].split(' ').map(Number)
+        if (Number.isFinite(rss) && rss > 0) maxRssKb = rss
+        if (Number.isFinite(user) && Number.isFinite(sys)) cpuMs = Math.round((user + sys) * 1000)
       } catch {
         /* no figure */
       }
@@ -68,6 +72,7 @@ export function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessE
       resolve({
         wallMs,
         maxRssKb,
+        cpuMs,
         code: code ?? (signal ? 128 : 1),
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
