@@ -3,8 +3,9 @@
  * without a playbook, for task-level tests. Returns what happened, and the undo, so a test can
  * replay it and compare the host with its snapshot.
  */
+import { expect } from 'vitest'
 import type { Host } from '../../src/inventory/types.ts'
-import type { Change, Task, TaskContext, Undo, ApplyOutcome } from '../../src/engine/types.ts'
+import { ArgError, type Change, type Task, type TaskContext, type Undo, type ApplyOutcome } from '../../src/engine/types.ts'
 import type { Connection } from '../../src/transport/types.ts'
 
 export interface TaskRun {
@@ -50,4 +51,27 @@ export async function undoAll(conn: Connection, undos: Array<Undo | null>): Prom
     const r = await conn.run(u.script)
     if (r.code !== 0) throw new Error(`undo "${u.description}" failed on ${conn.hostName}: ${r.stderr}`)
   }
+}
+
+/**
+ * The task's validate refuses its arguments with an ArgError naming `variable` (as .variable and in
+ * the message), before any host is touched. `label` names the case in a failure (default: the variable).
+ */
+export function expectRefused(task: Task<any>, variable: string, label = `${variable} should be refused`): void {
+  let err: unknown
+  try {
+    task.resource.validate?.({ name: 'h', vars: {}, groups: [] }, {})
+  } catch (e) {
+    err = e
+  }
+  expect(err, label).toBeInstanceOf(ArgError)
+  expect((err as ArgError).variable).toBe(variable)
+  expect((err as Error).message).toContain(variable)
+}
+
+/** runTask refuses the task with an ArgError naming `variable` (run it on a counting() connection to show no command went out). */
+export async function expectRunRefused(task: Task<any>, conn: Connection, variable: string, label?: string): Promise<void> {
+  const e = await runTask(task, conn).catch((x) => x)
+  expect(e, label).toBeInstanceOf(ArgError)
+  expect(e.variable).toBe(variable)
 }

@@ -12,28 +12,15 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { main } from '../../src/cli/main.ts'
 import type { Io } from '../../src/cli/io.ts'
-import type { Lab, LabHost } from '../../src/lab/index.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { command, directory, file, lineinfile, service, shell, sysctl } from '../../src/tasks/index.ts'
+import { sshTo } from '../helpers/conn.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 import { runTask, undoAll } from '../helpers/task.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const indexTs = join(repo, 'src/index.ts')
-
-function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    hostKeyChecking: 'strict',
-    sshConfigPath: null,
-  })
-}
 
 /** Runs `orch ...` in-process; returns exit code and what it printed. */
 async function orch(...args: string[]) {

@@ -12,43 +12,12 @@ import { factsCommand } from '../../src/cli/facts.ts'
 import type { Io } from '../../src/cli/io.ts'
 import { main } from '../../src/cli/main.ts'
 import { gatherFacts, renderFacts, type HostFacts } from '../../src/facts/index.ts'
-import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { forwardAccept } from '../../src/tasks/forward.ts'
 import { masquerade } from '../../src/tasks/nat.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
+import { counting, sshTo } from '../helpers/conn.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { runTask, undoAll, type TaskRun } from '../helpers/task.ts'
-
-function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    hostKeyChecking: 'strict',
-    sshConfigPath: null,
-  })
-}
-
-/** Counts round trips. */
-function counting(c: Connection): Connection & { count: number } {
-  const w = {
-    count: 0,
-    hostName: c.hostName,
-    get alive() {
-      return c.alive
-    },
-    run: (s: string, o?: Parameters<Connection['run']>[1]) => {
-      w.count++
-      return c.run(s, o)
-    },
-    upload: (p: string, d: string | Buffer, m?: number) => c.upload(p, d, m),
-    close: () => c.close(),
-  }
-  return w
-}
 
 function fakeIo(): { io: Io; out: () => string; err: () => string } {
   let out = ''

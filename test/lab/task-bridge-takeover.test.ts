@@ -7,26 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
-import { ArgError } from '../../src/engine/types.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { bridgeTakeover, takeoverPaths } from '../../src/tasks/bridgeTakeover.ts'
 import type { Lab, LabHost } from '../../src/lab/index.ts'
+import { counting, sshTo } from '../helpers/conn.ts'
 import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
-import { context, runTask, undoAll } from '../helpers/task.ts'
+import { context, expectRefused, runTask, undoAll } from '../helpers/task.ts'
 import { snapshot } from '../helpers/snapshot.ts'
-
-async function sshConn(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    sshConfigPath: null,
-    agentSocket: null,
-  })
-}
 
 const json = async (lab: Lab, h: LabHost, cmd: string) => {
   const r = await lab.exec(h, cmd)
@@ -35,18 +22,7 @@ const json = async (lab: Lab, h: LabHost, cmd: string) => {
 }
 
 describe('bridgeTakeover: arguments', () => {
-  const refused = (args: Parameters<typeof bridgeTakeover>[0], variable: string) => {
-    const t = bridgeTakeover(args)
-    let err: unknown
-    try {
-      t.resource.validate?.({ name: 'h', vars: {}, groups: [] }, {})
-    } catch (e) {
-      err = e
-    }
-    expect(err).toBeInstanceOf(ArgError)
-    expect((err as ArgError).variable).toBe(variable)
-    expect((err as Error).message).toContain(variable)
-  }
+  const refused = (args: Parameters<typeof bridgeTakeover>[0], variable: string) => expectRefused(bridgeTakeover(args), variable)
   it('refuses bad interface and bridge names, persist modes and timeouts', () => {
     refused({ iface: 'eth0;reboot' }, 'bridgeTakeover.iface')
     refused({ bridge: 'br0 && reboot' }, 'bridgeTakeover.bridge')
@@ -81,7 +57,7 @@ describe.skipIf(labSkipReason)('bridgeTakeover on lab hosts', () => {
       const r = await lab().exec(h, setup)
       expect(r.code, r.stderr).toBe(0)
     }
-    conn = await sshConn(lab(), node1)
+    conn = await sshTo(lab(), node1)
   })
   afterAll(async () => {
     await conn?.close()
@@ -150,12 +126,11 @@ describe.skipIf(labSkipReason)('bridgeTakeover on lab hosts', () => {
   })
 
   it('a second run changes nothing, in one round trip', async () => {
-    let runs = 0
-    const counting: Connection = { ...conn, hostName: conn.hostName, alive: true, run: (s, o) => (runs++, conn.run(s, o)), upload: conn.upload.bind(conn), close: async () => {} }
-    const r = await runTask(bridgeTakeover({ persist: 'auto' }), counting)
+    const c = counting(conn)
+    const r = await runTask(bridgeTakeover({ persist: 'auto' }), c)
     expect(r.changes).toEqual([])
     expect(r.changed).toBe(false)
-    expect(runs).toBe(1)
+    expect(c.count).toBe(1)
   })
 
   it('drift on a taken-over bridge (MTU, STP changed by hand) is corrected, and that undone exactly', async () => {
@@ -198,7 +173,7 @@ describe.skipIf(labSkipReason)('bridgeTakeover on lab hosts', () => {
   })
 
   it('the takeover completes when the SSH session drops right after starting it', async () => {
-    const c2 = await sshConn(lab(), node1)
+    const c2 = await sshTo(lab(), node1)
     const snap0 = await snapshot(c2)
     const t = bridgeTakeover({ persist: 'none' })
     const ctx = context(c2)
@@ -216,7 +191,7 @@ describe.skipIf(labSkipReason)('bridgeTakeover on lab hosts', () => {
     }
     expect(marker).toBe('ok')
     expect((await json(lab(), node1, 'ip -j link show eth0'))[0].master).toBe('br0')
-    const c3 = await sshConn(lab(), node1)
+    const c3 = await sshTo(lab(), node1)
     try {
       expect((await ssh(lab(), node1.address, 'true', ['-b', lab().controllerIp2])).code).toBe(0)
       await undoAll(c3, [u])
@@ -245,7 +220,7 @@ describe.skipIf(labSkipReason)('bridgeTakeover on lab hosts', () => {
   describe('persistence', () => {
     let c2: Connection
     beforeAll(async () => {
-      c2 = await sshConn(lab(), node2)
+      c2 = await sshTo(lab(), node2)
     })
     afterAll(async () => {
       await c2?.close()

@@ -6,14 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ArgError, TaskFailed, type Undo } from '../../src/engine/types.ts'
 import type { Lab, LabHost } from '../../src/lab/index.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { dockerBip } from '../../src/tasks/dockerBip.ts'
 import { forwardAccept } from '../../src/tasks/forward.ts'
 import { route } from '../../src/tasks/route.ts'
-import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { counting, sshTo } from '../helpers/conn.ts'
+import { labSkipReason, on, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
-import { runTask, undoAll, type TaskRun } from '../helpers/task.ts'
+import { expectRunRefused, runTask, undoAll, type TaskRun } from '../helpers/task.ts'
 
 const IMG = 'orchlab/busybox:latest'
 
@@ -26,42 +26,6 @@ async function state(c: Connection): Promise<Record<string, unknown>> {
   const s = await snapshot(c)
   const routes = s.routes4 as Array<{ dst?: string; type?: string; protocol?: string }>
   return { ...s, routes4: routes.filter((r) => !(r.dst === 'ff00::/8' && r.type === 'multicast' && r.protocol === 'kernel')) }
-}
-
-function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    hostKeyChecking: 'strict',
-    sshConfigPath: null,
-  })
-}
-
-/** Counts the commands sent: proves a refusal happened before the host was touched. */
-function counting(c: Connection): Connection & { count: number } {
-  const w = {
-    count: 0,
-    hostName: c.hostName,
-    get alive() {
-      return c.alive
-    },
-    run: (s: string, o?: Parameters<Connection['run']>[1]) => {
-      w.count++
-      return c.run(s, o)
-    },
-    upload: c.upload.bind(c),
-    close: c.close.bind(c),
-  }
-  return w
-}
-
-async function on(lab: Lab, h: LabHost, script: string): Promise<string> {
-  const r = await lab.exec(h, script)
-  if (r.code !== 0) throw new Error(`${h.name}: ${script}: rc=${r.code} ${r.stderr}`)
-  return r.stdout
 }
 
 const docker0 = async (lab: Lab, h: LabHost): Promise<string[]> =>
@@ -102,11 +66,8 @@ describe.skipIf(labSkipReason)('dockerBip on lab hosts', () => {
       [{ bip: '10.1.1.1/24', mtu: 20 }, 'dockerBip.mtu'],
       [{ bip: '10.1.1.1/24', defaultAddressPools: [{ base: '10.200.0.1/16', size: 24 }] }, 'dockerBip.defaultAddressPools[0].base'],
       [{ bip: '10.1.1.1/24', defaultAddressPools: [{ base: '10.200.0.0/16', size: 8 }] }, 'dockerBip.defaultAddressPools[0].size'],
-    ] as const) {
-      const e = await runTask(dockerBip(args as never), c).catch((x) => x)
-      expect(e, JSON.stringify(args)).toBeInstanceOf(ArgError)
-      expect(e.variable).toBe(variable)
-    }
+    ] as const)
+      await expectRunRefused(dockerBip(args as never), c, variable, JSON.stringify(args))
     expect(c.count).toBe(0)
   })
 

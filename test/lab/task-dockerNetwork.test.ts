@@ -3,51 +3,16 @@
  * containers, recreated without), undo back to the previous definition and to the snapshot, absent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ArgError, TaskFailed } from '../../src/engine/types.ts'
+import { TaskFailed } from '../../src/engine/types.ts'
 import type { Lab, LabHost } from '../../src/lab/index.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { dockerNetwork, type NetworkInspect } from '../../src/tasks/dockerNetwork.ts'
-import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { counting, sshTo } from '../helpers/conn.ts'
+import { labSkipReason, on, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
-import { runTask, undoAll, type TaskRun } from '../helpers/task.ts'
+import { expectRunRefused, runTask, undoAll, type TaskRun } from '../helpers/task.ts'
 
 const IMG = 'orchlab/busybox:latest'
-
-function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    hostKeyChecking: 'strict',
-    sshConfigPath: null,
-  })
-}
-
-function counting(c: Connection): Connection & { count: number } {
-  const w = {
-    count: 0,
-    hostName: c.hostName,
-    get alive() {
-      return c.alive
-    },
-    run: (s: string, o?: Parameters<Connection['run']>[1]) => {
-      w.count++
-      return c.run(s, o)
-    },
-    upload: c.upload.bind(c),
-    close: c.close.bind(c),
-  }
-  return w
-}
-
-async function on(lab: Lab, h: LabHost, script: string): Promise<string> {
-  const r = await lab.exec(h, script)
-  if (r.code !== 0) throw new Error(`${h.name}: ${script}: rc=${r.code} ${r.stderr}`)
-  return r.stdout
-}
 
 /** The network's definition as dockerd holds it (without its id and creation time). */
 async function definition(lab: Lab, h: LabHost, name: string): Promise<Partial<NetworkInspect> | null> {
@@ -87,11 +52,7 @@ describe.skipIf(labSkipReason)('dockerNetwork on a lab host', () => {
       [{ ...ARGS, mtu: 20 }, 'dockerNetwork.mtu'],
       [{ ...ARGS, driver: 'overlay' }, 'dockerNetwork.driver'],
     ]
-    for (const [args, variable] of cases) {
-      const e = await runTask(dockerNetwork(args as never), c).catch((x) => x)
-      expect(e, JSON.stringify(args)).toBeInstanceOf(ArgError)
-      expect(e.variable).toBe(variable)
-    }
+    for (const [args, variable] of cases) await expectRunRefused(dockerNetwork(args as never), c, variable, JSON.stringify(args))
     expect(c.count).toBe(0)
   })
 

@@ -3,36 +3,16 @@
  * MASQUERADE rule): rules asserted as iptables prints them, packets captured on the other host.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { ArgError, type Task } from '../../src/engine/types.ts'
-import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { forwardAccept, ipForward } from '../../src/tasks/forward.ts'
 import { masquerade } from '../../src/tasks/nat.ts'
 import { route } from '../../src/tasks/route.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
-import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { sshTo } from '../helpers/conn.ts'
+import { labSkipReason, on, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
-import { context, runTask, undoAll } from '../helpers/task.ts'
+import { expectRefused, runTask, undoAll } from '../helpers/task.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function ok(lab: Lab, h: LabHost, script: string): Promise<string> {
-  const r = await lab.exec(h, script)
-  if (r.code !== 0) throw new Error(`${h.name}: ${script}: ${r.stderr || r.stdout}`)
-  return r.stdout
-}
-
-function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    hostKeyChecking: 'strict',
-    sshConfigPath: null,
-  })
-}
 
 /** The same host, seen with another directory first in PATH (to make `iptables` the legacy one). */
 function withPath(conn: Connection, dir: string): Connection {
@@ -49,32 +29,19 @@ function withPath(conn: Connection, dir: string): Connection {
 const LEGACY_BIN = '/tmp/orch-legacy-bin'
 const makeLegacyBin = `mkdir -p ${LEGACY_BIN} && ln -sf /usr/sbin/iptables-legacy ${LEGACY_BIN}/iptables && ln -sf /usr/sbin/iptables-legacy-restore ${LEGACY_BIN}/iptables-restore && ln -sf /usr/sbin/iptables-legacy-save ${LEGACY_BIN}/iptables-save`
 
-function expectArgError(t: Task<any>, variable: string) {
-  const ctx = context({ hostName: 'x', alive: true, run: async () => ({ code: 0, stdout: '', stderr: '', durationMs: 0 }), upload: async () => {}, close: async () => {} })
-  let err: unknown
-  try {
-    t.resource.validate?.(ctx.host, ctx.vars)
-  } catch (e) {
-    err = e
-  }
-  expect(err).toBeInstanceOf(ArgError)
-  expect((err as ArgError).variable).toBe(variable)
-  expect((err as Error).message).toContain(variable)
-}
-
 describe('firewall tasks: bad arguments', () => {
   it('are refused by validate, naming the variable', () => {
-    expectArgError(masquerade({ from: '10.0.0.0/33' }), 'masquerade.from')
-    expectArgError(masquerade({ from: '10.1.0.5/24' }), 'masquerade.from')
-    expectArgError(masquerade({ from: '0.0.0.0/0' }), 'masquerade.from')
-    expectArgError(masquerade({ from: '10.1.0.0/24', except: ['10.0.0.0/8', '10.2.0.1/16'] }), 'masquerade.except[1]')
-    expectArgError(masquerade({ from: '10.1.0.0/24', except: '10.0.0.0/8' as unknown as string[] }), 'masquerade.except')
-    expectArgError(masquerade({ from: '10.1.0.0/24', outInterface: 'eth0;reboot' }), 'masquerade.outInterface')
-    expectArgError(forwardAccept({ in: 'eth0;reboot' }), 'forwardAccept.in')
-    expectArgError(forwardAccept({ out: '$(reboot)' }), 'forwardAccept.out')
-    expectArgError(forwardAccept({ source: '10.0.0.0/33' }), 'forwardAccept.source')
-    expectArgError(forwardAccept({ dest: 'docker0' }), 'forwardAccept.dest')
-    expectArgError(forwardAccept({}), 'forwardAccept')
+    expectRefused(masquerade({ from: '10.0.0.0/33' }), 'masquerade.from')
+    expectRefused(masquerade({ from: '10.1.0.5/24' }), 'masquerade.from')
+    expectRefused(masquerade({ from: '0.0.0.0/0' }), 'masquerade.from')
+    expectRefused(masquerade({ from: '10.1.0.0/24', except: ['10.0.0.0/8', '10.2.0.1/16'] }), 'masquerade.except[1]')
+    expectRefused(masquerade({ from: '10.1.0.0/24', except: '10.0.0.0/8' as unknown as string[] }), 'masquerade.except')
+    expectRefused(masquerade({ from: '10.1.0.0/24', outInterface: 'eth0;reboot' }), 'masquerade.outInterface')
+    expectRefused(forwardAccept({ in: 'eth0;reboot' }), 'forwardAccept.in')
+    expectRefused(forwardAccept({ out: '$(reboot)' }), 'forwardAccept.out')
+    expectRefused(forwardAccept({ source: '10.0.0.0/33' }), 'forwardAccept.source')
+    expectRefused(forwardAccept({ dest: 'docker0' }), 'forwardAccept.dest')
+    expectRefused(forwardAccept({}), 'forwardAccept')
   })
 })
 
@@ -91,7 +58,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
   let c0 = '' // container on docker0 (bip 10.78.0.1/24, docker masquerades it)
   let c1 = '' // container on br-orchnat (10.77.0.0/24, docker does not masquerade it)
 
-  const ipOf = async (name: string) => (await ok(lab(), A(), `docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ${name}`)).trim()
+  const ipOf = async (name: string) => (await on(lab(), A(), `docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ${name}`)).trim()
 
   afterAll(async () => {
     await sshA?.close()
@@ -103,8 +70,8 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
     sshB = await sshTo(lab(), B())
     // A's docker0 on its own subnet (B's docker0 keeps 172.17.0.0/16), and a second bridge network on
     // which docker does not masquerade.
-    await ok(lab(), A(), `mkdir -p /etc/docker && echo '{"bip": "10.78.0.1/24"}' > /etc/docker/daemon.json && systemctl restart docker`)
-    await ok(
+    await on(lab(), A(), `mkdir -p /etc/docker && echo '{"bip": "10.78.0.1/24"}' > /etc/docker/daemon.json && systemctl restart docker`)
+    await on(
       lab(),
       A(),
       `docker network create -d bridge --subnet 10.77.0.0/24 -o com.docker.network.bridge.enable_ip_masquerade=false -o com.docker.network.bridge.name=br-orchnat orchnat >/dev/null
@@ -119,7 +86,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
 
   /** Source address of the echo requests B receives while `send` runs (tcpdump on B's eth0). */
   async function sourceSeenByB(send: () => Promise<unknown>): Promise<string | null> {
-    await ok(lab(), B(), `rm -f /tmp/cap; (setsid timeout 15 tcpdump -n -l -i eth0 -c 1 'icmp[icmptype] == 8 and dst host ${B().address}' > /tmp/cap 2>&1 </dev/null &)`)
+    await on(lab(), B(), `rm -f /tmp/cap; (setsid timeout 15 tcpdump -n -l -i eth0 -c 1 'icmp[icmptype] == 8 and dst host ${B().address}' > /tmp/cap 2>&1 </dev/null &)`)
     for (let i = 0; i < 100 && !(await lab().exec(B(), 'cat /tmp/cap')).stdout.includes('listening on'); i++) await sleep(50)
     await send()
     let out = ''
@@ -132,8 +99,8 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
   }
   /** A container on A pings B's eth0: true when the replies come back. */
   const containerPingsB = async (c: string) => (await lab().exec(A(), `docker exec ${c} ping -c 2 -W 1 ${B().address}`)).code === 0
-  const natRules = async () => (await ok(lab(), A(), 'iptables -w -t nat -S')).split('\n').filter(Boolean)
-  const filterRules = async () => (await ok(lab(), A(), 'iptables -w -S')).split('\n').filter(Boolean)
+  const natRules = async () => (await on(lab(), A(), 'iptables -w -t nat -S')).split('\n').filter(Boolean)
+  const filterRules = async () => (await on(lab(), A(), 'iptables -w -S')).split('\n').filter(Boolean)
 
   it('masquerade: check mode lists the changes and changes nothing', async () => {
     const before = await snapshot(connA())
@@ -254,7 +221,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
     it('survives a docker restart (docker re-creates its jump to DOCKER-USER; our chain stays); a re-run puts the nat jump back first', async () => {
       const r = await runTask(forwardAccept({ in: 'eth0', out: 'docker0' }), connA())
       const m = await runTask(masquerade({ from: '10.78.0.0/24', except: [`${B().address}/32`] }), connA())
-      await ok(lab(), A(), 'systemctl restart docker')
+      await on(lab(), A(), 'systemctl restart docker')
       for (let i = 0; i < 100 && (await ipOf('c0')) === ''; i++) await sleep(100)
       c0 = await ipOf('c0')
       const rules = await filterRules()
@@ -283,7 +250,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
     })
 
     it("goes into docker's backend when the iptables on PATH is the other one", async () => {
-      await ok(lab(), A(), makeLegacyBin)
+      await on(lab(), A(), makeLegacyBin)
       const conn = withPath(connA(), LEGACY_BIN)
       expect((await conn.run('iptables -V')).stdout).toContain('legacy')
       const before = await snapshot(connA())
@@ -299,19 +266,19 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
   })
 
   it('ipForward: runtime 1 and /etc/sysctl.d, once; undo puts 0 back and removes the file', async () => {
-    await ok(lab(), A(), 'echo 0 > /proc/sys/net/ipv4/ip_forward')
+    await on(lab(), A(), 'echo 0 > /proc/sys/net/ipv4/ip_forward')
     try {
       const before = await snapshot(connA())
       const check = await runTask(ipForward(), connA(), { check: true })
       expect(check.changes.map((c) => c.what)).toEqual(['net.ipv4.ip_forward (runtime)', 'create /etc/sysctl.d/99-orch.conf'])
       expect(await snapshot(connA())).toEqual(before)
       const r = await runTask(ipForward(), connA())
-      expect(await ok(lab(), A(), 'cat /proc/sys/net/ipv4/ip_forward /etc/sysctl.d/99-orch.conf')).toBe('1\nnet.ipv4.ip_forward = 1\n')
+      expect(await on(lab(), A(), 'cat /proc/sys/net/ipv4/ip_forward /etc/sysctl.d/99-orch.conf')).toBe('1\nnet.ipv4.ip_forward = 1\n')
       expect((await runTask(ipForward(), connA())).changed).toBe(false)
       await undoAll(connA(), [r.undo])
       expect(await snapshot(connA())).toEqual(before)
     } finally {
-      await ok(lab(), A(), 'echo 1 > /proc/sys/net/ipv4/ip_forward')
+      await on(lab(), A(), 'echo 1 > /proc/sys/net/ipv4/ip_forward')
     }
   })
 })
@@ -321,18 +288,18 @@ describe.skipIf(labSkipReason)('masquerade on a host without docker, iptables-le
   const H = () => lab().hosts[0]
 
   it('uses the legacy backend, and undo leaves the legacy nat table as it was', async () => {
-    await ok(lab(), H(), makeLegacyBin)
+    await on(lab(), H(), makeLegacyBin)
     const ssh = await sshTo(lab(), H())
     onTestFinished(() => ssh.close())
     const conn = withPath(ssh, LEGACY_BIN)
-    const save = async () => (await ok(lab(), H(), 'iptables-legacy -t nat -S; iptables-nft -t nat -S')).split('\n')
+    const save = async () => (await on(lab(), H(), 'iptables-legacy -t nat -S; iptables-nft -t nat -S')).split('\n')
     const before = await save()
     const r = await runTask(masquerade({ from: '10.60.0.0/24', except: ['10.0.0.0/8'] }), conn)
     expect(r.changes[0].what).toBe('create chain nat ORCH-POSTROUTING [iptables (legacy)]')
-    const legacy = (await ok(lab(), H(), 'iptables-legacy -t nat -S')).split('\n')
+    const legacy = (await on(lab(), H(), 'iptables-legacy -t nat -S')).split('\n')
     expect(legacy).toContain('-A POSTROUTING -j ORCH-POSTROUTING')
     expect(legacy).toContain('-A ORCH-POSTROUTING -s 10.60.0.0/24 -d 10.0.0.0/8 -m comment --comment "orch masquerade 10.60.0.0/24" -j ACCEPT')
-    expect(await ok(lab(), H(), 'iptables-nft -t nat -S')).not.toContain('ORCH')
+    expect(await on(lab(), H(), 'iptables-nft -t nat -S')).not.toContain('ORCH')
     expect((await runTask(masquerade({ from: '10.60.0.0/24', except: ['10.0.0.0/8'] }), conn)).changed).toBe(false)
     await undoAll(conn, [r.undo])
     expect(await save()).toEqual(before)

@@ -7,16 +7,15 @@
  * the undo brings the host back to its snapshot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ArgError, type Task } from '../../src/engine/types.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
-import type { Lab, LabHost } from '../../src/lab/index.ts'
+import type { LabHost } from '../../src/lab/index.ts'
 import { ovsUnderlay } from '../../src/tasks/ovs.ts'
 import { ovsBridge } from '../../src/tasks/ovsBridge.ts'
 import { ovsTunnels, tunnelPortName } from '../../src/tasks/ovsTunnel.ts'
 import { ovsInternalPort } from '../../src/tasks/ovsInternalPort.ts'
-import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
-import { context, runTask, undoAll, type TaskRun } from '../helpers/task.ts'
+import { counting, sshTo } from '../helpers/conn.ts'
+import { containerTraffic, labSkipReason, on, ssh, withLab } from '../helpers/lab.ts'
+import { context, expectRefused, runTask, undoAll, type TaskRun } from '../helpers/task.ts'
 import { snapshot as rawSnapshot } from '../helpers/snapshot.ts'
 
 type Undo = TaskRun['undo']
@@ -53,78 +52,45 @@ async function snapshot(conn: Connection): Promise<Record<string, unknown>> {
   return s
 }
 
-function refused(t: Task<any>, variable: string): void {
-  let err: unknown
-  try {
-    t.resource.validate?.({ name: 'h', vars: {}, groups: [] }, {})
-  } catch (e) {
-    err = e
-  }
-  expect(err, `${variable} should be refused`).toBeInstanceOf(ArgError)
-  expect((err as ArgError).variable).toBe(variable)
-  expect((err as Error).message).toContain(variable)
-}
-
 describe('ovs tasks: arguments are refused before any host is touched', () => {
   it('ovsBridge', () => {
-    refused(ovsBridge({ name: 'br int' }), 'ovsBridge.name')
-    refused(ovsBridge({ name: 'br0;reboot' }), 'ovsBridge.name')
-    refused(ovsBridge({ name: 'a-bridge-name-too-long' }), 'ovsBridge.name')
-    refused(ovsBridge({ name: 'br0', datapath: 'kernel' as never }), 'ovsBridge.datapath')
+    expectRefused(ovsBridge({ name: 'br int' }), 'ovsBridge.name')
+    expectRefused(ovsBridge({ name: 'br0;reboot' }), 'ovsBridge.name')
+    expectRefused(ovsBridge({ name: 'a-bridge-name-too-long' }), 'ovsBridge.name')
+    expectRefused(ovsBridge({ name: 'br0', datapath: 'kernel' as never }), 'ovsBridge.datapath')
   })
   it('ovsTunnels', () => {
     const ok = { bridge: 'br-int', type: 'gre' as const, peers: [{ remote_ip: '198.18.0.2' }] }
-    refused(ovsTunnels({ ...ok, bridge: 'br int' }), 'ovsTunnels.bridge')
-    refused(ovsTunnels({ ...ok, type: 'geneve' as never }), 'ovsTunnels.type')
-    refused(ovsTunnels({ ...ok, peers: [{ remote_ip: 'x;y' }] }), 'ovsTunnels.peers[0].remote_ip')
-    refused(ovsTunnels({ ...ok, peers: [{ remote_ip: '198.18.0.2', name: 'gre;reboot' }] }), 'ovsTunnels.peers[0].name')
-    refused(ovsTunnels({ ...ok, peers: [{ remote_ip: '198.18.0.2' }, { remote_ip: '198.18.0.2' }] }), 'ovsTunnels.peers[1].name')
-    refused(ovsTunnels({ ...ok, peers: 'all' as never }), 'ovsTunnels.peers')
-    refused(ovsTunnels({ ...ok, key: -1 }), 'ovsTunnels.key')
-    refused(ovsTunnels({ ...ok, type: 'vxlan', key: 16777216 }), 'ovsTunnels.key')
-    refused(ovsTunnels({ ...ok, dstPort: 4789 }), 'ovsTunnels.dstPort')
-    refused(ovsTunnels({ ...ok, type: 'vxlan', dstPort: 70000 }), 'ovsTunnels.dstPort')
+    expectRefused(ovsTunnels({ ...ok, bridge: 'br int' }), 'ovsTunnels.bridge')
+    expectRefused(ovsTunnels({ ...ok, type: 'geneve' as never }), 'ovsTunnels.type')
+    expectRefused(ovsTunnels({ ...ok, peers: [{ remote_ip: 'x;y' }] }), 'ovsTunnels.peers[0].remote_ip')
+    expectRefused(ovsTunnels({ ...ok, peers: [{ remote_ip: '198.18.0.2', name: 'gre;reboot' }] }), 'ovsTunnels.peers[0].name')
+    expectRefused(ovsTunnels({ ...ok, peers: [{ remote_ip: '198.18.0.2' }, { remote_ip: '198.18.0.2' }] }), 'ovsTunnels.peers[1].name')
+    expectRefused(ovsTunnels({ ...ok, peers: 'all' as never }), 'ovsTunnels.peers')
+    expectRefused(ovsTunnels({ ...ok, key: -1 }), 'ovsTunnels.key')
+    expectRefused(ovsTunnels({ ...ok, type: 'vxlan', key: 16777216 }), 'ovsTunnels.key')
+    expectRefused(ovsTunnels({ ...ok, dstPort: 4789 }), 'ovsTunnels.dstPort')
+    expectRefused(ovsTunnels({ ...ok, type: 'vxlan', dstPort: 70000 }), 'ovsTunnels.dstPort')
     expect(tunnelPortName('gre', '198.18.1.2')).toBe('gre-c6120102')
     expect(tunnelPortName('vxlan', '10.0.0.255')).toBe('vxlan-0a0000ff')
   })
   it('ovsInternalPort', () => {
     const ok = { bridge: 'br-int', name: 'ovs0', address: '10.88.0.1/24' }
-    refused(ovsInternalPort({ ...ok, name: 'eth0;reboot' }), 'ovsInternalPort.name')
-    refused(ovsInternalPort({ ...ok, bridge: 'br int' }), 'ovsInternalPort.bridge')
-    refused(ovsInternalPort({ ...ok, address: '10.0.0.0/33' }), 'ovsInternalPort.address')
-    refused(ovsInternalPort({ ...ok, address: '10.88.0.0/24' }), 'ovsInternalPort.address')
-    refused(ovsInternalPort({ ...ok, address: '10.88.0.1' }), 'ovsInternalPort.address')
-    refused(ovsInternalPort({ ...ok, mtu: 20 }), 'ovsInternalPort.mtu')
-    refused(ovsInternalPort({ ...ok, name: 'br-int' }), 'ovsInternalPort.name')
+    expectRefused(ovsInternalPort({ ...ok, name: 'eth0;reboot' }), 'ovsInternalPort.name')
+    expectRefused(ovsInternalPort({ ...ok, bridge: 'br int' }), 'ovsInternalPort.bridge')
+    expectRefused(ovsInternalPort({ ...ok, address: '10.0.0.0/33' }), 'ovsInternalPort.address')
+    expectRefused(ovsInternalPort({ ...ok, address: '10.88.0.0/24' }), 'ovsInternalPort.address')
+    expectRefused(ovsInternalPort({ ...ok, address: '10.88.0.1' }), 'ovsInternalPort.address')
+    expectRefused(ovsInternalPort({ ...ok, mtu: 20 }), 'ovsInternalPort.mtu')
+    expectRefused(ovsInternalPort({ ...ok, name: 'br-int' }), 'ovsInternalPort.name')
   })
   it('ovsUnderlay', () => {
-    refused(ovsUnderlay({ bridge: 'br-phy', iface: 'eth0;reboot' }), 'ovsUnderlay.iface')
-    refused(ovsUnderlay({ bridge: 'br phy', iface: 'eth0' }), 'ovsUnderlay.bridge')
-    refused(ovsUnderlay({ bridge: 'eth0', iface: 'eth0' }), 'ovsUnderlay.bridge')
+    expectRefused(ovsUnderlay({ bridge: 'br-phy', iface: 'eth0;reboot' }), 'ovsUnderlay.iface')
+    expectRefused(ovsUnderlay({ bridge: 'br phy', iface: 'eth0' }), 'ovsUnderlay.bridge')
+    expectRefused(ovsUnderlay({ bridge: 'eth0', iface: 'eth0' }), 'ovsUnderlay.bridge')
     expect(ovsUnderlay({ bridge: 'br-phy', iface: 'eth0' }).resource.risky).toBe(true)
   })
 })
-
-async function sshConn(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    sshConfigPath: null,
-    agentSocket: null,
-  })
-}
-
-/** A Connection that counts round trips. */
-function counting(conn: Connection): { conn: Connection; runs: () => number } {
-  let n = 0
-  return {
-    conn: { hostName: conn.hostName, alive: true, run: (s, o) => (n++, conn.run(s, o)), upload: conn.upload.bind(conn), close: async () => {} },
-    runs: () => n,
-  }
-}
 
 describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', () => {
   const lab = withLab({ hosts: 2, docker: true, ovs: true })
@@ -134,11 +100,7 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
   /** The undos of the changes that stay for the next tests, per host, in the order applied. */
   const undos: Undo[][] = [[], []]
 
-  const exec = async (h: LabHost, script: string): Promise<string> => {
-    const r = await lab().exec(h, script)
-    expect(r.code, `${script}\n${r.stderr}`).toBe(0)
-    return r.stdout
-  }
+  const exec = (h: LabHost, script: string): Promise<string> => on(lab(), h, script)
   const json = async (h: LabHost, script: string) => JSON.parse(await exec(h, script))
   const vsctlGet = async (h: LabHost, args: string) => (await exec(h, `ovs-vsctl --timeout=5 get ${args}`)).trim()
   const both = <T>(fn: (h: LabHost, i: number) => Promise<T>): Promise<T[]> => Promise.all(hosts.map((h, i) => fn(h, i)))
@@ -167,27 +129,12 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
     await exec(h, `docker rm -f c${i + 1} >/dev/null; ovs-vsctl --timeout=10 --if-exists del-port br-int vh${i}; ip link del vh${i} 2>/dev/null; true`)
   }
 
-  /** ping, then 1 MiB of random bytes over TCP (busybox nc) from c1 on node1 to c2 on node2: same bytes arrive. */
-  async function traffic(): Promise<void> {
-    const [a, b] = hosts
-    const ping = await lab().exec(a, `docker exec c1 ping -c 3 -W 2 ${ctrIp(1)}`)
-    expect(ping.code, ping.stdout + ping.stderr).toBe(0)
-    expect(ping.stdout).toMatch(/[123] packets received/)
-    await exec(b, `docker exec c2 rm -f /tmp/rx; docker exec -d c2 nc -l -p 5000 -e sh -c 'cat > /tmp/rx'`)
-    for (let i = 0; i < 50 && (await lab().exec(b, "docker exec c2 netstat -ltn | grep -q ':5000 '")).code !== 0; i++) await new Promise((r) => setTimeout(r, 100))
-    const sent = await exec(a, `docker exec c1 sh -c 'head -c 1048576 /dev/urandom > /tmp/tx && timeout 30 nc ${ctrIp(1)} 5000 < /tmp/tx && md5sum < /tmp/tx'`)
-    let size = ''
-    for (let i = 0; i < 100 && size !== '1048576'; i++) {
-      size = (await lab().exec(b, "docker exec c2 sh -c 'wc -c < /tmp/rx'")).stdout.trim()
-      if (size !== '1048576') await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(size).toBe('1048576')
-    expect(await exec(b, 'docker exec c2 sh -c "md5sum < /tmp/rx"')).toBe(sent)
-  }
+  /** c1 on node1 to c2 on node2: ping, and 1 MiB over TCP arrives intact. */
+  const traffic = () => containerTraffic(lab(), hosts[0], hosts[1], ctrIp(1))
 
   beforeAll(async () => {
     hosts = lab().hosts
-    for (const h of hosts) conns.push(await sshConn(lab(), h))
+    for (const h of hosts) conns.push(await sshTo(lab(), h))
     for (const c of conns) fresh.push(await snapshot(c))
   })
   afterAll(async () => {
@@ -236,9 +183,9 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
     expect((await lab().exec(hosts[0], `ping -c1 -W2 ${hosts[1].address}`)).code).toBe(0)
     await both(async (_h, i) => {
       const c = counting(conns[i])
-      const again = await runTask(ovsUnderlay({ bridge: 'br-phy', iface: 'eth0' }), c.conn)
+      const again = await runTask(ovsUnderlay({ bridge: 'br-phy', iface: 'eth0' }), c)
       expect(again.changes).toEqual([])
-      expect(c.runs()).toBe(1)
+      expect(c.count).toBe(1)
     })
   })
 
@@ -282,8 +229,8 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
       expect(await vsctlGet(h, 'Bridge br-int datapath_type')).toBe('netdev')
       expect(await vsctlGet(h, 'Bridge br-int external_ids:orch')).toBe('"1"')
       const c = counting(conns[i])
-      expect((await runTask(ovsBridge({ name: 'br-int', datapath: 'netdev' }), c.conn)).changes).toEqual([])
-      expect(c.runs()).toBe(1)
+      expect((await runTask(ovsBridge({ name: 'br-int', datapath: 'netdev' }), c)).changes).toEqual([])
+      expect(c.count).toBe(1)
       await undoAll(conns[i], [r.undo])
       expect(await snapshot(conns[i])).toEqual(before)
       expect((await lab().exec(h, 'ovs-vsctl br-exists br-int')).code).toBe(2)
@@ -337,8 +284,8 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
       expect((await exec(h, `ovs-vsctl --timeout=5 port-to-br ${port}`)).trim()).toBe('br-int')
 
       const c = counting(conns[i])
-      expect((await runTask(gre(i), c.conn)).changes).toEqual([])
-      expect(c.runs()).toBe(1)
+      expect((await runTask(gre(i), c)).changes).toEqual([])
+      expect(c.count).toBe(1)
     })
   })
 
@@ -408,8 +355,8 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
       expect(await vsctlGet(h, 'Interface ovs0 type')).toBe('internal')
       expect(await vsctlGet(h, 'Port ovs0 external_ids')).toBe('{orch="1"}')
       const c = counting(conns[i])
-      expect((await runTask(t(), c.conn)).changes).toEqual([])
-      expect(c.runs()).toBe(1)
+      expect((await runTask(t(), c)).changes).toEqual([])
+      expect(c.count).toBe(1)
       await undoAll(conns[i], [r.undo])
       expect(await snapshot(conns[i])).toEqual(before)
       undos[i].push((await runTask(t(), conns[i])).undo)
@@ -482,7 +429,7 @@ describe.skipIf(labSkipReason)('ovs tasks on lab hosts (userspace datapath)', ()
 
   it('ovsUnderlay completes when the SSH session drops right after starting it; its undo still works', async () => {
     const h = hosts[1]
-    const c2 = await sshConn(lab(), h)
+    const c2 = await sshTo(lab(), h)
     const t = ovsUnderlay({ bridge: 'br-phy', iface: 'eth0' })
     const ctx = context(c2)
     const state = await t.resource.read(ctx)

@@ -6,41 +6,19 @@
  * and bad arguments.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ArgError, type Undo } from '../../src/engine/types.ts'
-import { connect } from '../../src/transport/index.ts'
+import type { Undo } from '../../src/engine/types.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { bridgeTakeover } from '../../src/tasks/bridgeTakeover.ts'
 import { forwardAccept } from '../../src/tasks/forward.ts'
 import { pipework, pipeworkVethName, type PipeworkArgs } from '../../src/tasks/pipework.ts'
-import type { Lab, LabHost } from '../../src/lab/index.ts'
-import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
-import { runTask, undoAll } from '../helpers/task.ts'
+import type { LabHost } from '../../src/lab/index.ts'
+import { counting, sshTo } from '../helpers/conn.ts'
+import { labSkipReason, on, ssh, withLab } from '../helpers/lab.ts'
+import { expectRefused, runTask, undoAll } from '../helpers/task.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 
-async function sshConn(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    sshConfigPath: null,
-    agentSocket: null,
-  })
-}
-
 describe('pipework: arguments', () => {
-  const refused = (args: PipeworkArgs, variable: string) => {
-    let err: unknown
-    try {
-      pipework(args).resource.validate?.({ name: 'h', vars: {}, groups: [] }, {})
-    } catch (e) {
-      err = e
-    }
-    expect(err, JSON.stringify(args)).toBeInstanceOf(ArgError)
-    expect((err as ArgError).variable).toBe(variable)
-    expect((err as Error).message).toContain(variable)
-  }
+  const refused = (args: PipeworkArgs, variable: string) => expectRefused(pipework(args), variable, JSON.stringify(args))
   const ok = { container: 'web', ip: '198.18.0.101/24@198.18.0.254' }
   it('refuses bad containers, bridges, addresses, names, MACs and MTUs', () => {
     refused({ ...ok, container: 'web;reboot' }, 'pipework.container')
@@ -74,11 +52,7 @@ describe.skipIf(labSkipReason)('pipework on lab hosts', () => {
   const net = () => lab().lanCidr.replace(/\.0\/24$/, '')
   const undos: Record<string, Array<Undo | null>> = { node1: [], node2: [] }
   let pristine: Array<Record<string, unknown>>
-  const exec = async (h: LabHost, cmd: string) => {
-    const r = await lab().exec(h, cmd)
-    expect(r.code, `${cmd}: ${r.stderr}`).toBe(0)
-    return r.stdout
-  }
+  const exec = (h: LabHost, cmd: string) => on(lab(), h, cmd)
   /** The container's own network view (from its namespace): links, addresses, routes. */
   const ctrView = async (h: LabHost, name: string) => {
     const out = await exec(h, `ns=/proc/$(docker inspect -f '{{.State.Pid}}' ${name})/ns/net; nsenter --net=$ns ip -j link show; echo @@; nsenter --net=$ns ip -j addr show; echo @@; nsenter --net=$ns ip -j route show table all`)
@@ -92,8 +66,8 @@ describe.skipIf(labSkipReason)('pipework on lab hosts', () => {
 
   beforeAll(async () => {
     ;[n1, n2] = lab().hosts
-    c1 = await sshConn(lab(), n1)
-    c2 = await sshConn(lab(), n2)
+    c1 = await sshTo(lab(), n1)
+    c2 = await sshTo(lab(), n2)
     // docker0 gets its IPv6 multicast route when it first has a port: let that happen before the snapshot.
     for (const h of [n1, n2]) await exec(h, `docker run --rm --pull never ${lab().image} true`)
     pristine = [await snapshot(c1), await snapshot(c2)]
@@ -177,11 +151,10 @@ describe.skipIf(labSkipReason)('pipework on lab hosts', () => {
   })
 
   it('a second run changes nothing, in one round trip', async () => {
-    let runs = 0
-    const counting: Connection = { hostName: c1.hostName, alive: true, run: (s, o) => (runs++, c1.run(s, o)), upload: c1.upload.bind(c1), close: async () => {} }
-    const r = await runTask(pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` }), counting)
+    const c = counting(c1)
+    const r = await runTask(pipework({ container: 'ca', bridge: 'br0', ip: `${net()}.101/24@${lab().gateway}` }), c)
     expect(r.changes).toEqual([])
-    expect(runs).toBe(1)
+    expect(c.count).toBe(1)
   })
 
   it('undo detaches: host snapshot and the container view equal the ones before', async () => {

@@ -1,24 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ArgError } from '../../src/engine/types.ts'
-import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { route } from '../../src/tasks/route.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
+import { sshTo } from '../helpers/conn.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
-import { context, runTask, undoAll } from '../helpers/task.ts'
-
-function sshTo(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    hostKeyChecking: 'strict',
-    sshConfigPath: null,
-  })
-}
+import { expectRefused, runTask, undoAll } from '../helpers/task.ts'
 
 interface R {
   dst: string
@@ -72,19 +58,7 @@ describe.skipIf(labSkipReason)('route task (lab)', () => {
       [{ to: '10.1.0.0/24' }, 'route.via'],
       [{ to: '10.1.0.0/24', via: '198.18.0.2', state: 'gone' as 'absent' }, 'route.state'],
     ]
-    const ctx = context(connA())
-    for (const [args, variable] of bad) {
-      const t = route(args)
-      let err: unknown
-      try {
-        t.resource.validate?.(ctx.host, ctx.vars)
-      } catch (e) {
-        err = e
-      }
-      expect(err, JSON.stringify(args)).toBeInstanceOf(ArgError)
-      expect((err as ArgError).variable).toBe(variable)
-      expect((err as Error).message).toContain(variable)
-    }
+    for (const [args, variable] of bad) expectRefused(route(args), variable, JSON.stringify(args))
   })
 
   it('check mode lists the change and leaves the host as it was', async () => {

@@ -5,13 +5,12 @@
  * check mode changes nothing; peers changed → only FDB entries; vni changed → recreated; undo → snapshot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ArgError } from '../../src/engine/types.ts'
-import { connect } from '../../src/transport/index.ts'
 import type { Connection } from '../../src/transport/types.ts'
-import type { Lab, LabHost } from '../../src/lab/index.ts'
+import type { LabHost } from '../../src/lab/index.ts'
 import { vxlan, type VxlanArgs } from '../../src/tasks/vxlan.ts'
-import { labSkipReason, withLab } from '../helpers/lab.ts'
-import { runTask, undoAll } from '../helpers/task.ts'
+import { counting, sshTo } from '../helpers/conn.ts'
+import { containerTraffic, labSkipReason, on, withLab } from '../helpers/lab.ts'
+import { expectRefused, runTask, undoAll } from '../helpers/task.ts'
 import { snapshot as rawSnapshot } from '../helpers/snapshot.ts'
 
 /**
@@ -37,17 +36,7 @@ async function snapshot(conn: Connection): Promise<Record<string, unknown>> {
 
 describe('vxlan: arguments are refused before any host is touched', () => {
   const ok: VxlanArgs = { name: 'vx42', vni: 42, local: '198.18.0.1', peers: ['198.18.0.2'], bridge: 'vxbr0' }
-  const refused = (over: Partial<VxlanArgs>, variable: string) => {
-    let err: unknown
-    try {
-      vxlan({ ...ok, ...over } as VxlanArgs).resource.validate?.({ name: 'h', vars: {}, groups: [] }, {})
-    } catch (e) {
-      err = e
-    }
-    expect(err, `${variable} should be refused`).toBeInstanceOf(ArgError)
-    expect((err as ArgError).variable).toBe(variable)
-    expect((err as Error).message).toContain(variable)
-  }
+  const refused = (over: Partial<VxlanArgs>, variable: string) => expectRefused(vxlan({ ...ok, ...over } as VxlanArgs), variable)
   it('refuses bad names, vni, ports, addresses, peers, MTU', () => {
     refused({ vni: 0 }, 'vxlan.vni')
     refused({ vni: 16777216 }, 'vxlan.vni')
@@ -69,18 +58,6 @@ describe('vxlan: arguments are refused before any host is touched', () => {
   })
 })
 
-async function sshConn(lab: Lab, h: LabHost): Promise<Connection> {
-  return connect({
-    hostName: h.name,
-    address: h.address,
-    user: 'root',
-    privateKeyFile: lab.keyPath,
-    knownHostsFiles: [lab.knownHostsPath],
-    sshConfigPath: null,
-    agentSocket: null,
-  })
-}
-
 describe.skipIf(labSkipReason)('vxlan on lab hosts, bridged into a docker network', () => {
   const lab = withLab({ hosts: 2, docker: true })
   let hosts: LabHost[]
@@ -88,11 +65,7 @@ describe.skipIf(labSkipReason)('vxlan on lab hosts, bridged into a docker networ
   const fresh: Array<Record<string, unknown>> = []
   const created: Array<Awaited<ReturnType<typeof runTask>>['undo']> = []
 
-  const exec = async (h: LabHost, script: string): Promise<string> => {
-    const r = await lab().exec(h, script)
-    expect(r.code, `${script}\n${r.stderr}`).toBe(0)
-    return r.stdout
-  }
+  const exec = (h: LabHost, script: string): Promise<string> => on(lab(), h, script)
   const json = async (h: LabHost, script: string) => JSON.parse(await exec(h, script))
   const both = <T>(fn: (h: LabHost, i: number) => Promise<T>): Promise<T[]> => Promise.all(hosts.map((h, i) => fn(h, i)))
   const peerOf = (i: number) => hosts[1 - i]
@@ -105,27 +78,9 @@ describe.skipIf(labSkipReason)('vxlan on lab hosts, bridged into a docker networ
       .filter((e: { mac: string; dst?: string }) => e.mac === '00:00:00:00:00:00' && e.dst)
       .map((e: { dst: string }) => e.dst)
       .sort()
-  const counting = (conn: Connection) => {
-    let n = 0
-    const c: Connection = { hostName: conn.hostName, alive: true, run: (s, o) => (n++, conn.run(s, o)), upload: conn.upload.bind(conn), close: async () => {} }
-    return { conn: c, runs: () => n }
-  }
 
-  async function traffic(): Promise<void> {
-    const [a, b] = hosts
-    const ping = await lab().exec(a, `docker exec c1 ping -c 3 -W 2 ${ctrIp(1)}`)
-    expect(ping.code, ping.stdout + ping.stderr).toBe(0)
-    await exec(b, `docker exec c2 rm -f /tmp/rx; docker exec -d c2 nc -l -p 5000 -e sh -c 'cat > /tmp/rx'`)
-    for (let i = 0; i < 50 && (await lab().exec(b, "docker exec c2 netstat -ltn | grep -q ':5000 '")).code !== 0; i++) await new Promise((r) => setTimeout(r, 100))
-    const sent = await exec(a, `docker exec c1 sh -c 'head -c 1048576 /dev/urandom > /tmp/tx && timeout 30 nc ${ctrIp(1)} 5000 < /tmp/tx && md5sum < /tmp/tx'`)
-    let size = ''
-    for (let i = 0; i < 100 && size !== '1048576'; i++) {
-      size = (await lab().exec(b, "docker exec c2 sh -c 'wc -c < /tmp/rx'")).stdout.trim()
-      if (size !== '1048576') await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(size).toBe('1048576')
-    expect(await exec(b, 'docker exec c2 sh -c "md5sum < /tmp/rx"')).toBe(sent)
-  }
+  /** c1 on node1 to c2 on node2: ping, and 1 MiB over TCP arrives intact. */
+  const traffic = () => containerTraffic(lab(), hosts[0], hosts[1], ctrIp(1))
 
   beforeAll(async () => {
     hosts = lab().hosts
@@ -137,7 +92,7 @@ describe.skipIf(labSkipReason)('vxlan on lab hosts, bridged into a docker networ
           `-o com.docker.network.bridge.name=vxbr0 -o com.docker.network.driver.mtu=1450 vxnet >/dev/null`,
       ),
     )
-    for (const h of hosts) conns.push(await sshConn(lab(), h))
+    for (const h of hosts) conns.push(await sshTo(lab(), h))
     for (const c of conns) fresh.push(await snapshot(c))
   })
   afterAll(async () => {
@@ -168,8 +123,8 @@ describe.skipIf(labSkipReason)('vxlan on lab hosts, bridged into a docker networ
       expect(l.flags).toContain('UP')
       expect(await fdbPeers(h)).toEqual([peerOf(i).address])
       const c = counting(conns[i])
-      expect((await runTask(task(i), c.conn)).changes).toEqual([])
-      expect(c.runs()).toBe(1)
+      expect((await runTask(task(i), c)).changes).toEqual([])
+      expect(c.count).toBe(1)
     })
   })
 
