@@ -16,7 +16,7 @@ import { forwardAccept } from '../../src/tasks/forward.ts'
 import { masquerade } from '../../src/tasks/nat.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { counting, sshTo } from '../helpers/conn.ts'
-import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { labSkipReason, on as onHost, withLab } from '../helpers/lab.ts'
 import { runTask, undoAll, type TaskRun } from '../helpers/task.ts'
 
 function fakeIo(): { io: Io; out: () => string; err: () => string } {
@@ -49,11 +49,7 @@ describe.skipIf(labSkipReason)('gatherFacts on a docker + OVS lab host (over SSH
   let facts: HostFacts
   let round = 0
   const undos: TaskRun['undo'][] = []
-  const on = async (script: string): Promise<string> => {
-    const r = await lab().exec(H(), script)
-    if (r.code !== 0) throw new Error(`${script}: ${r.stderr || r.stdout}`)
-    return r.stdout
-  }
+  const on = (script: string): Promise<string> => onHost(lab(), H(), script)
 
   beforeAll(async () => {
     const peer = lab().gateway

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { route } from '../../src/tasks/route.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { sshTo } from '../helpers/conn.ts'
-import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { labSkipReason, on, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 import { expectRefused, runTask, undoAll } from '../helpers/task.ts'
 
@@ -32,11 +32,7 @@ describe.skipIf(labSkipReason)('route task (lab)', () => {
     await ssh?.close()
   })
   const connA = () => ssh
-  const onA = async (script: string) => {
-    const r = await lab().exec(A(), script)
-    if (r.code !== 0) throw new Error(`${script}: ${r.stderr}`)
-    return r.stdout
-  }
+  const onA = (script: string) => on(lab(), A(), script)
   /** What the kernel holds: `ip -d -j route show table T`. */
   const table = async (t: number | string = 'main'): Promise<R[]> => {
     const r = await lab().exec(A(), `ip -d -j -4 route show table ${t}`)
