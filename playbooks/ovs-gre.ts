@@ -9,8 +9,8 @@
  *                 eth0) onto ovs_underlay_bridge (br-phy), because OVS sends tunnel packets itself.
  *                 Risky: commit-confirmed (confirm_timeout).
  *   ovsBridge     ovs_bridge (br-int), datapath ovs_datapath (auto: kernel if available, else netdev)
- *   ovsTunnels    one GRE port per other host (key ovs_gre_key, 42), remote_ip = its address
- *   split horizon the tunnel ports are `protected`: a frame from one tunnel never leaves by another (a
+ *   ovsTunnels    one GRE port per other host (key ovs_gre_key, 42), remote_ip = its address; the ports
+ *                 are `protected` (split horizon): a frame from one tunnel never leaves by another (a
  *                 full mesh of L2 tunnels is a loop from three hosts on)
  * No container: playbooks/cross-host.ts (orch_strategy=ovs-gre) plugs a probe into br-int with an
  * overlay_cidr address and checks the matrix. Variables and their defaults: docs/playbooks.md#ovs-gre.

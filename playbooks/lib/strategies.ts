@@ -24,7 +24,6 @@ import {
 import { DETECT_DATAPATH_SCRIPT } from '../../src/tasks/ovsBridge.ts'
 import { cluster, deferred, OVERHEAD, planLanIps, sections, surveyRoutes, type Cluster, type Member, type Pending, type Strategy } from './cluster.ts'
 import type { PlaybookContext } from '../../src/engine/types.ts'
-import { splitHorizon, txChecksumOff } from './ovs.ts'
 
 export interface StrategyOptions {
   /** Place the probe container (default true). */
@@ -176,12 +175,12 @@ export function ovsGreTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Ta
       },
     }),
     ovsBridge({ name: br, datapath: dp }),
+    // Its tunnel ports are protected (split horizon): a full mesh of L2 tunnels is a loop from three hosts on.
     ovsTunnels({ bridge: br, type: 'gre', key: Number(me.vars.ovs_gre_key), peers: c.members.map((m) => ({ remote_ip: m.address })) }),
-    // A full mesh of L2 tunnels is a loop from three hosts on: no frame from a tunnel goes out another.
-    splitHorizon({ bridge: br, type: 'gre', peers: c.members.filter((m) => m !== me).map((m) => m.address) }),
   ]
   if (o.probe === false) return tasks
-  return [...tasks, ...overlayProbeTasks(c, me, br, 'gre'), txChecksumOff({ container: String(me.vars.probe_name), ifname: 'eth1', bridge: br, datapath: dp })]
+  // pipework turns the probe's TX checksum offload off on a userspace (netdev) bridge.
+  return [...tasks, ...overlayProbeTasks(c, me, br, 'gre')]
 }
 
 /** The probe (no docker network) on an OVS bridge with its overlay address, MTU = underlay MTU − tunnel overhead. */

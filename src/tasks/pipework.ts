@@ -11,11 +11,20 @@
  * optional MAC, the default route via the gateway (replacing the container's default routes), and a
  * gratuitous ARP when arping is installed.
  *
+ * On a userspace (`netdev`) OVS bridge the container side also gets TX checksum offload, TSO and GSO
+ * off (`ethtool -K IFNAME tx off tso off gso off` in its namespace). OVS reads the host side of the veth
+ * with a packet socket and forwards frames as they are: a TCP segment with a partial checksum (to be
+ * completed by a NIC that never comes) arrives corrupt at the other end, so ping works and TCP never
+ * connects; a TSO/GSO super-frame is larger than the MTU and dropped. The host side needs nothing: the
+ * kernel never sends through it (OVS writes whole frames into it). A container whose offloads were
+ * turned back on is fixed by the next run.
+ *
  *   read   one round trip: the container's PID, the bridge's kind and MTU, the host-side veth, the OVS
- *          port, and the container namespace's links, addresses and routes.
+ *          port, and the container namespace's links, addresses, routes and `ifname`'s offloads.
  *   diff   [] when the container has `ifname` paired with our host veth, in the bridge, with the address,
- *          MTU, MAC and default route. A restarted container (new namespace: interface gone) is attached
- *          again; a stale host-side veth (its peer gone) is removed first.
+ *          MTU, MAC and default route (and, on a netdev OVS bridge, offloads off). A restarted container
+ *          (new namespace: interface gone) is attached again; a stale host-side veth (its peer gone) is
+ *          removed first.
  *   undo   detach: the veth is deleted (both ends go), the OVS port removed, and the container's previous
  *          default routes restored (its PID is looked up again by id, the container may have restarted).
  */
@@ -60,6 +69,26 @@ export interface PipeworkState {
   ctrDefaults: IpRoute[]
   arping: boolean
   ethtool: boolean
+  /** `ifname`'s offloads in the container as `ethtool -k` prints them ('on', 'off'; absent: unknown). */
+  ctrOffloads: Partial<Record<Offload, string>>
+}
+
+type Offload = 'tx' | 'tso' | 'gso'
+/** ethtool -K name -> the line ethtool -k prints for it. In this order: tx off takes TSO with it. */
+const OFFLOADS: Array<[Offload, string]> = [
+  ['tx', 'tx-checksumming'],
+  ['tso', 'tcp-segmentation-offload'],
+  ['gso', 'generic-segmentation-offload'],
+]
+
+export function parseOffloads(out: string): Partial<Record<Offload, string>> {
+  const m: Partial<Record<Offload, string>> = {}
+  for (const line of out.split('\n')) {
+    const [k, v] = line.trim().split(/:\s+/)
+    const hit = OFFLOADS.find(([, label]) => label === k)
+    if (hit && v) m[hit[0]] = v.split(/\s/)[0]
+  }
+  return m
 }
 
 const SEC = '@@orch-pipework-section@@'
@@ -104,6 +133,10 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
   const cidr = () => `${ip.addr}/${ip.prefix}`
   const paired = (s: PipeworkState) =>
     !!s.hostVeth && !!s.ctrIf && s.ctrIf.kind === 'veth' && s.hostVeth.linkIndex === s.ctrIf.ifindex && s.ctrIf.linkIndex === s.hostVeth.ifindex
+  /** A userspace OVS bridge: the container side needs its offloads off. */
+  const offloadsOff = (s: PipeworkState) => s.bridgeKind === 'ovs' && s.ovsDatapath === 'netdev'
+  const offloadsOn = (s: PipeworkState): Offload[] => OFFLOADS.map(([k]) => k).filter((k) => s.ctrOffloads[k] === 'on')
+  const ethtoolOff = argv(['ethtool', '-K', ifname, ...OFFLOADS.flatMap(([k]) => [k, 'off'])])
   const hasDefault = (s: PipeworkState) =>
     !ip.gateway || (s.ctrDefaults.length === 1 && s.ctrDefaults[0].json.gateway === ip.gateway && s.ctrDefaults[0].json.dev === ifname && !s.ctrDefaults[0].json.table)
 
@@ -150,12 +183,13 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
         `ip -d -j link show type veth; ${mark}\n` +
         `nsenter --net="$ns" ip -d -j link show; ${mark}\n` +
         `nsenter --net="$ns" ip -j addr show; ${mark}\n` +
-        `nsenter --net="$ns" ip -4 -j route show table main default\n`
+        `nsenter --net="$ns" ip -4 -j route show table main default; ${mark}\n` +
+        sh`if command -v ethtool >/dev/null 2>&1; then nsenter --net="$ns" ethtool -k ${ifname} 2>/dev/null || true; fi\n`
       const r = await ctx.run(script)
       if (r.code === 4 || r.code === 5 || r.code === 6) throw new TaskFailed(r.stderr.trim() || `container ${targetName} not found`, r)
       mustSucceed(r, `reading ${targetName}'s network`)
-      const [head, brJson, veths, cLinks, cAddrs, cRoutes] = r.stdout.split(`\n${SEC}\n`)
-      if (cRoutes === undefined) throw new TaskFailed(`unexpected output reading ${targetName}: ${r.stdout.slice(0, 300)}`)
+      const [head, brJson, veths, cLinks, cAddrs, cRoutes, cOffloads] = r.stdout.split(`\n${SEC}\n`)
+      if (cOffloads === undefined) throw new TaskFailed(`unexpected output reading ${targetName}: ${r.stdout.slice(0, 300)}`)
       const lines = head.split('\n').map((l) => l.trim())
       const [, id, pid, ...ns] = (lines.find((l) => l.startsWith('target ')) ?? '').split(' ')
       const kindLine = lines.find((l) => l === 'linux' || l === 'none' || l.startsWith('ovs')) ?? 'none'
@@ -169,6 +203,7 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
         ctrDefaults: [],
         arping: lines.includes('arping'),
         ethtool: lines.includes('ethtool'),
+        ctrOffloads: {},
       }
       if (id) s.id = id
       if (pid) s.pid = Number(pid)
@@ -179,19 +214,24 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
       s.ctrIf = parseLinks(cLinks).find((l) => l.name === ifname)
       s.ctrAddrs = parseAddrs(cAddrs).get(ifname) ?? []
       s.ctrDefaults = parseRoutes(cRoutes, 4)
+      if (s.ctrIf) s.ctrOffloads = parseOffloads(cOffloads)
       if (s.ctrIf && !paired(s) && s.ctrIf.kind !== 'veth') throw new TaskFailed(`${targetName} already has an interface ${ifname} (${s.ctrIf.kind ?? 'device'}) that orch did not attach`)
       if (s.ctrIf && !paired(s)) throw new TaskFailed(`${targetName} already has an interface ${ifname} whose host side is not ${veth}: attached by something else`)
       parseJsonArray(brJson, 'bridge link')
       return s
     },
-    diff(s) {
+    diff(s, ctx) {
       const veth = vethOf(s)
       const out: Change[] = []
+      if (offloadsOff(s) && !s.ethtool)
+        throw new TaskFailed(
+          `ethtool is not installed on ${ctx.host.name}: a container on the userspace (netdev) OVS bridge ${bridge} needs TX checksum offload off, or its TCP never connects (apt-get install ethtool)`,
+        )
       if (!paired(s)) {
         if (s.hostVeth) out.push({ what: `remove stale host veth ${veth} (its peer is gone)` })
         out.push({
           what: `attach ${targetName} to ${bridge} (${s.bridgeKind === 'ovs' ? 'OVS' : 'Linux bridge'})`,
-          after: `${veth} <-> ${ifname} ${cidr()}${ip.gateway ? ` default via ${ip.gateway}` : ''} mtu ${wantMtu(s)}${a.mac ? ` mac ${a.mac}` : ''}`,
+          after: `${veth} <-> ${ifname} ${cidr()}${ip.gateway ? ` default via ${ip.gateway}` : ''} mtu ${wantMtu(s)}${a.mac ? ` mac ${a.mac}` : ''}${offloadsOff(s) ? ' tx/tso/gso offload off' : ''}`,
         })
         return out
       }
@@ -204,6 +244,8 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
       if (!s.ctrAddrs.some((x) => x.family === 'inet' && x.local === ip.addr && x.prefixlen === ip.prefix)) out.push({ what: `${ifname} address`, after: cidr() })
       if (!ci.up) out.push({ what: `${ifname} up`, before: 'down', after: 'up' })
       if (!hasDefault(s)) out.push({ what: `${targetName} default route`, before: s.ctrDefaults.map(describeRoute).join(', ') || '(none)', after: `via ${ip.gateway} dev ${ifname}` })
+      const on = offloadsOn(s)
+      if (offloadsOff(s) && on.length) out.push({ what: `${ifname} offloads (userspace OVS)`, before: on.map((k) => `${k} on`).join(', '), after: 'tx tso gso off' })
       return out
     },
     undo(s, changes): Undo | null {
@@ -233,6 +275,7 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
           else if (c.what === `${ifname} address`) inner.push(sh`nsenter --net="$ns" ip addr del ${cidr()} dev ${ifname} || rc=1`)
           else if (c.what === `${ifname} up`) inner.push(sh`nsenter --net="$ns" ip link set dev ${ifname} down || rc=1`)
           else if (c.what === `${targetName} default route`) restoreDefaults()
+          else if (c.what === `${ifname} offloads (userspace OVS)`) inner.push(`nsenter --net="$ns" ${argv(['ethtool', '-K', ifname, ...offloadsOn(s).flatMap((k) => [k, 'on'])])} >/dev/null || rc=1`)
         }
         description = `undo ${changes.map((c) => c.what).join(', ')}`
       }
@@ -262,8 +305,9 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
         else cmds.push(sh`ip link set dev ${veth} master ${bridge}`)
         cmds.push(sh`ip link set dev ${veth} up`)
         cmds.push(`${N} ${sh`ip addr add ${cidr()} dev ${ifname}`}`, `${N} ${sh`ip link set dev ${ifname} up`}`)
-        // OVS's userspace datapath cannot take TSO/GSO super-frames from a veth: segment in the container.
-        if (s.bridgeKind === 'ovs' && s.ovsDatapath === 'netdev' && s.ethtool) cmds.push(`${N} ${sh`ethtool -K ${ifname} tso off gso off`} >/dev/null 2>&1 || true`)
+        // OVS's userspace datapath forwards what a veth hands it as it is: checksums complete and
+        // segments no larger than the MTU must come from the container.
+        if (offloadsOff(s)) cmds.push(`${N} ${ethtoolOff} >/dev/null`)
         if (ip.gateway) cmds.push(`while ${N} ip -4 route del default 2>/dev/null; do :; done`, `${N} ${sh`ip route add default via ${ip.gateway} dev ${ifname}`}`)
       } else {
         for (const c of changes) {
@@ -276,6 +320,7 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
           else if (c.what === `${ifname} up`) cmds.push(`${N} ${sh`ip link set dev ${ifname} up`}`)
           else if (c.what === `${targetName} default route`)
             cmds.push(`while ${N} ip -4 route del default 2>/dev/null; do :; done`, `${N} ${sh`ip route add default via ${ip.gateway!} dev ${ifname}`}`)
+          else if (c.what === `${ifname} offloads (userspace OVS)`) cmds.push(`${N} ${ethtoolOff} >/dev/null`)
         }
       }
       // Tell the LAN (and the bridge's FDB) where the address lives now.

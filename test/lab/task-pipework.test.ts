@@ -3,17 +3,21 @@
  * (after bridgeTakeover on both hosts) and talk to each other across the LAN — ping and TCP with busybox
  * nc. Also: idempotence in one round trip, check mode, a restarted container re-attached, a stale host
  * veth replaced, exact undo (host snapshot + the container's own addresses and routes), an OVS bridge,
- * and bad arguments.
+ * and bad arguments. Then containers on a userspace (netdev) OVS bridge on two hosts joined by GRE:
+ * 1 MiB over TCP, which needs TX checksum offload off in the containers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Undo } from '../../src/engine/types.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { bridgeTakeover } from '../../src/tasks/bridgeTakeover.ts'
 import { forwardAccept } from '../../src/tasks/forward.ts'
+import { ovsUnderlay } from '../../src/tasks/ovs.ts'
+import { ovsBridge } from '../../src/tasks/ovsBridge.ts'
+import { ovsTunnels } from '../../src/tasks/ovsTunnel.ts'
 import { pipework, pipeworkVethName, type PipeworkArgs } from '../../src/tasks/pipework.ts'
 import type { LabHost } from '../../src/lab/index.ts'
 import { counting, sshTo } from '../helpers/conn.ts'
-import { labSkipReason, on, ssh, withLab } from '../helpers/lab.ts'
+import { containerTraffic, labSkipReason, on, ssh, withLab } from '../helpers/lab.ts'
 import { expectRefused, runTask, undoAll } from '../helpers/task.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 
@@ -251,5 +255,111 @@ describe.skipIf(labSkipReason)('pipework on lab hosts', () => {
     for (const [h, c] of [[n1, c1], [n2, c2]] as const) await undoAll(c, undos[h.name])
     for (const h of [n1, n2]) expect((await ssh(lab(), h.address, 'ip -br link show br0 2>/dev/null || echo gone', ['-b', lab().controllerIp2])).stdout).toBe('gone\n')
     expect([await snapshot(c1), await snapshot(c2)]).toEqual(pristine)
+  })
+})
+
+/**
+ * A userspace (netdev) OVS bridge: OVS reads the host side of the veth with a packet socket and forwards
+ * frames as they are. With TX checksum offload on in the container, its TCP segments leave with partial
+ * checksums and arrive corrupt (ping works, TCP never connects): pipework turns tx/tso/gso off there.
+ * Two hosts: ovsUnderlay (eth0 -> br-phy), br-int (netdev) joined by GRE, a container on each.
+ */
+describe.skipIf(labSkipReason)('pipework on a userspace (netdev) OVS bridge across two hosts', () => {
+  const lab = withLab({ hosts: 2, docker: true, ovs: true })
+  let hosts: LabHost[]
+  const conns: Connection[] = []
+  const undos: Array<Array<Undo | null>> = [[], []]
+  let pristine: Array<Record<string, unknown>>
+  const exec = (h: LabHost, cmd: string) => on(lab(), h, cmd)
+  const ctrIp = (i: number) => `10.77.0.${i + 1}`
+  /** The overlay MTU: 1500 − 42 (GRE with a key). */
+  const attach = (i: number) => pipework({ container: `c${i + 1}`, bridge: 'br-int', ip: `${ctrIp(i)}/24`, mtu: 1458 })
+  /** tx/tso/gso as `ethtool -k` shows them for a device, in the container (ctr) or on the host. */
+  const offloads = async (h: LabHost, dev: string, ctr?: string) => {
+    const ns = ctr ? `nsenter --net=/proc/$(docker inspect -f '{{.State.Pid}}' ${ctr})/ns/net ` : ''
+    const out = await exec(h, `${ns}ethtool -k ${dev}`)
+    const get = (label: string) => (out.match(new RegExp(`^${label}: (\\w+)`, 'm')) ?? [])[1]
+    return { tx: get('tx-checksumming'), tso: get('tcp-segmentation-offload'), gso: get('generic-segmentation-offload') }
+  }
+  const hostVeth = async (h: LabHost, i: number) => pipeworkVethName((await exec(h, `docker inspect -f '{{.Id}}' c${i + 1}`)).trim(), 'eth1')
+
+  beforeAll(async () => {
+    hosts = lab().hosts
+    for (const h of hosts) conns.push(await sshTo(lab(), h))
+    pristine = await Promise.all(conns.map((c) => snapshot(c)))
+    await Promise.all(
+      hosts.map(async (h, i) => {
+        for (const t of [
+          ovsUnderlay({ bridge: 'br-phy', iface: 'eth0' }),
+          ovsBridge({ name: 'br-int', datapath: 'netdev' }),
+          ovsTunnels({ bridge: 'br-int', type: 'gre', key: 7, peers: hosts.map((x) => ({ remote_ip: x.address })) }),
+        ])
+          undos[i].push((await runTask(t, conns[i])).undo)
+        await exec(h, `docker run -d --pull never --init --network none --name c${i + 1} ${lab().image} sleep 100000 >/dev/null`)
+      }),
+    )
+  })
+  afterAll(async () => {
+    for (const c of conns) await c.close()
+  })
+
+  it('check mode lists the attach with the offloads off, and changes nothing', async () => {
+    const before = await snapshot(conns[0])
+    const r = await runTask(attach(0), conns[0], { check: true })
+    expect(r.changes.map((c) => c.what)).toEqual(['attach c1 to br-int (OVS)'])
+    expect(r.changes[0].after).toMatch(/eth1 10\.77\.0\.1\/24 mtu 1458 tx\/tso\/gso offload off$/)
+    expect(await snapshot(conns[0])).toEqual(before)
+  })
+
+  it('attaches both containers with tx checksum, TSO and GSO off inside (the host side untouched): ping and 1 MiB over TCP cross the tunnel', async () => {
+    for (const [i, h] of hosts.entries()) {
+      const r = await runTask(attach(i), conns[i])
+      undos[i].push(r.undo)
+      expect(await offloads(h, 'eth1', `c${i + 1}`)).toEqual({ tx: 'off', tso: 'off', gso: 'off' })
+      // Nothing is needed on the host side: the kernel never sends through it (OVS writes whole frames).
+      expect((await offloads(h, await hostVeth(h, i))).tx).toBe('on')
+    }
+    await containerTraffic(lab(), hosts[0], hosts[1], ctrIp(1))
+  })
+
+  it('a second run changes nothing, in one round trip', async () => {
+    for (const i of [0, 1]) {
+      const c = counting(conns[i])
+      expect((await runTask(attach(i), c)).changes).toEqual([])
+      expect(c.count).toBe(1)
+    }
+  })
+
+  it('offload turned back on by hand: TCP never connects; the next run turns it off again, and its undo turns it on exactly', async () => {
+    const [h] = hosts
+    const ns = `nsenter --net=/proc/$(docker inspect -f '{{.State.Pid}}' c1)/ns/net`
+    await exec(h, `${ns} ethtool -K eth1 tx on tso on >/dev/null`)
+    expect(await offloads(h, 'eth1', 'c1')).toEqual({ tx: 'on', tso: 'on', gso: 'off' })
+    // The defect itself: ping gets through, a TCP connection does not.
+    expect((await lab().exec(h, `docker exec c1 ping -c 1 -W 2 ${ctrIp(1)}`)).code).toBe(0)
+    await exec(hosts[1], `docker exec -d c2 nc -l -p 5001`)
+    const dead = await lab().exec(h, `docker exec c1 sh -c 'echo x | timeout 4 nc ${ctrIp(1)} 5001'`)
+    expect(dead.code).not.toBe(0)
+    await lab().exec(hosts[1], 'docker exec c2 pkill nc')
+
+    const before = await snapshot(conns[0])
+    const r = await runTask(attach(0), conns[0])
+    expect(r.changes).toEqual([{ what: 'eth1 offloads (userspace OVS)', before: 'tx on, tso on', after: 'tx tso gso off' }])
+    expect(await offloads(h, 'eth1', 'c1')).toEqual({ tx: 'off', tso: 'off', gso: 'off' })
+    expect((await runTask(attach(0), conns[0])).changes).toEqual([])
+    await containerTraffic(lab(), hosts[0], hosts[1], ctrIp(1))
+
+    await undoAll(conns[0], [r.undo])
+    expect(await offloads(h, 'eth1', 'c1')).toEqual({ tx: 'on', tso: 'on', gso: 'off' })
+    expect(await snapshot(conns[0])).toEqual(before)
+    undos[0].push((await runTask(attach(0), conns[0])).undo)
+  })
+
+  it('everything undone: both hosts back to their first snapshot', async () => {
+    for (const [i, h] of hosts.entries()) {
+      await undoAll(conns[i], undos[i])
+      await exec(h, `docker rm -f c${i + 1} >/dev/null`)
+    }
+    expect(await Promise.all(conns.map((c) => snapshot(c)))).toEqual(pristine)
   })
 })
