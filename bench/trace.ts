@@ -22,6 +22,8 @@ interface Call {
   kind: string
   start: number
   end: number
+  /** The command's first line, for the slowest-commands list. */
+  head: string
 }
 const calls: Call[] = []
 const connects: Array<{ host: string; start: number; end: number }> = []
@@ -41,7 +43,7 @@ SshConnection.prototype.run = async function (this: SshConnection, script: strin
   try {
     return await origRun.call(this, script, opts)
   } finally {
-    calls.push({ host: this.hostName, kind: kindOf(script, opts?.stdin), start, end: performance.now() })
+    calls.push({ host: this.hostName, kind: kindOf(script, opts?.stdin), start, end: performance.now(), head: script.split('\n').find((l) => l.trim() && !l.startsWith('( umask 077'))?.slice(0, 90) ?? '' })
   }
 }
 
@@ -93,5 +95,21 @@ for (const [t, d] of ev) {
   last = t
 }
 out.push(`remote commands in flight during ${ms(busy)} of ${ms(tEnd - t0)}`)
+// The slowest commands, grouped by their first line (one line per kind of command, all hosts).
+const groups = new Map<string, { n: number; total: number; max: number; first: number; last: number }>()
+for (const c of calls) {
+  // Same command on other hosts/peers: addresses and numbers do not make a new kind.
+  const k = `${c.kind}: ${c.head.replace(/\d+(\.\d+){3}(\/\d+)?/g, 'IP').replace(/\d+/g, 'N')}`
+  const g = groups.get(k) ?? { n: 0, total: 0, max: 0, first: Infinity, last: 0 }
+  g.n++
+  g.total += c.end - c.start
+  g.max = Math.max(g.max, c.end - c.start)
+  g.first = Math.min(g.first, c.start - t0)
+  g.last = Math.max(g.last, c.end - t0)
+  groups.set(k, g)
+}
+out.push('commands by first line (numbers and addresses folded), in time order: longest, count, window')
+for (const [k, g] of [...groups].sort((a, b) => a[1].first - b[1].first).slice(0, Number(process.env.TRACE_TOP ?? 40)))
+  out.push(`  ${ms(g.max).padStart(8)} max ${String(g.n).padStart(4)}x  +${ms(g.first)} .. +${ms(g.last)}  ${k.slice(0, 110)}`)
 console.error(out.join('\n'))
 process.exit(code)
