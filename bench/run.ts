@@ -21,7 +21,7 @@ import { down, up, type Lab } from '../src/lab/index.ts'
 import { floorCommands, RESET_SCRIPT } from './lib/workload.ts'
 import { fmtMiB, fmtRatio, fmtSec, parseOrchTotal, parseRecap, ratio, summarize, table, type Summary } from './lib/stats.ts'
 import { killRunning, timed, type Timed } from './lib/proc.ts'
-import { processCpuMs, targetCpuMs } from './lib/cpu.ts'
+import { machineBusy, processCpuMs, targetCpuMs } from './lib/cpu.ts'
 import { crossHostPart, type CrossHostResult } from './lib/crosshost.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -332,7 +332,9 @@ async function main(): Promise<void> {
   const started = new Date()
   const loadStart = loadavg()
   const mach = machine()
-  log(`bench: parts ${[...o.only].sort().join(',')}, ${o.runs} runs; ${mach.cores} cores, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}`)
+  // How busy the machine was before the bench started (its own processes count in the load average later).
+  const busyBefore = await machineBusy()
+  log(`bench: parts ${[...o.only].sort().join(',')}, ${o.runs} runs; ${mach.cores} cores, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}, CPU ${(busyBefore * 100).toFixed(0)}% busy before start`)
   const errors: string[] = []
   const guard = async (part: string, fn: () => Promise<void>) => {
     try {
@@ -394,6 +396,7 @@ async function main(): Promise<void> {
 
   // ------------------------------------------------------------------ results
   const loadEnd = loadavg()
+  const busyAfter = await machineBusy()
   const hostsA = o.hosts
   const a = {
     hosts: hostsA,
@@ -462,7 +465,7 @@ async function main(): Promise<void> {
     generatedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: { ...mach, loadStart, loadEnd },
+    machine: { ...mach, loadStart, loadEnd, busyBefore, busyAfter },
     options: { only: [...o.only].sort(), runs: o.runs, hosts: o.hosts, scale: o.scale, dockerHosts: o.dockerHosts },
     a: a.orch || a.ansible || a.floor ? { ...a, ratios } : undefined,
     b: cross,
@@ -475,7 +478,11 @@ async function main(): Promise<void> {
 
   const out: string[] = []
   out.push(`orch bench — ${mach.cores} cores (${mach.cpu}), ${mach.memGiB} GiB, kernel ${mach.kernel}, node ${mach.node}, ${mach.ansible}`)
-  out.push(`load average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; medians of ${o.runs} runs; whole processes, spawn to exit`)
+  out.push(
+    `load average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')} (the bench's own processes count too); ` +
+      `CPU busy ${(busyBefore * 100).toFixed(0)}% before start, ${(busyAfter * 100).toFixed(0)}% after the end (3 s each)`,
+  )
+  out.push(`medians of ${o.runs} runs; whole processes, spawn to exit`)
   out.push('')
   out.push(table(rows))
   if (goals.length) {

@@ -67,3 +67,17 @@ export function processCpuMs(match: string): number {
   }
   return ticks * TICK_MS
 }
+
+/** Share of the machine's CPU time that was busy (not idle/iowait) over `ms`, from /proc/stat: 0..1. */
+export async function machineBusy(ms = 3000): Promise<number> {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const idle = f[3] + (f[4] ?? 0)
+    return { idle, total: f.reduce((a, b) => a + b, 0) }
+  }
+  const a = read()
+  await new Promise((r) => setTimeout(r, ms))
+  const b = read()
+  const total = b.total - a.total
+  return total > 0 ? 1 - (b.idle - a.idle) / total : 0
+}
