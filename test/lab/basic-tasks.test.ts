@@ -10,35 +10,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.ts'
-import type { Io } from '../../src/cli/io.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { command, directory, file, lineinfile, service, shell, sysctl } from '../../src/tasks/index.ts'
 import { sshTo } from '../helpers/conn.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 import { runTask, undoAll } from '../helpers/task.ts'
+import { orch } from './playbook-common.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const indexTs = join(repo, 'src/index.ts')
-
-/** Runs `orch ...` in-process; returns exit code and what it printed. */
-async function orch(...args: string[]) {
-  let out = ''
-  let err = ''
-  const io: Io = {
-    stdout: { write: (s: string) => ((out += s), true), isTTY: false } as never,
-    stderr: { write: (s: string) => ((err += s), true) } as never,
-    cwd: repo,
-    onSigint: () => {},
-    offSigint: () => {},
-    exit: (c: number) => {
-      throw new Error(`exit ${c}`)
-    },
-  }
-  const code = await main(['node', 'orch', ...args], io)
-  return { code, out, err }
-}
 
 describe.skipIf(labSkipReason)('basic tasks on lab hosts', () => {
   const lab = withLab({ hosts: 2, docker: true })
