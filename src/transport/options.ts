@@ -186,7 +186,7 @@ function globMatch(pattern: string, name: string): boolean {
 }
 
 /** Text of a config file with its `Include`s spliced in (globs in the file name; relative to the file's dir). */
-function readWithIncludes(path: string, home: string, depth = 0): string | null {
+export function readWithIncludes(path: string, home: string, depth = 0): string | null {
   let text: string
   try {
     text = readFileSync(path, 'utf8')

@@ -4,12 +4,12 @@
  * and running `vagrant ssh-config` when asked to.
  */
 import { execFile } from 'node:child_process'
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { basename, dirname, isAbsolute, join } from 'node:path'
+import { join } from 'node:path'
 import SSHConfig from 'ssh-config'
 import { UsageError } from '../cli/errors.ts'
-import { shellSplit } from '../transport/index.ts'
+import { readWithIncludes } from '../transport/options.ts'
 
 /** One host as the user named it, before anything is resolved or connected. */
 export interface HostEntry {
@@ -90,38 +90,13 @@ export function parseHostSpec(spec: string, flag = '--host'): HostEntry {
   return e
 }
 
-/** Text of an ssh config with its Include lines spliced in (relative to ~/.ssh, globs in the file name). */
-function readConfigText(path: string, depth = 0): string {
-  let text: string
+/** Text of an ssh config with its Include lines spliced in, read exactly as the transport reads it. */
+function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8')
+    return readWithIncludes(path, homedir()) ?? ''
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ''
-    throw new UsageError(`cannot read ssh config ${path}: ${(e as Error).message}`)
+    throw new UsageError((e as Error).message)
   }
-  if (depth > 8) return text
-  return text.replace(/^[ \t]*include[ \t=]+(.+)$/gim, (_l, args: string) => {
-    const out: string[] = []
-    for (const arg of shellSplit(args)) {
-      let p = arg.replace(/^~(?=\/|$)/, homedir())
-      if (!isAbsolute(p)) p = join(dirname(path), p)
-      const base = basename(p)
-      let files = [p]
-      if (/[*?]/.test(base)) {
-        const re = new RegExp('^' + base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$')
-        try {
-          files = readdirSync(dirname(p))
-            .filter((f) => re.test(f))
-            .sort()
-            .map((f) => join(dirname(p), f))
-        } catch {
-          files = []
-        }
-      }
-      for (const f of files) out.push(readConfigText(f, depth + 1))
-    }
-    return out.join('\n')
-  })
 }
 
 export interface ConfigHost {
