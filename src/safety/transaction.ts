@@ -21,7 +21,7 @@ import type { Host, Vars } from '../inventory/types.ts'
 import type { CheckHost, CheckResult } from '../checks/index.ts'
 import { gatewayPing } from '../checks/index.ts'
 import type { Connection } from '../transport/types.ts'
-import { snapshot, snapshotDiff } from './fingerprint.ts'
+import { parseSnapshot, snapshot, snapshotDiff, SNAPSHOT_SCRIPT, SNAPSHOT_START } from './fingerprint.ts'
 import { armScript, beginScript, commitScript, disarmScript, parseStatus, releaseScript, rollbackScript, ROLLBACK_BIN, STATUS_SCRIPT } from './remote.ts'
 
 export const DEFAULT_CONFIRM_TIMEOUT = 60
@@ -92,8 +92,10 @@ export class Transaction {
         } catch {
           return
         }
-        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume), { become: true })
-        const line = r.stdout.trim().split('\n').pop() ?? ''
+        // The pre-run snapshot rides in the same round trip; begin exits before it when it refuses.
+        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume) + '\n' + SNAPSHOT_SCRIPT, { become: true })
+        const cut = r.stdout.indexOf(SNAPSHOT_START)
+        const line = (cut < 0 ? r.stdout : r.stdout.slice(0, cut)).trim().split('\n').pop() ?? ''
         const [word, a, b] = line.split(' ')
         if (r.code !== 0 || !['ok', 'held', 'unfinished'].includes(word)) {
           refused.push(`${host.name}: could not start the transaction (rc=${r.code}): ${(r.stderr || r.stdout).trim()}`)
@@ -112,7 +114,11 @@ export class Transaction {
         const tx: HostTx = { host, resumed: Number(a) > 0 }
         if (tx.resumed) this.o.seedJournal?.(host.name, Number(a))
         this.hosts.set(host.name, tx)
-        tx.pre = await snapshot(conn).catch(() => undefined)
+        try {
+          tx.pre = cut < 0 ? await snapshot(conn) : parseSnapshot(r.stdout.slice(cut))
+        } catch {
+          tx.pre = undefined
+        }
       }),
     )
     if (refused.length) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { RemoteJournal, newRunId } from '../../src/engine/journal.ts'
 import { nsenterConnection } from '../../src/lab/connection.ts'
-import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, STATUS_SCRIPT } from '../../src/safety/remote.ts'
+import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, ROLLBACK_BIN, ROLLBACK_SH, STATUS_SCRIPT } from '../../src/safety/remote.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
@@ -93,5 +93,38 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     expect(st.runs.find((r) => r.run === run)?.status).toBe('committed')
     await ok(conn(), rollbackScript(run, 'orch'))
     expect(JSON.stringify((await snapshot(conn())).addrs)).not.toContain('10.77.0.1')
+  })
+
+  it('begin installs rollback.sh once per version: an unchanged copy is not rewritten, an old one is replaced', async () => {
+    const stamp = async () => ok(conn(), `stat -c '%i %Y' ${ROLLBACK_BIN}`)
+    const a = newRunId()
+    expect(await ok(conn(), beginScript(a, 'one'))).toBe('ok 0')
+    expect(await ok(conn(), commitScript(a))).toBe('disarmed\nunchanged')
+    const first = await stamp()
+    const b = newRunId()
+    expect(await ok(conn(), beginScript(b, 'two'))).toBe('ok 0')
+    expect(await ok(conn(), commitScript(b))).toBe('disarmed\nunchanged')
+    expect(await stamp()).toBe(first) // same inode: not rewritten
+    // An older orch's copy (another version line) is replaced by this one.
+    await ok(conn(), `sed -i '2s/.*/# version 0000/' ${ROLLBACK_BIN}`)
+    const c = newRunId()
+    expect(await ok(conn(), beginScript(c, 'three'))).toBe('ok 0')
+    expect(await ok(conn(), commitScript(c))).toBe('disarmed\nunchanged')
+    expect(await ok(conn(), `cat ${ROLLBACK_BIN}`)).toBe(ROLLBACK_SH.trim())
+  })
+
+  it('the snapshot reads iptables as `iptables -S` prints it, and sees a rule added', async () => {
+    const before = await snapshot(conn())
+    await ok(conn(), 'iptables -N ORCH-SNAP && iptables -A ORCH-SNAP -j RETURN && iptables -I FORWARD -j ORCH-SNAP && iptables -t nat -A POSTROUTING -s 10.79.0.0/24 -j MASQUERADE')
+    try {
+      const s = await snapshot(conn())
+      expect(s.filter).toBe(await ok(conn(), 'iptables -S'))
+      expect(s.nat).toBe(await ok(conn(), 'iptables -t nat -S'))
+      expect(s.filter).not.toEqual(before.filter)
+      expect(s.nat).not.toEqual(before.nat)
+    } finally {
+      await ok(conn(), 'iptables -D FORWARD -j ORCH-SNAP; iptables -F ORCH-SNAP; iptables -X ORCH-SNAP; iptables -t nat -D POSTROUTING -s 10.79.0.0/24 -j MASQUERADE')
+    }
+    expect(await snapshot(conn())).toEqual(before)
   })
 })
