@@ -112,9 +112,14 @@ export class RemoteJournal implements Journal {
     return { script, file, backupPath }
   }
 
-  /** A resumed run: the host already holds `entries` entries; number the next ones after them. */
+  /**
+   * The transaction began the run on this host: its journal directory exists, root-only (begin makes it
+   * under umask 077), so the first entry need not create it. A resumed run already holds `entries`
+   * entries: the next ones are numbered after them.
+   */
   startAfter(hostName: string, entries: number): void {
     this.seq.set(hostName, Math.max(this.seq.get(hostName) ?? 0, entries))
+    this.dirReady.add(hostName)
   }
 
   /**

@@ -26,7 +26,9 @@ export const SNAPSHOT_SCRIPT = [
   `echo '${MARKER} iptables'`,
   'iptables-save 2>/dev/null || true',
   `echo '${MARKER} forward'`,
-  'read -r v < /proc/sys/net/ipv4/ip_forward && echo "$v"',
+  // ip_forward is one digit: the builtin read gets it whole (dash reads /proc/sys a byte at a time and gets
+  // end-of-file after the first byte, so this does not work for longer values).
+  'v=; read -r v < /proc/sys/net/ipv4/ip_forward; echo "$v"',
   `echo '${MARKER} ovs'`,
   "if [ -S /var/run/openvswitch/db.sock ] || [ -S /run/openvswitch/db.sock ]; then ovs-vsctl --timeout=5 show 2>/dev/null | grep -v -E '^[0-9a-f-]{36}$'; fi; true",
   `echo '${MARKER} docker'`,

@@ -154,12 +154,15 @@ if [ $n -gt 0 ]; then
   echo committed > ${dir}/status
   echo ${runId} > ${ORCH_ROOT}/last-committed
   result=committed
+  set --
 else
-  rm -rf ${dir}
+  set -- ${dir}
   result=unchanged
 fi
 holder=; [ -f ${LOCK_DIR}/run ] && read -r holder < ${LOCK_DIR}/run
-[ "$holder" = ${runId} ] && rm -rf ${LOCK_DIR}
+[ "$holder" = ${runId} ] && set -- "$@" ${LOCK_DIR}
+# One rm for the empty journal and the lock.
+[ $# = 0 ] || rm -rf -- "$@"
 echo $result`
   )
 }

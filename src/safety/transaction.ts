@@ -44,7 +44,7 @@ export interface TransactionOptions {
   log?(host: string, message: string): void
   /** For tests: a shorter wait granted after the timer should have fired. */
   timerGraceMs?: number
-  /** Called when a host's journal already has entries (resume): the journal continues numbering after them. */
+  /** Called for every host begun: its journal directory exists, with `entries` entries already (resume: the journal continues numbering after them). */
   seedJournal?(hostName: string, entries: number): void
 }
 
@@ -112,7 +112,7 @@ export class Transaction {
           return
         }
         const tx: HostTx = { host, resumed: Number(a) > 0 }
-        if (tx.resumed) this.o.seedJournal?.(host.name, Number(a))
+        this.o.seedJournal?.(host.name, tx.resumed ? Number(a) : 0)
         this.hosts.set(host.name, tx)
         try {
           tx.pre = cut < 0 ? await snapshot(conn) : parseSnapshot(r.stdout.slice(cut))

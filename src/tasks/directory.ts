@@ -42,9 +42,11 @@ export function directory(args: DirectoryArgs): Task<DirState> {
     async read(ctx) {
       const p = quote(path)
       const script =
-        `if [ -d ${p} ] && [ ! -L ${p} ]; then echo "dir $(stat -c '%a %U %G %u %g' -- ${p})"; if [ -z "$(ls -A -- ${p})" ]; then echo empty; else echo full; fi; ` +
+        // Emptiness by globbing and the nearest existing parent by parameter expansion: builtins, not ls/dirname.
+        `if [ -d ${p} ] && [ ! -L ${p} ]; then echo "dir $(stat -c '%a %U %G %u %g' -- ${p})"; ` +
+        `e=empty; for f in ${p}/* ${p}/.[!.]* ${p}/..?*; do if [ -e "$f" ] || [ -L "$f" ]; then e=full; break; fi; done; echo $e; ` +
         `elif [ -e ${p} ] || [ -L ${p} ]; then echo "other $(stat -c %F -- ${p})"; ` +
-        `else d=${p}; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname -- "$d"); done; echo absent; printf '%s\\n' "$d"; fi`
+        `else d=${p}; while [ ! -e "$d" ] && [ "$d" != / ]; do d=\${d%/*}; d=\${d:-/}; done; echo absent; printf '%s\\n' "$d"; fi`
       const out = mustSucceed(await ctx.run(script), `reading ${path}`).stdout.split('\n')
       const [kind, ...f] = out[0].trim().split(' ')
       if (kind === 'dir') return { kind, mode: f[0].padStart(4, '0'), owner: f[1], group: f[2], uid: f[3], gid: f[4], empty: out[1]?.trim() === 'empty' }

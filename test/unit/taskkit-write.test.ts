@@ -1,0 +1,62 @@
+// writeFileScript runs on targets; here it runs under the local /bin/sh (dash on Debian, as on targets)
+// in a temp directory: the bytes and the mode that land are what the kernel holds.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { INLINE_WRITE_MAX, writeFileScript } from '../../src/engine/taskkit.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'orch-write-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const run = (script: string, input?: Buffer) => execFileSync('/bin/sh', ['-c', script], { input, stdio: ['pipe', 'pipe', 'pipe'] })
+const modeOf = (p: string) => (statSync(p).mode & 0o7777).toString(8).padStart(4, '0')
+
+describe('writeFileScript', () => {
+  const tricky = Buffer.concat([Buffer.from("-x %s %% \\n \\ 'quote' \"dq\" $HOME `id`\n\u00e9\n"), Buffer.from([0, 1, 255, 10])])
+
+  it('inline content: exact bytes (printf specials, quotes, NUL, high bytes) with the mode set through umask', () => {
+    const p = join(dir, 'a.conf')
+    const script = writeFileScript(p, '0640', undefined, tricky)
+    expect(script).not.toMatch(/mktemp|cat >|chmod/) // the rename is the only process
+    run(script)
+    expect(readFileSync(p).equals(tricky)).toBe(true)
+    expect(modeOf(p)).toBe('0640')
+  })
+
+  it('a mode umask cannot give (x bits, setgid) is set with chmod', () => {
+    const p = join(dir, 'b.sh')
+    run(writeFileScript(p, '2755', undefined, Buffer.from('#!/bin/sh\n')))
+    expect(modeOf(p)).toBe('2755')
+  })
+
+  it('replaces an existing file atomically and leaves no temp file behind', () => {
+    const p = join(dir, 'c.conf')
+    writeFileSync(p, 'old\n', { mode: 0o600 })
+    run(writeFileScript(p, '0644', undefined, Buffer.from('new\n')))
+    expect(readFileSync(p, 'utf8')).toBe('new\n')
+    expect(modeOf(p)).toBe('0644')
+    expect(readdirSync(dir).filter((f) => f.startsWith('.orch.'))).toEqual([])
+  })
+
+  it('fails, leaving no temp file, when the directory is missing or the rename fails', () => {
+    expect(() => run(writeFileScript(join(dir, 'nope', 'x'), '0644', undefined, Buffer.from('x')))).toThrow()
+    // mv onto a read-only directory's entry fails after the temp file was written: it must be removed.
+    const ro = join(dir, 'ro')
+    execFileSync('mkdir', ['-p', ro])
+    expect(() => run(writeFileScript(join(ro, 'f'), '0644', undefined, Buffer.from('x')).replace('mv -f', 'false &&'))).toThrow()
+    expect(readdirSync(ro)).toEqual([])
+    expect(readdirSync(dir).filter((f) => f.startsWith('.orch.'))).toEqual([])
+  })
+
+  it('large content (and content from stdin) goes through cat', () => {
+    const big = Buffer.alloc(INLINE_WRITE_MAX + 1, 0x61)
+    const p = join(dir, 'big')
+    const script = writeFileScript(p, '0600', undefined, big)
+    expect(script).toContain('cat >')
+    run(script, big)
+    expect(readFileSync(p).equals(big)).toBe(true)
+    expect(modeOf(p)).toBe('0600')
+  })
+})
