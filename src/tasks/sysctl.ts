@@ -71,6 +71,8 @@ export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?
     },
     async read(ctx) {
       const p = quote(procPath(name))
+      // cat, not the shell's read: dash reads a byte at a time, and /proc/sys files answer a read at an
+      // offset past 0 with end-of-file (ip_local_port_range would read as "3").
       let script = `if [ -r ${p} ]; then cat ${p} || exit 3; else echo "orch: no such sysctl" >&2; exit 4; fi`
       if (confFile) script += `; ${sectionMark}; ${readFileScript(confFile)}`
       const r = await ctx.run(script)
