@@ -69,6 +69,16 @@ export function newRunId(now = new Date()): string {
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 500)
 const safeModule = (m: string) => m.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'task'
 
+/**
+ * An entry is complete when its last line is ENTRY_END. The engine writes most entries straight to their
+ * final name with the shell's printf (no temp file and rename: a process less per changed task); an entry
+ * cut short was never followed by its change (the change runs only after the write succeeded), so
+ * rollback.sh sets it aside instead of running half a script. Entries that carry ENTRY_COMPLETE_RULE are
+ * held to it; older entries (without the rule) were written whole by rename.
+ */
+export const ENTRY_COMPLETE_RULE = '# orch: complete only when the last line is the end mark'
+export const ENTRY_END = '# orch: end of entry'
+
 /** The text of a journal entry: a self-contained sh script. */
 export function undoFileText(undo: Undo, entry: { seq: number; host: string; backupPath: string } & JournalEntryMeta): string {
   return [
@@ -76,9 +86,11 @@ export function undoFileText(undo: Undo, entry: { seq: number; host: string; bac
     `# orch undo ${String(entry.seq).padStart(4, '0')} host=${oneLine(entry.host)} module=${oneLine(entry.module)}`,
     `# task: ${oneLine(entry.task)}`,
     `# undo: ${oneLine(undo.description)}`,
+    ENTRY_COMPLETE_RULE,
     `ORCH_BACKUP=${quote(entry.backupPath)}`,
     'export ORCH_BACKUP',
     undo.script,
+    ENTRY_END,
     '',
   ].join('\n')
 }
@@ -124,15 +136,14 @@ export class RemoteJournal implements Journal {
 
   /**
    * The entry as a prefix of the apply command: one round trip less per changed task, and the text goes in
-   * with the shell's builtin printf (a rename is the only process). Written whole (temp file + rename)
-   * before the command runs; the command does not run when it could not be written.
+   * with the shell's builtin printf straight to its final name: no process at all. The command runs only
+   * when the write succeeded; an entry cut short (disk full) lacks its end mark and rollback.sh skips it.
    */
   prefix(hostName: string, undo: Undo, meta: JournalEntryMeta = { module: 'task', task: '' }): JournalPrefix {
     const seq = (this.seq.get(hostName) ?? 0) + 1
     this.seq.set(hostName, seq)
     const dir = journalDir(this.runId)
     const base = `${String(seq).padStart(4, '0')}-${safeModule(meta.module)}`
-    const tmp = `${dir}/.${base}.tmp`
     const backupPath = `${dir}/${base}.backup`
     const text = undoFileText(undo, { seq, host: hostName, backupPath, ...meta })
     const ready = this.dirReady.has(hostName)
@@ -140,8 +151,8 @@ export class RemoteJournal implements Journal {
       '( ' +
       (ready ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (undo.backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${undo.backup})` : '') +
-      ` && printf ${printfLiteral(Buffer.from(text))} > ${quote(tmp)}` +
-      sh` && mv -f ${tmp} ${`${dir}/${base}.sh`} ) </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
+      ` && printf ${printfLiteral(Buffer.from(text))} > ${quote(`${dir}/${base}.sh`)}` +
+      sh` ) </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
       '\n'
     return {
       script,

@@ -15,7 +15,7 @@
  * Every entry that was undone is renamed NNNN-module.undone, so a rollback interrupted halfway (the host
  * rebooted, the timer and orch raced) resumes where it stopped and never undoes anything twice.
  */
-import { JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
+import { ENTRY_COMPLETE_RULE, ENTRY_END, JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
 import { createHash } from 'node:crypto'
 import { sh } from '../net/shell.ts'
 
@@ -37,6 +37,12 @@ echo "$who" > "$dir/rolled-back-by"
 failed=0
 for f in $(ls "$dir" | grep -E '^[0-9]{4}-[A-Za-z0-9_-]+\\.sh$' | sort -r); do
   echo "== $(date -u +%FT%TZ) undo $f" >> "$dir/rollback.log"
+  # An entry cut short while it was written (its change never ran: see engine/journal.ts) is set aside.
+  if grep -qxF '${ENTRY_COMPLETE_RULE}' "$dir/$f" && [ "$(tail -n 1 "$dir/$f")" != '${ENTRY_END}' ]; then
+    echo "-- $f is incomplete (its change was never made): set aside as \${f%.sh}.incomplete" >> "$dir/rollback.log"
+    mv -f "$dir/$f" "$dir/\${f%.sh}.incomplete"
+    continue
+  fi
   if sh "$dir/$f" >> "$dir/rollback.log" 2>&1; then
     mv -f "$dir/$f" "$dir/\${f%.sh}.undone"
   else

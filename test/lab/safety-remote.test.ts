@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { RemoteJournal, newRunId } from '../../src/engine/journal.ts'
+import { ENTRY_END, RemoteJournal, newRunId, undoFileText } from '../../src/engine/journal.ts'
+import { quote } from '../../src/net/shell.ts'
 import { nsenterConnection } from '../../src/lab/connection.ts'
 import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, ROLLBACK_BIN, ROLLBACK_SH, STATUS_SCRIPT } from '../../src/safety/remote.ts'
 import type { Connection } from '../../src/transport/types.ts'
@@ -126,5 +127,22 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
       await ok(conn(), 'iptables -D FORWARD -j ORCH-SNAP; iptables -F ORCH-SNAP; iptables -X ORCH-SNAP; iptables -t nat -D POSTROUTING -s 10.79.0.0/24 -j MASQUERADE')
     }
     expect(await snapshot(conn())).toEqual(before)
+  })
+
+  it('rollback sets aside an entry cut short while it was written (its change never ran) and undoes the rest', async () => {
+    const before = await snapshot(conn())
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'cut'))).toBe('ok 0')
+    await change(conn(), run) // entries 0001 and 0002, both complete, both applied
+    // Entry 0003 as the engine's prefix would leave it had the disk filled up mid-write: no end mark.
+    const text = undoFileText({ description: 'would be harmful', script: 'touch /tmp/orch-incomplete-ran' }, { seq: 3, host: 'node1', backupPath: '/nonexistent', module: 'x', task: 'x' })
+    expect(text.trimEnd().endsWith(ENTRY_END)).toBe(true)
+    const cut = text.slice(0, text.indexOf(ENTRY_END))
+    const dir = `/var/lib/orch/journal/${run}`
+    await ok(conn(), `printf '%s' ${quote(cut)} > ${dir}/0003-x.sh`)
+    await ok(conn(), rollbackScript(run, 'orch'))
+    expect(await snapshot(conn())).toEqual(before)
+    expect(await ok(conn(), `[ -e /tmp/orch-incomplete-ran ] && echo ran || echo not-run; ls ${dir} | grep -E '^0003'`)).toBe('not-run\n0003-x.incomplete')
+    expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((r) => r.run === run)).toMatchObject({ status: 'rolled-back', pending: 0 })
   })
 })

@@ -71,11 +71,13 @@ describe('journal entry with apply (bench perf)', () => {
     expect(conn.log).toHaveLength(2) // read, then journal+apply
     const applied = conn.log[1]
     expect(applied.script.startsWith(`( umask 077 && mkdir -p ${DIR} && chmod 700 /var/lib/orch /var/lib/orch/journal ${DIR}`)).toBe(true)
-    const mv = applied.script.indexOf(`mv -f ${DIR}/.0001-file.tmp ${DIR}/0001-file.sh`)
-    expect(mv).toBeGreaterThan(0)
-    expect(applied.script.indexOf('mktemp')).toBeGreaterThan(mv) // the write comes after the entry
+    // The entry goes straight to its final name with the builtin printf: no temp file, no mv.
+    const entry = applied.script.indexOf(`> ${DIR}/0001-file.sh )`)
+    expect(entry).toBeGreaterThan(0)
+    expect(applied.script.slice(0, entry)).not.toMatch(/\bmv\b/)
+    expect(applied.script.indexOf('/etc/.orch.')).toBeGreaterThan(entry) // the write comes after the entry
     expect(applied.script).toContain('rm -f -- /etc/x') // the undo, in the entry's text
-    expect(String(applied.opts?.stdin)).toBe('hi\n') // apply's stdin is untouched
+    expect(applied.opts?.stdin).toBeUndefined() // file content rides in the script (builtin printf), not stdin
     expect(spawnSync('/bin/sh', ['-n', '-c', applied.script]).status).toBe(0)
   })
 

@@ -273,7 +273,7 @@ describe('journal', () => {
     expect(b.script.indexOf('cp -a')).toBeLessThan(b.script.indexOf('cat >'))
     expect(() => new RemoteJournal('../etc')).toThrow(/invalid run id/)
     expect(undoFileText({ description: 'multi\nline', script: 'true' }, { seq: 3, host: 'h', backupPath: '/b', module: 'm', task: 't' })).toBe(
-      '#!/bin/sh\n# orch undo 0003 host=h module=m\n# task: t\n# undo: multi line\nORCH_BACKUP=/b\nexport ORCH_BACKUP\ntrue\n',
+      '#!/bin/sh\n# orch undo 0003 host=h module=m\n# task: t\n# undo: multi line\n# orch: complete only when the last line is the end mark\nORCH_BACKUP=/b\nexport ORCH_BACKUP\ntrue\n# orch: end of entry\n',
     )
   })
 
