@@ -290,7 +290,9 @@ export class Transaction {
     await Promise.all(
       [...this.hosts.values()].map(async (t) => {
         try {
-          const r = await this.run(t.host.name, commitScript(this.o.runId))
+          // Timed on the controller, not wrapped in the target's `timeout` (two processes more per host).
+          const conn = await this.o.pool.get(t.host.name)
+          const r = await conn.run(commitScript(this.o.runId), { become: true, timeoutMs: 120_000, timeoutOnController: true })
           const last = r.stdout.trim().split('\n').pop()
           hosts[t.host.name] = r.code === 0 && last ? { status: last } : { status: 'commit-failed', message: (r.stderr || r.stdout).trim() }
         } catch (e) {

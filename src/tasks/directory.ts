@@ -87,8 +87,10 @@ export function directory(args: DirectoryArgs): Task<DirState> {
         return
       }
       const cmds: string[] = []
-      if (s.kind === 'absent') cmds.push(sh`mkdir -p -- ${path}`)
-      if (mode) cmds.push(sh`chmod ${mode} ${path}`)
+      // A new directory gets its mode from mkdir -m (one process, not mkdir + chmod); parents it creates get
+      // the default mode, as with mkdir -p then chmod.
+      if (s.kind === 'absent') cmds.push(mode ? sh`mkdir -p -m ${mode} -- ${path}` : sh`mkdir -p -- ${path}`)
+      else if (mode) cmds.push(sh`chmod ${mode} ${path}`)
       if (a.owner) cmds.push(sh`chown ${a.owner} ${path}`)
       mustSucceed(await ctx.run(cmds.join(' && ')), `${s.kind === 'absent' ? 'creating' : 'updating'} ${path}`)
     },

@@ -438,7 +438,7 @@ export class SshConnection implements Connection {
     }
     const stdin = opts.stdin === undefined ? undefined : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin)
     try {
-      const r: RawResult = await shell.run({ script, stdin, timeoutMs: opts.timeoutMs })
+      const r: RawResult = await shell.run({ script, stdin, timeoutMs: opts.timeoutMs, timeoutOnController: opts.timeoutOnController })
       return r
     } catch (e) {
       if (!this._alive || e instanceof UnreachableError) throw this.unreachable()

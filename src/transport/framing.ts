@@ -70,6 +70,8 @@ export interface FrameSpec {
   stdin?: Buffer
   /** Remote-enforced timeout in ms (needs `timeout` on the target). */
   timeoutMs?: number
+  /** See ExecOptions.timeoutOnController. */
+  timeoutOnController?: boolean
 }
 
 /** Scripts bigger than this can't be a single argv word (MAX_ARG_STRLEN 128 KiB): go through a temp file. */

@@ -238,7 +238,7 @@ export class RemoteShell {
     if (this.pending) return Promise.reject(new Error('RemoteShell.run called while a command is running'))
     const marker = newMarker()
     if (spec.timeoutMs !== undefined && !(spec.timeoutMs > 0)) spec = { ...spec, timeoutMs: undefined }
-    const remoteTimeout = spec.timeoutMs !== undefined && this.hasTimeout ? spec.timeoutMs : undefined
+    const remoteTimeout = spec.timeoutMs !== undefined && this.hasTimeout && !spec.timeoutOnController ? spec.timeoutMs : undefined
     const text = frameCommand(marker, { ...spec, timeoutMs: remoteTimeout })
     return new Promise<RawResult>((resolve, reject) => {
       const p: Pending = {

@@ -3,6 +3,11 @@
 export interface ExecOptions {
   /** Kill the command (not the connection) after this long; result has timedOut=true, code 124. */
   timeoutMs?: number
+  /**
+   * Enforce timeoutMs on the controller only (the shell is abandoned when it passes), without wrapping the
+   * command in the target's `timeout` (two processes more): for short scripts of builtins.
+   */
+  timeoutOnController?: boolean
   /** Bytes fed to the command's stdin. */
   stdin?: string | Buffer
   /** Run as root via sudo when the login user is not root (ansible_become). Default: the host's setting. */

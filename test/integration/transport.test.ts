@@ -159,6 +159,25 @@ describe('commands over one persistent shell', () => {
     expect(c.alive).toBe(true)
   })
 
+  it('timeoutOnController: no `timeout` process wraps the command; the deadline still holds on the controller', async () => {
+    const c = await open({ hostName: 'controller-timeout' })
+    const pid = (await c.run('echo $$')).stdout
+    // The command's parent is the framing subshell of the persistent shell, not a `timeout` process.
+    const parent = await c.run('ps -o comm= -p $PPID', { timeoutMs: 5000, timeoutOnController: true })
+    expect(parent.stdout.trim()).not.toBe('timeout')
+    expect((await c.run('ps -o comm= -p $PPID', { timeoutMs: 5000 })).stdout.trim()).toBe('timeout') // the default wraps
+    const t0 = Date.now()
+    const r = await c.run('sh -c \'echo "pid $$"; exec sleep 20\'', { timeoutMs: 300, timeoutOnController: true })
+    expect(Date.now() - t0).toBeLessThan(2000)
+    expect(r).toMatchObject({ code: 124, timedOut: true })
+    try {
+      process.kill(Number(/pid (\d+)/.exec(r.stdout)![1]), 'SIGKILL')
+    } catch {
+      /* already gone */
+    }
+    expect((await c.run('echo $$')).stdout).not.toBe(pid) // the shell was abandoned, a new one serves
+  })
+
   it('does not let a command take the shell down for good', async () => {
     const r = await conn.run('kill -9 $$')
     expect(r.code).not.toBe(0)
