@@ -4,11 +4,13 @@
  */
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { parse as parseYaml } from 'yaml'
 import type { Vars } from '../inventory/types.ts'
 import { UsageError } from './errors.ts'
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** The yaml package (~20 ms to load) only when a -e needs it. */
+const parseYaml = async (text: string): Promise<unknown> => (await import('yaml')).parse(text)
 
 /** Split like a POSIX shell (quotes and backslashes), for key=value lists. */
 export function splitWords(s: string): string[] {
@@ -68,7 +70,7 @@ export async function parseExtraVar(value: string, cwd = process.cwd()): Promise
     }
     let parsed: unknown
     try {
-      parsed = parseYaml(text)
+      parsed = await parseYaml(text)
     } catch (e) {
       throw new UsageError(`-e ${v}: ${file}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`)
     }
@@ -80,7 +82,7 @@ export async function parseExtraVar(value: string, cwd = process.cwd()): Promise
       parsed = JSON.parse(v)
     } catch {
       try {
-        parsed = parseYaml(v)
+        parsed = await parseYaml(v)
       } catch (e) {
         throw new UsageError(`-e ${value}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
       }

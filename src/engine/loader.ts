@@ -1,17 +1,35 @@
 /**
- * Loads a TypeScript playbook at run time (no build step: bin/orch.js registers tsx first).
+ * Loads a TypeScript playbook at run time (no build step). bin/orch.js either sets an importer that
+ * bundles the playbook into its compile cache (bin/compile.js), or registers tsx for a plain import.
  *
  * A playbook file does `export default playbook({...})`, or exports an array of plays. Anything that
  * keeps it from loading or gives it the wrong shape is a PlaybookError naming the file (exit 5).
  */
 import { existsSync, statSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { PlaybookError, type Playbook } from './types.ts'
 
 export interface LoadedPlaybook {
   path: string
   plays: Playbook<any>[]
+}
+
+type Importer = (absPath: string) => Promise<Record<string, unknown>>
+let importer: Importer = (abs) => import(pathToFileURL(abs).href)
+
+/** How playbook files are imported (bin/orch.js: from its compile cache). */
+export function setPlaybookImporter(fn: Importer): void {
+  importer = fn
+}
+
+interface EsbuildMessage {
+  text?: string
+  location?: { file?: string; line?: number; column?: number } | null
+}
+const esbuildErrors = (e: unknown): EsbuildMessage[] => {
+  const errors = (e as { errors?: unknown })?.errors
+  return Array.isArray(errors) ? errors : []
 }
 
 function shapeProblem(p: unknown, i: number): string | null {
@@ -28,6 +46,8 @@ function shapeProblem(p: unknown, i: number): string | null {
 
 /** The location of the first stack frame inside the playbook file, for load errors. */
 function locate(e: unknown, file: string): string {
+  const first = esbuildErrors(e)[0]?.location
+  if (first?.line && first.file === file) return `:${first.line}:${first.column ?? 0}`
   const stack = String((e as Error)?.stack ?? '')
   const url = pathToFileURL(file).href
   for (const line of stack.split('\n')) {
@@ -43,10 +63,10 @@ export async function loadPlaybook(path: string): Promise<LoadedPlaybook> {
   if (!statSync(abs).isFile()) throw new PlaybookError('not a file', path)
   let mod: Record<string, unknown>
   try {
-    mod = await import(pathToFileURL(abs).href)
+    mod = await importer(abs)
   } catch (e) {
     const where = locate(e, abs)
-    const msg = errText(e)
+    const msg = errText(e, abs)
     throw new PlaybookError(`cannot load${where ? ` (at line ${where.slice(1)})` : ''}: ${msg}`, path)
   }
   const exp = mod.default ?? mod.playbook ?? mod.plays
@@ -60,13 +80,26 @@ export async function loadPlaybook(path: string): Promise<LoadedPlaybook> {
   return { path, plays: plays as Playbook<any>[] }
 }
 
-function errText(e: unknown): string {
-  const err = e as Error & { errors?: Array<{ text?: string; location?: { line?: number; column?: number } }> }
-  // esbuild (tsx) transform errors carry the location of the syntax error.
-  if (Array.isArray(err?.errors) && err.errors.length) {
-    return err.errors
+/** A path relative to the working directory when it is below it, else absolute. */
+function shortPath(p: string): string {
+  const rel = relative(process.cwd(), p)
+  return rel && !rel.startsWith('..') ? rel : p
+}
+
+function errText(e: unknown, file: string): string {
+  const err = e as Error
+  // esbuild errors (syntax, unresolved import) carry their location; the first one in the playbook
+  // itself is already named by "(at line L:C)", one in another file is named by its path.
+  const errors = esbuildErrors(e)
+  if (errors.length) {
+    return errors
       .slice(0, 3)
-      .map((x) => `${x.location?.line ? `line ${x.location.line}:${x.location.column ?? 0}: ` : ''}${x.text ?? ''}`)
+      .map((x, i) => {
+        const loc = x.location
+        if (!loc?.line) return x.text ?? ''
+        if (loc.file && loc.file !== file) return `${shortPath(loc.file)}:${loc.line}:${loc.column ?? 0}: ${x.text ?? ''}`
+        return `${i === 0 && loc.file === file ? '' : `line ${loc.line}:${loc.column ?? 0}: `}${x.text ?? ''}`
+      })
       .join('; ')
   }
   return (err?.message ?? String(e)).split('\n').slice(0, 6).join('\n')

@@ -36,7 +36,6 @@ import { readdir, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import type { InventoryBuilder, RawGroup } from './model.ts'
 import { InventoryError, type Vars } from './types.ts'
-import { parseVarsFile } from './yaml.ts'
 import { readText } from './read.ts'
 
 export type GroupVarsStep =
@@ -116,9 +115,10 @@ export class VarsFiles {
   private file(path: string): Promise<Vars> {
     let p = this.files.get(path)
     if (!p) {
-      p = readText(path).then((text) => {
+      p = readText(path).then(async (text) => {
         this.loaded.add(path)
-        return parseVarsFile(text, path)
+        // yaml.ts (and the yaml package) only when there is a vars file.
+        return (await import('./yaml.ts')).parseVarsFile(text, path)
       })
       this.files.set(path, p)
     }
