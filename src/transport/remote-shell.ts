@@ -101,8 +101,13 @@ export class RemoteShell {
     const init =
       'PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; unset ENV BASH_ENV CDPATH; ' +
       'LC_ALL=C; export LC_ALL; umask 022\n' +
-      `printf '%s %s %s %s %s\\n' ${quote(ready)} "$$" "$(id -u)" ` +
-      `"$(timeout -k 1 5 true >/dev/null 2>&1 && echo 1 || echo 0)" "$(command -v base64 >/dev/null 2>&1 && echo 1 || echo 0)"; ` +
+      // One process, not four: every connection pays this. The uid comes from /proc (builtin read; id -u
+      // where /proc is missing). `timeout` understands -k when it gets as far as failing to run a program
+      // that does not exist (127); without -k it fails on the option (GNU 125, busybox 1).
+      `u=; while read -r k a b c; do if [ "$k" = Uid: ]; then u=$b; break; fi; done < /proc/self/status 2>/dev/null; [ -n "$u" ] || u=$(id -u); ` +
+      `t=0; if command -v timeout >/dev/null 2>&1; then timeout -k 1 5 /nonexistent/orch-probe >/dev/null 2>&1; [ $? = 127 ] && t=1; fi; ` +
+      `b=0; command -v base64 >/dev/null 2>&1 && b=1; ` +
+      `printf '%s %s %s %s %s\\n' ${quote(ready)} "$$" "$u" "$t" "$b"; unset u t b k a c; ` +
       `printf '%s\\n' ${quote(ready)} >&2\n`
     let out = Buffer.alloc(0)
     let err = Buffer.alloc(0)
