@@ -5,11 +5,10 @@
  */
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { DEFAULT_FORKS } from '../engine/runner.ts'
+import { DEFAULT_FORKS } from '../engine/defaults.ts'
 import { EXIT, UsageError } from './errors.ts'
 import { inventoryCommand } from './inventory.ts'
 import { processIo, type Io } from './io.ts'
-import { runCommand } from './run.ts'
 import { registerWizard } from './wizard.ts'
 
 const collect = (v: string, prev: string[]) => [...prev, v]
@@ -53,6 +52,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--resume <run>', 'continue the unfinished run <run> on the hosts it holds (its journal is kept)')
     .option('-K, --ask-become-pass', 'ask for the sudo password (become) once, on the terminal')
     .action(async (playbook: string, opts) => {
+      // run.ts (the runner, the transaction, the reporters) only for `orch run`: other commands start faster.
+      const { runCommand } = await import('./run.ts')
       done(await runCommand(playbook, opts, io))
     })
 

@@ -44,8 +44,8 @@ import {
   type TaskResult,
 } from './types.ts'
 
-/** Default number of hosts worked on at once: a 20-host lab runs fully in parallel. */
-export const DEFAULT_FORKS = 20
+import { DEFAULT_FORKS } from './defaults.ts'
+export { DEFAULT_FORKS }
 
 export interface RunOptions {
   /** The plays of the playbook, in order. */
@@ -88,6 +88,8 @@ export interface RunOptions {
    * commits or rolls back, updating the summary (checks, rolled_back, exit code).
    */
   finalize?(summary: RunSummary, plans: PlannedPlay[]): Promise<void>
+  /** Before a task changes a host (not in check mode): the transaction takes the host's pre-run snapshot the first time. */
+  beforeChange?(host: Host, conn: Connection): Promise<void>
   /** After the plan is valid, before the first task: the transaction locks the hosts (may throw: nothing ran). */
   begin?(hosts: Host[]): Promise<void>
 }
@@ -523,6 +525,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
             if (res.checkMode === 'skip') return make({ status: 'skipped', changes, msg: 'skipped in check mode: the outcome cannot be known without running it' })
             return make({ status: 'changed', changes })
           }
+          await opts.beforeChange?.(host, conn)
           const undo = res.undo?.(state, changes, ctx) ?? null
           const meta = { module: res.module, task: name }
           // Risky tasks keep the entry on its own round trip: the commit-confirmed timer is armed in between.
