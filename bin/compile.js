@@ -227,9 +227,12 @@ export class Mirror {
   async importPlaybook(abs) {
     const dir = join(this.dir, 'playbooks')
     const base = join(dir, sha(abs).slice(0, 20))
-    if (!this.fresh(base + '.json')) await this.compilePlaybook(abs, dir, base)
-    process.setSourceMapsEnabled(true)
+    const manifest = this.fresh(base + '.json') ?? (await this.compilePlaybook(abs, dir, base))
     try {
+      // The src/ modules it imports first, without source maps like the CLI's own (parsing theirs costs
+      // ~10 ms; under -v they are on from the start); then the playbook with its map: errors name its lines.
+      if (!process.sourceMapsEnabled) for (const u of manifest.mirror ?? []) await import(u)
+      process.setSourceMapsEnabled(true)
       return await import(pathToFileURL(base + '.mjs').href)
     } catch (e) {
       // Link errors name the imported module: say 'orch' and src/*.ts, not the mirror's files.
@@ -244,24 +247,24 @@ export class Mirror {
     }
   }
 
-  /** True when the bundle's recorded inputs all have the same mtime and size. */
-  fresh(manifest) {
-    let inputs
+  /** The bundle's manifest when its recorded inputs all have the same mtime and size, else null. */
+  fresh(path) {
+    let manifest
     try {
-      inputs = JSON.parse(readFileSync(manifest, 'utf8')).inputs
+      manifest = JSON.parse(readFileSync(path, 'utf8'))
     } catch {
-      return false
+      return null
     }
-    if (!Array.isArray(inputs)) return false
-    for (const [p, mtime, size] of inputs) {
+    if (!Array.isArray(manifest?.inputs)) return null
+    for (const [p, mtime, size] of manifest.inputs) {
       try {
         const st = statSync(p)
-        if (st.mtimeMs !== mtime || st.size !== size) return false
+        if (st.mtimeMs !== mtime || st.size !== size) return null
       } catch {
-        return false
+        return null
       }
     }
-    return true
+    return manifest
   }
 
   async compilePlaybook(abs, dir, base) {
@@ -328,11 +331,15 @@ export class Mirror {
       const st = statSync(full)
       return [full, st.mtimeMs, st.size]
     })
+    const mirrorUrl = pathToFileURL(this.dir).href + '/'
+    const imports = Object.values(r.metafile.outputs).flatMap((o) => o.imports)
+    const manifest = { playbook: abs, inputs, mirror: [...new Set(imports.map((i) => i.path).filter((p) => p.startsWith(mirrorUrl)))] }
     mkdirSync(dir, { recursive: true })
     const tmp = `${base}.${process.pid}.tmp`
     writeFileSync(tmp, r.outputFiles[0].contents)
     renameSync(tmp, base + '.mjs')
-    writeFileSync(tmp, JSON.stringify({ playbook: abs, inputs }))
+    writeFileSync(tmp, JSON.stringify(manifest))
     renameSync(tmp, base + '.json')
+    return manifest
   }
 }
