@@ -149,6 +149,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
       gatherFacts,
       begin: tx && ((hosts) => tx.begin(hosts)),
       riskyApply: tx?.riskyApply,
+      beforeChange: tx?.beforeChange,
       finalize: tx?.finalize,
     })
   } catch (e) {

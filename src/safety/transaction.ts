@@ -58,6 +58,8 @@ interface HostTx {
   /** The host held this very run, unfinished, and --resume continues it. */
   resumed?: boolean
   pre?: Record<string, unknown>
+  /** The pre-run snapshot being taken (beforeChange). */
+  snapshotting?: Promise<void>
   outcome?: HostTxOutcome
 }
 
@@ -92,8 +94,10 @@ export class Transaction {
         } catch {
           return
         }
-        // The pre-run snapshot rides in the same round trip; begin exits before it when it refuses.
-        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume) + '\n' + SNAPSHOT_SCRIPT, { become: true })
+        // A new run snapshots a host just before its first change (beforeChange): a host the run leaves
+        // unchanged costs no snapshot. A resumed run snapshots at once, in begin's round trip (begin exits
+        // before the snapshot when it refuses).
+        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume) + (this.o.resume ? '\n' + SNAPSHOT_SCRIPT : ''), { become: true })
         const cut = r.stdout.indexOf(SNAPSHOT_START)
         const line = (cut < 0 ? r.stdout : r.stdout.slice(0, cut)).trim().split('\n').pop() ?? ''
         const [word, a, b] = line.split(' ')
@@ -114,10 +118,12 @@ export class Transaction {
         const tx: HostTx = { host, resumed: Number(a) > 0 }
         this.o.seedJournal?.(host.name, tx.resumed ? Number(a) : 0)
         this.hosts.set(host.name, tx)
-        try {
-          tx.pre = cut < 0 ? await snapshot(conn) : parseSnapshot(r.stdout.slice(cut))
-        } catch {
-          tx.pre = undefined
+        if (this.o.resume) {
+          try {
+            tx.pre = cut < 0 ? await snapshot(conn) : parseSnapshot(r.stdout.slice(cut))
+          } catch {
+            tx.pre = undefined
+          }
         }
       }),
     )
@@ -135,6 +141,23 @@ export class Transaction {
   private async run(hostName: string, script: string, timeoutMs = 120_000) {
     const conn = await this.o.pool.get(hostName)
     return conn.run(script, { become: true, timeoutMs })
+  }
+
+  /**
+   * Before a host's first change (the engine calls it once a task has something to change, in check mode
+   * never): the pre-run snapshot that a rollback is compared with. Nothing changed the host before this,
+   * so it is the host as the run found it. One round trip, once per changed host.
+   */
+  beforeChange = async (host: Host, conn: Connection): Promise<void> => {
+    const tx = this.hosts.get(host.name)
+    if (!tx || tx.pre) return
+    tx.snapshotting ??= snapshot(conn).then(
+      (pre) => {
+        tx.pre = pre
+      },
+      () => undefined,
+    )
+    await tx.snapshotting
   }
 
   /** Seconds a risky task may cut the controller off: the `confirm_timeout` variable (host, play or -e), else 60. */
@@ -326,6 +349,9 @@ export class Transaction {
               const diff = snapshotDiff(t.pre, now)
               out = { ...out, restored: diff.length === 0 }
               if (diff.length) out.message = `differs from its pre-run state in: ${diff.join(', ')}`
+            } else if (out.status !== 'rollback-failed' && !t.snapshotting && !t.resumed) {
+              // No task of this run came to change the host (beforeChange never ran): as the run found it.
+              out = { ...out, restored: true }
             }
           } catch (e) {
             out = { status: 'unreachable', message: `could not roll back: ${errMsg(e)}. Restore it from its console: sh ${ROLLBACK_BIN} ${this.o.runId}` }

@@ -561,3 +561,25 @@ describe('performance', () => {
     expect(ms).toBeLessThan(500)
   })
 })
+
+describe('beforeChange (the transaction snapshots a host before its first change)', () => {
+  it('is called before the first apply of a host that changes, never for unchanged hosts or in check mode', async () => {
+    const h = harness(hosts3)
+    const before = (host: { name: string }) => {
+      h.log.push(`${host.name}:before`)
+      return Promise.resolve()
+    }
+    const changes = (ctx: { host: { name: string } }) => (ctx.host.name === 'c' ? [] : CHANGE)
+    const tasks = [fake(h.log, 't1', { changes: (ctx) => (ctx.host.name === 'a' ? CHANGE : []) }), fake(h.log, 't2', { changes })]
+    await h.run({ plays: [playbook({ name: 'p', hosts: 'all', tasks })], beforeChange: before })
+    // a: before t1's apply; b: only before t2's apply (t1 changed nothing there); c: never.
+    expect(h.log.index('a:before')).toBeLessThan(h.log.index('a:t1:apply'))
+    expect(h.log.index('a:before')).toBeGreaterThan(h.log.index('a:t1:done'))
+    expect(h.log.index('b:before')).toBeGreaterThan(h.log.index('b:t2:done'))
+    expect(h.log.index('b:before')).toBeLessThan(h.log.index('b:t2:apply'))
+    expect(h.log.of('c:before')).toEqual([])
+    const check = harness(hosts3)
+    await check.run({ plays: [playbook({ name: 'p', hosts: 'all', tasks: [fake(check.log, 't1', { changes: CHANGE })] })], check: true, beforeChange: async (host) => void check.log.push(`${host.name}:before`) })
+    expect(check.log.events.filter((e) => e.endsWith(':before'))).toEqual([])
+  })
+})
