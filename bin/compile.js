@@ -15,11 +15,13 @@
 //    reused while its inputs (paths, mtimes, sizes from esbuild's metafile) are unchanged; esbuild is
 //    only loaded on a miss.
 //
-// <cache> is $ORCH_CACHE_DIR, else node_modules/.cache/orch of this checkout (created 0700).
+// <cache> is $ORCH_CACHE_DIR, else node_modules/.cache/orch of this checkout, else (not writable)
+// ~/.cache/orch/<checkout hash>/; created 0700.
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createRequire, isBuiltin } from 'node:module'
+import { homedir } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -34,8 +36,17 @@ const TOUCH_MS = 5 * 60 * 1000
 /** Bump when the output of the mirror changes in a way the inputs do not show. */
 const FORMAT = 1
 
-export function defaultCacheDir(root = ROOT) {
-  return process.env.ORCH_CACHE_DIR ? resolve(process.env.ORCH_CACHE_DIR) : join(root, 'node_modules', '.cache', 'orch')
+/**
+ * Where the cache may live, in order: $ORCH_CACHE_DIR alone when set; else the checkout's
+ * node_modules/.cache/orch, then (a checkout this user cannot write, e.g. a global install)
+ * ~/.cache/orch/<checkout>/ ($XDG_CACHE_HOME/orch/<checkout>/).
+ */
+export function defaultCacheDirs(root = ROOT) {
+  if (process.env.ORCH_CACHE_DIR) return [resolve(process.env.ORCH_CACHE_DIR)]
+  const dirs = [join(root, 'node_modules', '.cache', 'orch')]
+  const user = process.env.XDG_CACHE_HOME || (homedir() ? join(homedir(), '.cache') : '')
+  if (user) dirs.push(join(resolve(user), 'orch', sha(root).slice(0, 12)))
+  return dirs
 }
 
 const sha = (s) => createHash('sha256').update(s).digest('hex')
@@ -73,7 +84,8 @@ function listFiles(dir) {
  * The mirror of root/src for this state of the checkout, built if missing. Throws when it cannot be had
  * (no esbuild, the cache not writable, a file esbuild cannot compile): the caller falls back to tsx.
  */
-export async function prepareMirror({ root = ROOT, cacheDir = defaultCacheDir(root) } = {}) {
+export async function prepareMirror({ root = ROOT, cacheDir } = {}) {
+  const cacheDirs = cacheDir ? [resolve(cacheDir)] : defaultCacheDirs(root)
   const esbuild = findEsbuild()
   if (!esbuild) throw new Error('esbuild is not installed')
   const src = join(root, 'src')
@@ -85,19 +97,42 @@ export async function prepareMirror({ root = ROOT, cacheDir = defaultCacheDir(ro
   const lines = [`format ${FORMAT}`, `orch ${version}`, `esbuild ${esbuild.version}`, statLine(SELF), statLine(join(root, 'tsconfig.json')), src]
   for (const f of files) lines.push(statLine(join(src, f)))
   const key = sha(lines.join('\n')).slice(0, 20)
-  const dir = join(cacheDir, key)
-  let st = null
-  try {
-    st = statSync(dir)
-  } catch {}
-  if (st) {
-    if (Date.now() - st.mtimeMs > 60_000) touch(dir)
-  } else {
-    await buildMirror({ root, src, files, cacheDir, dir, esbuild })
+  let dir = null
+  for (const c of cacheDirs) {
+    try {
+      const st = statSync(join(c, key))
+      dir = join(c, key)
+      if (Date.now() - st.mtimeMs > 60_000) touch(dir)
+      break
+    } catch {}
+  }
+  if (!dir) {
+    const { cacheDir, tmp } = openCache(cacheDirs)
+    dir = join(cacheDir, key)
+    await buildMirror({ root, src, files, tmp, dir, esbuild })
     prune(cacheDir, key)
   }
   setInterval(() => touch(dir), TOUCH_MS).unref()
   return new Mirror(root, dir, esbuild)
+}
+
+/** The first cache dir this process can write (created 0700), with a new temp dir in it. */
+function openCache(cacheDirs) {
+  let error
+  for (const cacheDir of cacheDirs) {
+    try {
+      mkdirSync(dirname(cacheDir), { recursive: true })
+      try {
+        mkdirSync(cacheDir, { mode: 0o700 })
+      } catch (e) {
+        if (e.code !== 'EEXIST') throw e
+      }
+      return { cacheDir, tmp: mkdtempSync(join(cacheDir, '.tmp-')) }
+    } catch (e) {
+      error ??= e
+    }
+  }
+  throw error
 }
 
 /** Marks a mirror used (its mtime), for the pruning of old mirrors. */
@@ -116,16 +151,9 @@ export function rewriteSource(text, file, { specifiers = true } = {}) {
   )
 }
 
-async function buildMirror({ root, src, files, cacheDir, dir, esbuild }) {
-  const { build } = await import(esbuild.url)
-  mkdirSync(dirname(cacheDir), { recursive: true })
+async function buildMirror({ root, src, files, tmp, dir, esbuild }) {
   try {
-    mkdirSync(cacheDir, { mode: 0o700 })
-  } catch (e) {
-    if (e.code !== 'EEXIST') throw e
-  }
-  const tmp = mkdtempSync(join(cacheDir, '.tmp-'))
-  try {
+    const { build } = await import(esbuild.url)
     const r = await build({
       absWorkingDir: root,
       metafile: true,

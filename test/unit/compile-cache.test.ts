@@ -107,17 +107,17 @@ describe('the mirror of src/', () => {
     )
     return root
   }
-  const report = (root: string, cache: string) =>
+  const report = (root: string, cache: string | null, env: Record<string, string | undefined> = {}) =>
     spawnNode(
       [
         '--input-type=module',
         '-e',
         `const { prepareMirror } = await import(${JSON.stringify(pathToFileURL(join(repo, 'bin/compile.js')).href)})
-         const m = await prepareMirror({ root: ${JSON.stringify(root)}, cacheDir: ${JSON.stringify(cache)} })
+         const m = await prepareMirror({ root: ${JSON.stringify(root)}, cacheDir: ${JSON.stringify(cache ?? undefined)} })
          const mod = await import(m.url('src/index.ts'))
          console.log(JSON.stringify({ dir: m.dir, ...(await mod.report()) }))`,
       ],
-      {},
+      { ORCH_CACHE_DIR: undefined, ...env },
     )
 
   it('compiles type-only and .d.ts imports away, rewrites .ts specifiers, keeps import.meta of the source', async () => {
@@ -150,6 +150,18 @@ describe('the mirror of src/', () => {
     put(root, 'src/new.ts', 'export const added = 1\n')
     const third = JSON.parse((await report(root, cache)).stdout)
     expect(mirrors(cache).sort()).toEqual([first.dir, third.dir].map((d) => d.slice(cache.length + 1)).sort())
+  })
+
+  it("a checkout whose node_modules/.cache cannot be written uses the user's cache dir", async () => {
+    const root = makeRoot()
+    put(root, 'node_modules', 'a file, so node_modules/.cache cannot be made\n')
+    const xdg = tempDir('xdg')
+    const r = await report(root, null, { XDG_CACHE_HOME: xdg })
+    expect(r.stderr).toBe('')
+    const out = JSON.parse(r.stdout)
+    expect(out.kind).toBe('k1')
+    expect(out.dir.startsWith(join(xdg, 'orch') + '/')).toBe(true)
+    expect(JSON.parse((await report(root, null, { XDG_CACHE_HOME: xdg })).stdout).dir).toBe(out.dir)
   })
 
   it('a src file esbuild cannot compile, or a missing import, means no mirror (bin/orch.js then uses tsx)', async () => {
