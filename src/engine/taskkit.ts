@@ -90,12 +90,24 @@ export type FileState =
   | ({ kind: 'dir' } & Meta)
   | { kind: 'other'; type: string }
 
-/** A script printing a path's state (and a regular file's content, base64) — one round trip. */
+/** Files up to this size are read with the shell's builtin read when they are plain ASCII text. */
+export const TEXT_READ_MAX = 4096
+
+/**
+ * A script printing a path's state (and a regular file's content) — one round trip. A small file of plain
+ * ASCII text (printable characters and white space only) comes back as it is, read by the shell's builtin
+ * `read` (no process: this runs for every file task on every run); the byte count read must equal the
+ * size stat gave, so nothing `read` cannot carry (NUL bytes) slips through. Anything else goes through base64.
+ */
 export function readFileScript(path: string): string {
   const p = quote(path)
   return (
     `if [ -f ${p} ]; then set -- $(stat -c '%a %U %G %s %u %g' -- ${p}) || exit 3; ` +
-    `if [ "$4" -gt ${MAX_FILE_BYTES} ]; then echo "toolarge $*"; else echo "file $*"; base64 < ${p} || exit 3; fi; ` +
+    `if [ "$4" -gt ${MAX_FILE_BYTES} ]; then echo "toolarge $*"; else m=b64; ` +
+    `if [ "$4" -le ${TEXT_READ_MAX} ]; then c=; l=; while IFS= read -r l; do c="$c$l
+"; done < ${p} || exit 3; c="$c$l"; ` +
+    `if [ \${#c} -eq "$4" ]; then case "$c" in *[![:print:][:space:]]*|*@@orch*) ;; *) m=text ;; esac; fi; fi; ` +
+    `if [ $m = text ]; then echo "text $*"; printf '%s' "$c"; else echo "file $*"; base64 < ${p} || exit 3; fi; fi; ` +
     `elif [ -d ${p} ]; then echo "dir $(stat -c '%a %U %G 0 %u %g' -- ${p})"; ` +
     `elif [ -e ${p} ] || [ -L ${p} ]; then echo "other $(stat -c '%F' -- ${p})"; ` +
     `else echo absent; fi`
@@ -115,6 +127,13 @@ export function parseFileState(out: string, path: string): FileState {
       return { kind: 'absent' }
     case 'file':
       return { kind: 'file', ...meta(f), size: Number(f[3]), content: Buffer.from(body.replace(/\s+/g, ''), 'base64') }
+    case 'text': {
+      // ASCII only (checked on the target): the decoded string is the bytes. A length that is not the size
+      // means the output was cut or mixed: refuse rather than compare against a wrong content.
+      const content = Buffer.from(body, 'latin1')
+      if (content.length !== Number(f[3])) throw new TaskFailed(`unexpected output reading ${path}: ${content.length} bytes of text for a file of ${f[3]}`)
+      return { kind: 'file', ...meta(f), size: Number(f[3]), content }
+    }
     case 'toolarge':
       return { kind: 'toolarge', ...meta(f), size: Number(f[3]) }
     case 'dir':

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { INLINE_WRITE_MAX, writeFileScript } from '../../src/engine/taskkit.ts'
+import { INLINE_WRITE_MAX, parseFileState, readFileScript, TEXT_READ_MAX, writeFileScript } from '../../src/engine/taskkit.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-write-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -59,4 +59,31 @@ describe('writeFileScript', () => {
     expect(readFileSync(p).equals(big)).toBe(true)
     expect(modeOf(p)).toBe('0600')
   })
+})
+
+describe('readFileScript', () => {
+  const read = (content: Buffer) => {
+    const p = join(dir, `r-${Math.random().toString(36).slice(2)}`)
+    writeFileSync(p, content)
+    const out = run(readFileScript(p)).toString('utf8')
+    return { out, state: parseFileState(out, p) }
+  }
+  const cases: Array<[string, Buffer, 'text' | 'file']> = [
+    ['ASCII text', Buffer.from('# conf\nname = a\n\tindented  \ntrailing spaces   \n'), 'text'],
+    ['no last newline', Buffer.from('a = 1\nb = 2'), 'text'],
+    ['backslashes and blank lines', Buffer.from('x\\n\\\n\n\nend\\\n'), 'text'],
+    ['empty', Buffer.alloc(0), 'text'],
+    ['a NUL byte', Buffer.from('a\0b\n'), 'file'],
+    ['UTF-8', Buffer.from('caf\u00e9\n'), 'file'],
+    ['a section marker', Buffer.from('x @@orch-section-7f3a@@ y\n'), 'file'],
+    ['larger than the builtin read takes', Buffer.alloc(TEXT_READ_MAX + 1, 0x61), 'file'],
+  ]
+  for (const [name, content, how] of cases) {
+    it(`${name}: read back byte for byte (${how === 'text' ? 'builtin read' : 'base64'})`, () => {
+      const { out, state } = read(content)
+      expect(out.split('\n')[0].split(' ')[0]).toBe(how)
+      expect(state.kind).toBe('file')
+      if (state.kind === 'file') expect(state.content.equals(content)).toBe(true)
+    })
+  }
 })
