@@ -61,6 +61,12 @@ const statLine = (p) => {
 
 /** esbuild's entry and version, found from this file (null when it is not installed). */
 function findEsbuild() {
+  // Where npm puts it for this checkout (no module resolution: ~1 ms less), else wherever node finds it.
+  try {
+    const dir = join(ROOT, 'node_modules', 'esbuild')
+    const { version, main } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    if (version && main) return { url: pathToFileURL(join(dir, main)).href, version }
+  } catch {}
   try {
     const req = createRequire(import.meta.url)
     const pkg = req.resolve('esbuild/package.json')
