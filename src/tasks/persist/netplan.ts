@@ -5,7 +5,14 @@
  * When no netplan file defines the interface, /etc/netplan/90-orch-<bridge>.yaml is written from the
  * running addresses and routes. Files are written 0600 (netplan warns about readable ones).
  */
-import { isMap, isScalar, isSeq, parseDocument, Scalar, YAMLMap, type Document } from 'yaml'
+import { createRequire } from 'node:module'
+import type { Document, YAMLMap } from 'yaml'
+
+// yaml is loaded the first time a netplan file is looked at, not when orch starts (~16 ms of every run);
+// synchronously, through require, so the planning functions stay synchronous. Its documents never leave
+// this file, so that this is yaml's CommonJS copy (the inventory loads the ES module) does not matter.
+let yamlLib: typeof import('yaml') | undefined
+const Y = (): typeof import('yaml') => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'))
 import { isKernelRoute, type IpRoute } from './iproute.ts'
 import { absent, textOf, type ConfigFile, type PersistFacts, type PersistPlan, type TakeoverSpec } from './index.ts'
 
@@ -27,7 +34,7 @@ function docs(facts: PersistFacts): Parsed[] {
   const out: Parsed[] = []
   for (const f of facts.files) {
     if (!isNetplanFile(f.path) || f.state.kind !== 'file') continue
-    const doc = parseDocument(textOf(f) ?? '')
+    const doc = Y().parseDocument(textOf(f) ?? '')
     if (doc.errors.length) continue
     out.push({ f, doc })
   }
@@ -37,19 +44,19 @@ function docs(facts: PersistFacts): Parsed[] {
 /** The ethernets id that configures `iface` (its key, or the entry whose set-name is iface). */
 function ethId(doc: Document, iface: string): string | null {
   const eths = doc.getIn(['network', 'ethernets'])
-  if (!isMap(eths)) return null
+  if (!Y().isMap(eths)) return null
   for (const p of eths.items) {
-    const id = isScalar(p.key) ? String(p.key.value) : String(p.key)
+    const id = Y().isScalar(p.key) ? String(p.key.value) : String(p.key)
     const v = p.value
     if (id === iface) return id
-    if (isMap(v) && v.get('set-name') === iface) return id
+    if (Y().isMap(v) && v.get('set-name') === iface) return id
   }
   return null
 }
 
 function bridgeHasPort(doc: Document, bridge: string, port: string): boolean {
   const ports = doc.getIn(['network', 'bridges', bridge, 'interfaces'])
-  return isSeq(ports) && ports.items.some((i) => (isScalar(i) ? String(i.value) : String(i)) === port)
+  return Y().isSeq(ports) && ports.items.some((i) => (Y().isScalar(i) ? String(i.value) : String(i)) === port)
 }
 
 export function netplanDefines(facts: PersistFacts, iface: string, bridge: string): boolean {
@@ -57,8 +64,8 @@ export function netplanDefines(facts: PersistFacts, iface: string, bridge: strin
 }
 
 const quoted = (s: string) => {
-  const n = new Scalar(s)
-  n.type = Scalar.QUOTE_DOUBLE
+  const n = new (Y().Scalar)(s)
+  n.type = Y().Scalar.QUOTE_DOUBLE
   return n
 }
 
@@ -107,9 +114,9 @@ export function planNetplan(facts: PersistFacts, spec: TakeoverSpec): PersistPla
     const eth = doc.getIn(['network', 'ethernets', id]) as unknown
     const br = bridgeNode(doc, spec, id)
     let moved = 0
-    if (isMap(eth)) {
+    if (Y().isMap(eth)) {
       for (const p of [...eth.items]) {
-        const k = isScalar(p.key) ? String(p.key.value) : String(p.key)
+        const k = Y().isScalar(p.key) ? String(p.key.value) : String(p.key)
         if (!L3_KEYS.has(k)) continue
         if (k !== 'macaddress') br.set(k, p.value)
         eth.delete(k)
@@ -126,7 +133,7 @@ export function planNetplan(facts: PersistFacts, spec: TakeoverSpec): PersistPla
     }
   }
   const path = `/etc/netplan/90-orch-${spec.bridge}.yaml`
-  const doc = parseDocument(`# orch bridgeTakeover: ${spec.bridge} takes over ${spec.iface}\nnetwork:\n  version: 2\n`)
+  const doc = Y().parseDocument(`# orch bridgeTakeover: ${spec.bridge} takes over ${spec.iface}\nnetwork:\n  version: 2\n`)
   doc.setIn(['network', 'ethernets', spec.iface], doc.createNode({}))
   const br = bridgeNode(doc, spec, spec.iface)
   runtimeL3(doc, br, spec)
