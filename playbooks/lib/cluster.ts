@@ -11,7 +11,6 @@ import { containerMatrix } from '../../src/checks/index.ts'
 import { ArgError, TaskFailed, task, type Change, type PlaybookContext, type Resource, type Task, type TaskContext, type Undo } from '../../src/engine/types.ts'
 import type { Vars } from '../../src/inventory/types.ts'
 import { allocateSubnets, contains, hostAddress, intToIp, networkOf, overlaps, parseCidr4, type Cidr4 } from '../../src/net/ip.ts'
-import { argv } from '../../src/net/shell.ts'
 import * as v from '../../src/net/validate.ts'
 import { Transaction } from '../../src/safety/transaction.ts'
 
@@ -597,30 +596,17 @@ export const probeIface = (s: Strategy): string => (s === 'bridge' || s === 'ovs
 /**
  * containerMatrix with the probe addresses read from the probes themselves (the routes strategy's are
  * given by docker; the others' are allocated by the plan): ping and `tcpBytes` over TCP, every pair.
+ * The addresses are read in the matrix's first round, with its listeners (one `docker exec` per host).
  */
 export function probeMatrix(opts: { tcpBytes?: number; strategy?: Strategy } = {}): Check {
-  const name = opts.tcpBytes ? `container to container (ping + ${opts.tcpBytes} bytes tcp)` : 'container to container (ping)'
   const probe = (h: CheckHost) => String(h.vars.probe_name ?? DEFAULTS.probe_name)
   const strategyOf = (h: CheckHost) => opts.strategy ?? ((h.vars.orch_strategy ?? DEFAULTS.orch_strategy) as Strategy)
+  const matrix = containerMatrix({ container: probe, iface: (h) => probeIface(strategyOf(h)), tcpBytes: opts.tcpBytes })
   return {
-    name,
+    name: matrix.name,
     validate(hosts) {
       for (const h of hosts) checkFor(h.host.name, () => v.name('probe_name', probe(h), 'a container name'))
     },
-    async run(hosts): Promise<CheckResult> {
-      const ips = new Map<string, string>()
-      const problems: string[] = []
-      await Promise.all(
-        hosts.map(async (h) => {
-          const r = await h.conn.run(argv(['docker', 'exec', probe(h), 'ip', '-4', '-o', 'addr', 'show', 'dev', probeIface(strategyOf(h))]), { timeoutMs: 15_000 })
-          const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout)
-          if (r.code === 0 && m) ips.set(h.host.name, m[1])
-          else problems.push(`${h.host.name}: probe ${probe(h)} has no address on ${probeIface(strategyOf(h))}: ${(r.stderr || r.stdout).trim()}`)
-        }),
-      )
-      if (problems.length)
-        return { name, ok: false, matrix: false, probes: problems.map((p) => ({ from: p.split(':')[0], to: '-', ok: false, detail: p })) }
-      return containerMatrix({ container: probe, ip: (h) => ips.get(h.host.name)!, tcpBytes: opts.tcpBytes }).run(hosts)
-    },
+    run: (hosts): Promise<CheckResult> => matrix.run(hosts),
   }
 }

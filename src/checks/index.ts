@@ -11,6 +11,7 @@ import { ArgError } from '../engine/types.ts'
 import { argv, quote, sh } from '../net/shell.ts'
 import * as v from '../net/validate.ts'
 import type { Connection } from '../transport/types.ts'
+import { BIND_LIMIT, countScript, FINISH_LIMIT, listenScript, parseAddr, parseRound, probeScript, SEND_LIMIT, stopScript, WAIT } from './matrix.ts'
 
 export interface CheckHost {
   host: Host
@@ -41,8 +42,6 @@ export interface Check {
   validate?(hosts: CheckHost[]): void
   run(hosts: CheckHost[]): Promise<CheckResult>
 }
-
-const WAIT = 2 // seconds per ping / connect
 
 /** Lines "TARGET ok|fail DETAIL" printed by a batch of background probes. */
 function parseProbeLines(from: string, out: string, targets: string[], labels: Map<string, string>): Probe[] {
@@ -149,30 +148,68 @@ export interface ContainerMatrixOptions {
   container?: string | ((h: CheckHost) => string)
   /** Host var holding the probe container's address as others reach it (default `probe_ip`). */
   ip?: string | ((h: CheckHost) => string)
+  /**
+   * Read each probe's address from this interface inside its container (in the first round, with the
+   * listeners) instead of taking `ip`. A probe without an IPv4 address there fails the check per host.
+   */
+  iface?: string | ((h: CheckHost) => string)
   /** Also send this many bytes over TCP across every pair and check they all arrive (0 = ping only). */
   tcpBytes?: number
-  /** First TCP port used inside the probe containers. */
+  /** First TCP port used inside the probe containers (the receiver of host i's bytes listens on tcpPort + i). */
   tcpPort?: number
+}
+
+interface Round {
+  out: string
+  /** Why the round's `docker exec` itself failed on this host, if it did. */
+  problem?: string
+}
+
+const lastLine = (s: string): string => s.trim().split('\n').pop() ?? ''
+
+/** A sender that failed, as a sentence: the round's watchdog stops a stalled one with TERM (143). */
+function senderFailure(host: string, rc: number, error: string): string {
+  const what = rc === 143 ? `stopped after ${SEND_LIMIT} s` : `exit ${rc}`
+  return `${host}'s sender ${what}${error ? `: ${error}` : ''}`
 }
 
 /**
  * Container to container across every pair of hosts: ping, and optionally a TCP transfer whose byte
- * count is checked on the receiving side (busybox nc in the probe containers).
+ * count is checked on the receiving side (busybox nc in the probe containers). One `docker exec` per
+ * host per round, hosts in parallel (see matrix.ts): listen, then ping + send (the sender reads the
+ * receiver's count back), then, only after a failure, count on the receivers.
  */
 export function containerMatrix(opts: ContainerMatrixOptions = {}): Check {
   const containerOf = (h: CheckHost): string =>
     typeof opts.container === 'function' ? opts.container(h) : String(h.vars[opts.container ?? 'probe_container'] ?? opts.container ?? '')
   const ipOf = (h: CheckHost): string => (typeof opts.ip === 'function' ? opts.ip(h) : String(h.vars[opts.ip ?? 'probe_ip'] ?? ''))
+  const ifaceOf = (h: CheckHost): string | undefined => (opts.iface === undefined ? undefined : typeof opts.iface === 'function' ? opts.iface(h) : opts.iface)
   const bytes = opts.tcpBytes ?? 0
   const basePort = opts.tcpPort ?? 7700
+  v.int('tcpBytes', bytes, 0, 2 ** 40)
+  v.port('tcpPort', basePort)
   const name = bytes ? `container to container (ping + ${bytes} bytes tcp)` : 'container to container (ping)'
+
+  async function inProbe(h: CheckHost, script: string, timeoutMs: number): Promise<Round> {
+    const c = containerOf(h)
+    try {
+      const r = await h.conn.run(argv(['docker', 'exec', c, 'sh', '-c', script]), { timeoutMs })
+      return { out: r.stdout, problem: r.code === 0 ? undefined : `docker exec ${c} on ${h.host.name} failed (exit ${r.code}): ${lastLine(r.stderr || r.stdout)}` }
+    } catch (e) {
+      return { out: '', problem: `docker exec ${c} on ${h.host.name}: ${(e as Error).message}` }
+    }
+  }
+
   return {
     name,
     validate(hosts) {
+      if (bytes && basePort + hosts.length - 1 > 65535) throw new ArgError('tcpPort', `a port with room for ${hosts.length} listeners below 65536`, basePort)
       for (const h of hosts) {
         try {
           v.name('probe container', containerOf(h), 'a container name')
-          v.ipv4('probe ip', ipOf(h))
+          const iface = ifaceOf(h)
+          if (iface !== undefined) v.ifname('probe interface', iface)
+          else v.ipv4('probe ip', ipOf(h))
         } catch (e) {
           if (e instanceof ArgError) e.forHost(h.host.name)
           throw e
@@ -180,59 +217,80 @@ export function containerMatrix(opts: ContainerMatrixOptions = {}): Check {
       }
     },
     async run(hosts) {
-      const ping = await pairwise(name, hosts, ipOf, (src, targets) =>
-        batch(targets, (t) => argv(['docker', 'exec', containerOf(src), 'ping', '-c', '1', '-W', String(WAIT), t])),
-      )
-      if (!bytes) return ping
-      // TCP: each receiver listens on one port per sender; senders push `bytes`; receivers count them.
-      const index = new Map(hosts.map((h, i) => [h.host.name, i]))
-      await Promise.all(
-        hosts.map((dst) =>
-          dst.conn.run(
-            hosts
-              .filter((s) => s !== dst)
-              .map((s) => {
-                const port = basePort + index.get(s.host.name)!
-                // nc's stdin is held open (sleep): busybox nc closes the connection when its stdin ends.
-                const inner = `rm -f /tmp/orch-rx-${port}; sleep 20 | nc -l -p ${port} > /tmp/orch-rx-${port}`
-                return argv(['docker', 'exec', '-d', containerOf(dst), 'sh', '-c', inner])
-              })
-              .join('\n'),
-          ),
-        ),
-      )
-      await new Promise((r) => setTimeout(r, 200))
-      await Promise.all(
-        hosts.map((src) => {
-          const port = basePort + index.get(src.host.name)!
-          const sends = hosts
-            .filter((d) => d !== src)
-            .map((d) => argv(['docker', 'exec', containerOf(src), 'sh', '-c', `head -c ${bytes} /dev/zero | nc -w 3 ${ipOf(d)} ${port}`]) + ' &')
-          return src.conn.run(sends.join('\n') + '\nwait', { timeoutMs: 30_000 })
-        }),
-      )
-      const tcp: Probe[] = []
-      await Promise.all(
-        hosts.map(async (dst) => {
-          const script = hosts
-            .filter((s) => s !== dst)
-            .map((s) => {
-              const port = basePort + index.get(s.host.name)!
-              return `echo "@@ ${s.host.name} $(` + argv(['docker', 'exec', containerOf(dst), 'sh', '-c', `n=0; for i in $(seq 1 25); do n=$(wc -c < /tmp/orch-rx-${port} 2>/dev/null || echo 0); [ "$n" -ge ${bytes} ] && break; sleep 0.2; done; echo $n; rm -f /tmp/orch-rx-${port}`]) + ')"'
-            })
-            .join('\n')
-          const r = await dst.conn.run(script, { timeoutMs: 30_000 })
-          for (const s of hosts.filter((x) => x !== dst)) {
-            const m = new RegExp(`^@@ ${s.host.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} (\\d+)`, 'm').exec(r.stdout)
-            const got = m ? Number(m[1]) : 0
-            tcp.push({ from: s.host.name, to: dst.host.name, ok: got === bytes, detail: got === bytes ? '' : `tcp: ${got} of ${bytes} bytes arrived` })
+      const portOf = (i: number) => basePort + i
+      const others = (i: number) => hosts.map((_, j) => j).filter((j) => j !== i)
+      const ips = new Map<number, string>(hosts.map((h, i) => [i, ifaceOf(h) === undefined ? ipOf(h) : '']))
+      const tcp = bytes > 0 && hosts.length > 1
+
+      // Round 1: the listeners (TCP) and the probe's own address (iface).
+      let listen: Round[] = hosts.map(() => ({ out: '' }))
+      if (tcp || opts.iface !== undefined) {
+        listen = await Promise.all(hosts.map((h, i) => inProbe(h, listenScript(basePort, tcp ? others(i).map(portOf) : [], bytes, ifaceOf(h)), (BIND_LIMIT + 15) * 1000)))
+        if (opts.iface !== undefined) {
+          const problems: string[] = []
+          hosts.forEach((h, i) => {
+            const addr = parseAddr(listen[i].out)
+            if (addr) ips.set(i, addr)
+            else {
+              const said = listen[i].problem ?? (listen[i].out.split('\n').filter((l) => l.startsWith('@@ addr ')).map((l) => l.slice(8)).join('\n').trim() || 'no address')
+              problems.push(`${h.host.name}: probe ${containerOf(h)} has no address on ${ifaceOf(h)}: ${said}`)
+            }
+          })
+          if (problems.length) {
+            if (tcp) await Promise.all(hosts.map((h) => inProbe(h, stopScript(basePort), 15_000)))
+            return { name, ok: false, matrix: false, probes: problems.map((p) => ({ from: p.split(':')[0], to: '-', ok: false, detail: p })) }
           }
-        }),
+        }
+      }
+      const listenOf = listen.map((r) => parseRound(r.out))
+
+      // Round 2: every host pings (and sends to) all its peers at once; a sender reads back the receiver's count.
+      const probe = await Promise.all(
+        hosts.map((h, i) => inProbe(h, probeScript(basePort, others(i).map((j) => [j, ips.get(j)!]), tcp ? bytes : 0, portOf(i)), (SEND_LIMIT + WAIT + 20) * 1000)),
       )
-      // One probe per pair: ok only if both ping and TCP passed.
-      const probes = ping.probes.map((p) => {
-        const t = tcp.find((x) => x.from === p.from && x.to === p.to)
-        return t && !t.ok ? { ...p, ok: false, detail: [p.detail, t.detail].filter(Boolean).join('; ') } : p
+      const probeOf = probe.map((r) => parseRound(r.out))
+      const sent = (i: number, j: number) => {
+        const m = /^(\d+) (\S+) ?(.*)$/.exec(probeOf[i].get(`send ${j}`) ?? '')
+        return m ? { rc: Number(m[1]), count: m[2] === '-' ? null : Number(m[2]), error: m[3].trim() } : null
+      }
+
+      // Round 3, only where a sender did not read back the full count: what arrived, from the receiver.
+      const recount = new Set<number>()
+      if (tcp) hosts.forEach((_, i) => others(i).forEach((j) => sent(i, j)?.count !== bytes && recount.add(j)))
+      const count = await Promise.all(
+        hosts.map((h, j): Promise<Round> | Round => (recount.has(j) ? inProbe(h, countScript(basePort, others(j).map((i) => [i, portOf(i)])), (FINISH_LIMIT + 15) * 1000) : { out: '' })),
+      )
+      const countOf = count.map((r) => parseRound(r.out))
+
+      const probes: Probe[] = []
+      hosts.forEach((src, i) => {
+        for (const j of others(i)) {
+          const dst = hosts[j]
+          const p = probeOf[i].get(`ping ${j}`)
+          const pingOk = p === 'ok'
+          const pingDetail = pingOk ? '' : p !== undefined ? p.replace(/^fail ?/, '') : (probe[i].problem ?? 'no answer from the probe')
+          let tcpDetail = ''
+          const s = tcp ? sent(i, j) : null
+          if (tcp && s?.count !== bytes) {
+            // The receiver's own count: from round 3, or (it removed its directory) every one of its listeners got all.
+            const gone = countOf[j].has('dir gone') && listenOf[j].get(`listen ${portOf(i)}`) === 'ok'
+            const rx = countOf[j].get(`rx ${i}`)
+            const m = rx ? /^(\d+) (\S+) ?(.*)$/.exec(rx) : null
+            const got = gone ? bytes : m ? Number(m[1]) : (s?.count ?? 0)
+            if (got !== bytes) {
+              const why: string[] = []
+              const l = listenOf[j].get(`listen ${portOf(i)}`)
+              if (l !== undefined && l !== 'ok') why.push(`${dst.host.name}'s listener on port ${portOf(i)}: ${l.replace(/^fail ?/, '')}`)
+              else if (!m) why.push(count[j].problem ?? listen[j].problem ?? `no count from ${dst.host.name}`)
+              else if (m[2] === 'listening') why.push(`no connection reached ${dst.host.name}:${portOf(i)}`)
+              else if (m[2] === 'connected') why.push('the connection stalled')
+              if (!s) why.push(probe[i].problem ?? `no answer from ${src.host.name}'s sender`)
+              else if (s.rc !== 0) why.push(senderFailure(src.host.name, s.rc, s.error))
+              tcpDetail = `tcp: ${got} of ${bytes} bytes arrived${why.length ? ` (${why.join('; ')})` : ''}`
+            }
+          }
+          probes.push({ from: src.host.name, to: dst.host.name, ok: pingOk && !tcpDetail, detail: [pingDetail, tcpDetail].filter(Boolean).join('; ') })
+        }
       })
       return { name, ok: probes.every((p) => p.ok), probes, matrix: true }
     },

@@ -10,6 +10,9 @@ import { describe, expect, it } from 'vitest'
 import type { Lab } from '../../src/lab/index.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { changeLines, exec, orch, PLAYBOOK, probeIps, refused, run, snapshots, strategySuite } from './playbook-common.ts'
+import { renderCheck, type CheckHost } from '../../src/checks/index.ts'
+import { nsenterConnection } from '../../src/lab/connection.ts'
+import { probeMatrix } from '../../playbooks/lib/cluster.ts'
 
 async function assertRoutes(lab: Lab): Promise<void> {
   const subnets = ['10.244.0.0/24', '10.244.1.0/24', '10.244.2.0/24']
@@ -100,6 +103,34 @@ describe.skipIf(labSkipReason)('playbook cross-host.ts: routes', () => {
       expect(await snapshots(lab())).toEqual(before)
     } finally {
       await exec(lab(), b, `ip route del 10.244.1.0/24 via ${lab().gateway}`)
+    }
+  })
+
+  it('the container matrix names the one pair a DOCKER-USER rule cuts, and passes again without it', async () => {
+    const r = await run(lab(), 'routes')
+    expect(r.code, r.err).toBe(0)
+    try {
+      const [a, , c] = lab().hosts
+      const ips = await probeIps(lab(), 'eth0')
+      const hosts = (): CheckHost[] =>
+        lab().hosts.map((h) => ({ host: { name: h.name, vars: {}, groups: ['all'] }, vars: {}, address: h.address, conn: nsenterConnection(lab(), h) }))
+      // node3 drops new TCP connections from node1's probe to its own (after the playbook: a run would put its accept first).
+      const rule = `DOCKER-USER -s ${ips.get(a.name)} -d ${ips.get(c.name)} -p tcp --syn -j DROP`
+      await exec(lab(), c, `iptables -I ${rule}`)
+      try {
+        const bad = await probeMatrix({ tcpBytes: 1 << 20 }).run(hosts())
+        expect(bad.ok).toBe(false)
+        expect(bad.probes.filter((p) => !p.ok).map((p) => `${p.from}->${p.to}`)).toEqual([`${a.name}->${c.name}`])
+        expect(renderCheck(bad)).toContain(`! ${a.name} -> ${c.name}: tcp: 0 of 1048576 bytes arrived (no connection reached ${c.name}:7700; ${a.name}'s sender exit 1`)
+      } finally {
+        await exec(lab(), c, `iptables -D ${rule}`)
+      }
+      const good = await probeMatrix({ tcpBytes: 1 << 20 }).run(hosts())
+      expect(good.ok, renderCheck(good)).toBe(true)
+      expect(good.probes).toHaveLength(6)
+    } finally {
+      const rb = await orch('rollback', '-i', lab().inventoryPath)
+      expect(rb.code, rb.out + rb.err).toBe(0)
     }
   })
 
