@@ -217,10 +217,11 @@ export function containerMatrix(opts: ContainerMatrixOptions = {}): Check {
       }
     },
     async run(hosts) {
+      if (hosts.length < 2) return { name, ok: true, probes: [], matrix: true }
       const portOf = (i: number) => basePort + i
       const others = (i: number) => hosts.map((_, j) => j).filter((j) => j !== i)
       const ips = new Map<number, string>(hosts.map((h, i) => [i, ifaceOf(h) === undefined ? ipOf(h) : '']))
-      const tcp = bytes > 0 && hosts.length > 1
+      const tcp = bytes > 0
 
       // Round 1: the listeners (TCP) and the probe's own address (iface).
       let listen: Round[] = hosts.map(() => ({ out: '' }))
@@ -281,9 +282,11 @@ export function containerMatrix(opts: ContainerMatrixOptions = {}): Check {
               const why: string[] = []
               const l = listenOf[j].get(`listen ${portOf(i)}`)
               if (l !== undefined && l !== 'ok') why.push(`${dst.host.name}'s listener on port ${portOf(i)}: ${l.replace(/^fail ?/, '')}`)
-              else if (!m) why.push(count[j].problem ?? listen[j].problem ?? `no count from ${dst.host.name}`)
+              else if (listen[j].problem) why.push(listen[j].problem!)
+              else if (!m) why.push(count[j].problem ?? `no count from ${dst.host.name}`)
               else if (m[2] === 'listening') why.push(`no connection reached ${dst.host.name}:${portOf(i)}`)
               else if (m[2] === 'connected') why.push('the connection stalled')
+              else if (m[2] === 'closed') why.push('the connection ended early')
               if (!s) why.push(probe[i].problem ?? `no answer from ${src.host.name}'s sender`)
               else if (s.rc !== 0) why.push(senderFailure(src.host.name, s.rc, s.error))
               tcpDetail = `tcp: ${got} of ${bytes} bytes arrived${why.length ? ` (${why.join('; ')})` : ''}`

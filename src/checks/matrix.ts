@@ -8,8 +8,9 @@
  *              arrives (`cat`) until the sender's EOF, counts it (`wc -c`) and writes the count back on the
  *              same connection. The round waits until every listener is bound (/proc/net/tcp*), never a
  *              fixed time, and prints the listeners' states and the probe's address.
- *   2. probe   every peer pinged and (TCP) sent `bytes` zero bytes, all at once in the background; then
- *              each result: ping's, and the sender's exit status with the receiver's count it read back.
+ *   2. probe   every peer pinged, all at once in the background, then (TCP) sent `bytes` zero bytes, all at
+ *              once too (the pings do not compete with the transfers); each result: ping's, and the
+ *              sender's exit status with the receiver's count it read back.
  *              The sender half-closes when its input ends; the receiver counts, answers and exits, which
  *              closes the connection, and the sender exits: nothing waits for a timeout when the network
  *              works (busybox nc, both builds: nc.c exits on the peer's EOF, nc_bloaty exits when its
@@ -129,41 +130,50 @@ export function listenScript(basePort: number, ports: number[], bytes: number, i
 }
 
 /**
- * Round 2 on one host: ping every target and, with `bytes`, send it that many bytes on `port`, all in
- * the background, each job a single process. `targets` are [key, address]. Output lines:
+ * Round 2 on one host: ping every target, all at once in the background, then (with `bytes`) send each
+ * that many bytes on `port`, all at once too; each job a single process. `targets` are [key, address].
+ * Output lines:
  * `@@ ping KEY ok|fail LAST-LINE`, `@@ send KEY RC COUNT|- LAST-ERROR` (COUNT: what the receiver
  * counted and wrote back).
  */
 export function probeScript(basePort: number, targets: Array<[number, string]>, bytes: number, port: number): string {
-  const tcp = bytes > 0
   const list = targets.map(([k, a]) => quote(`${k}:${a}`)).join(' ')
-  const lines = [`o=${quote(matrixDir(basePort) + '.send')}`, 'rm -rf "$o"; mkdir -p "$o" || exit 1']
-  if (tcp) lines.push(`head -c ${bytes} /dev/zero > "$o/tx" || exit 1`, 'pids=')
-  lines.push(
+  const lines = [
+    `o=${quote(matrixDir(basePort) + '.send')}`,
+    'rm -rf "$o"; mkdir -p "$o" || exit 1',
+    // The pings first, all at once, so that they do not compete with this check's own transfers.
     `for t in ${list}; do`,
     '  k=${t%%:*}; a=${t#*:}',
     `  ping -c 1 -W ${WAIT} "$a" > "$o/ping.$k" 2>&1 &`,
     '  eval "p_$k=\\$!"',
-  )
-  if (tcp) lines.push(`  nc -w ${WAIT} "$a" ${port} < "$o/tx" > "$o/got.$k" 2> "$o/err.$k" &`, '  eval "s_$k=\\$!"; pids="$pids $!"')
-  lines.push('done')
-  // One watchdog for all the senders: a transfer that stalls is stopped after SEND_LIMIT seconds.
-  if (tcp) lines.push(`( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep ${SEND_LIMIT} & s=$!; wait $s; kill $pids 2>/dev/null ) </dev/null >/dev/null 2>&1 &`, 'w=$!')
-  lines.push(
+    'done',
     `for t in ${list}; do`,
     '  k=${t%%:*}',
     '  eval "wait \\$p_$k"; r=$?',
     '  if [ $r = 0 ]; then echo "@@ ping $k ok"; else echo "@@ ping $k fail $(tail -n 1 "$o/ping.$k")"; fi',
-  )
-  if (tcp)
+    'done',
+  ]
+  if (bytes > 0)
     lines.push(
+      `head -c ${bytes} /dev/zero > "$o/tx" || exit 1`,
+      'pids=',
+      `for t in ${list}; do`,
+      '  k=${t%%:*}; a=${t#*:}',
+      `  nc -w ${WAIT} "$a" ${port} < "$o/tx" > "$o/got.$k" 2> "$o/err.$k" &`,
+      '  eval "s_$k=\\$!"; pids="$pids $!"',
+      'done',
+      // One watchdog for all the senders: a transfer that stalls is stopped after SEND_LIMIT seconds.
+      `( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep ${SEND_LIMIT} & s=$!; wait $s; kill $pids 2>/dev/null ) </dev/null >/dev/null 2>&1 &`,
+      'w=$!',
+      `for t in ${list}; do`,
+      '  k=${t%%:*}',
       '  eval "wait \\$s_$k"; r=$?',
       '  n=-; [ -s "$o/got.$k" ] && read n < "$o/got.$k"',
       '  e=; [ -s "$o/err.$k" ] && e=$(tail -n 1 "$o/err.$k")',
       '  echo "@@ send $k $r ${n:--} $e"',
+      'done',
+      'kill $w 2>/dev/null',
     )
-  lines.push('done')
-  if (tcp) lines.push('kill $w 2>/dev/null')
   lines.push('rm -rf "$o"')
   return lines.join('\n')
 }

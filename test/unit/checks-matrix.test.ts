@@ -133,6 +133,32 @@ describe('container matrix rounds', () => {
     expect(scriptOf(conns[2].runs[2].script)).toContain('for t in 0:7700 1:7701 3:7703; do')
   })
 
+  it('one host: nothing to probe, nothing run', async () => {
+    const { hosts, conns } = cluster(1)
+    const r = await containerMatrix({ tcpBytes: MiB }).run(hosts)
+    expect(r).toEqual({ name: 'container to container (ping + 1048576 bytes tcp)', ok: true, probes: [], matrix: true })
+    expect(conns[0].runs).toHaveLength(0)
+  })
+
+  it('a connection that ended early: the count that arrived', async () => {
+    const { hosts, conns } = cluster(3)
+    const fake = conns[0]
+    const answer = fake.run.bind(fake)
+    // node1's sender reads back 4096 (the receiver's count), and node2 counts 4096 with the connection closed.
+    fake.run = async (script, o) => {
+      const r = await answer(script, o)
+      return { ...r, stdout: r.stdout.replace('@@ send 1 0 1048576 ', '@@ send 1 0 4096 ') }
+    }
+    const answer2 = conns[1].run.bind(conns[1])
+    conns[1].run = async (script, o) => {
+      const r = await answer2(script, o)
+      return { ...r, stdout: r.stdout.replace('@@ rx 0 1048576 closed ', '@@ rx 0 4096 closed ') }
+    }
+    const r = await containerMatrix({ tcpBytes: MiB }).run(hosts)
+    expect(failed(r)).toEqual(['node1->node2'])
+    expect(r.probes.find((p) => !p.ok)!.detail).toBe('tcp: 4096 of 1048576 bytes arrived (the connection ended early)')
+  })
+
   it('ping only: one round, no listeners', async () => {
     const { hosts, conns } = cluster(3)
     const r = await containerMatrix().run(hosts)
@@ -260,6 +286,38 @@ describe('container matrix scripts', () => {
     for (const s of Object.values(scripts)) for (const m of s.matchAll(/sleep ([\d.]+)/g)) expect(['0.05', '20']).toContain(m[1])
     expect(scripts.probe).toContain("( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep 20 & s=$!; wait $s; kill $pids 2>/dev/null )")
     expect(scripts.probe).toContain('kill $w 2>/dev/null')
+  })
+
+  it('round 2 runs: results by key, the count read back, failures with their last line (ping and nc stubbed)', () => {
+    // Shell functions take precedence over commands and busybox applets alike.
+    const stubs = [
+      'ping() { case "$5" in 10.9.0.3) echo "1 packets transmitted, 0 packets received, 100% packet loss"; return 1 ;; esac; echo "1 packets received"; }',
+      'nc() { case "$3" in 10.9.0.4) echo "nc: can\'t connect to remote host ($3): Connection refused" >&2; return 1 ;; esac; wc -c | tr -d " "; }',
+    ].join('\n')
+    const port = 40000 + (process.pid % 20000)
+    const script = probeScript(
+      port,
+      [
+        [1, '10.9.0.2'],
+        [2, '10.9.0.3'],
+        [3, '10.9.0.4'],
+      ],
+      4096,
+      port,
+    )
+    for (const sh of shells) {
+      const out = execFileSync(sh, sh.endsWith('busybox') ? ['sh', '-c', `${stubs}\n${script}`] : ['-c', `${stubs}\n${script}`], { encoding: 'utf8' })
+      const m = parseRound(out)
+      expect([...m.entries()], sh).toEqual([
+        ['ping 1', 'ok'],
+        ['ping 2', 'fail 1 packets transmitted, 0 packets received, 100% packet loss'],
+        ['ping 3', 'ok'],
+        ['send 1', '0 4096 '],
+        ['send 2', '0 4096 '],
+        ['send 3', "1 - nc: can't connect to remote host (10.9.0.4): Connection refused"],
+      ])
+      expect(existsSync(`/tmp/orch-matrix.${port}.send`)).toBe(false)
+    }
   })
 
   it('parses round output by kind and key, and the address line', () => {
