@@ -176,7 +176,7 @@ function senderFailure(host: string, rc: number, error: string): string {
 /**
  * Container to container across every pair of hosts: ping, and optionally a TCP transfer whose byte
  * count is checked on the receiving side (busybox nc in the probe containers). One `docker exec` per
- * host per round, hosts in parallel (see matrix.ts): listen, then ping + send (the sender reads the
+ * host per round, hosts in parallel (see matrix.ts): listen, then send + ping (the sender reads the
  * receiver's count back), then, only after a failure, count on the receivers.
  */
 export function containerMatrix(opts: ContainerMatrixOptions = {}): Check {
@@ -245,7 +245,7 @@ export function containerMatrix(opts: ContainerMatrixOptions = {}): Check {
       }
       const listenOf = listen.map((r) => parseRound(r.out))
 
-      // Round 2: every host pings (and sends to) all its peers at once; a sender reads back the receiver's count.
+      // Round 2: every host sends to (then pings) all its peers at once; a sender reads back the receiver's count.
       const probe = await Promise.all(
         hosts.map((h, i) => inProbe(h, probeScript(basePort, others(i).map((j) => [j, ips.get(j)!]), tcp ? bytes : 0, portOf(i)), (SEND_LIMIT + WAIT + 20) * 1000)),
       )

@@ -8,9 +8,10 @@
  *              arrives (`cat`) until the sender's EOF, counts it (`wc -c`) and writes the count back on the
  *              same connection. The round waits until every listener is bound (/proc/net/tcp*), never a
  *              fixed time, and prints the listeners' states and the probe's address.
- *   2. probe   every peer pinged, all at once in the background, then (TCP) sent `bytes` zero bytes, all at
- *              once too (the pings do not compete with the transfers); each result: ping's, and the
- *              sender's exit status with the receiver's count it read back.
+ *   2. probe   (TCP) every peer sent `bytes` zero bytes, all at once in the background, then every peer
+ *              pinged, all at once too (the pings do not compete with this host's transfers, and find the
+ *              neighbours resolved); each result: the sender's exit status with the receiver's count it
+ *              read back, and ping's.
  *              The sender half-closes when its input ends; the receiver counts, answers and exits, which
  *              closes the connection, and the sender exits: nothing waits for a timeout when the network
  *              works (busybox nc, both builds: nc.c exits on the peer's EOF, nc_bloaty exits when its
@@ -130,29 +131,15 @@ export function listenScript(basePort: number, ports: number[], bytes: number, i
 }
 
 /**
- * Round 2 on one host: ping every target, all at once in the background, then (with `bytes`) send each
- * that many bytes on `port`, all at once too; each job a single process. `targets` are [key, address].
- * Output lines:
+ * Round 2 on one host: (with `bytes`) send every target that many bytes on `port`, all at once in the
+ * background, then ping every target, all at once too; each job a single process. `targets` are
+ * [key, address]. Output lines:
  * `@@ ping KEY ok|fail LAST-LINE`, `@@ send KEY RC COUNT|- LAST-ERROR` (COUNT: what the receiver
  * counted and wrote back).
  */
 export function probeScript(basePort: number, targets: Array<[number, string]>, bytes: number, port: number): string {
   const list = targets.map(([k, a]) => quote(`${k}:${a}`)).join(' ')
-  const lines = [
-    `o=${quote(matrixDir(basePort) + '.send')}`,
-    'rm -rf "$o"; mkdir -p "$o" || exit 1',
-    // The pings first, all at once, so that they do not compete with this check's own transfers.
-    `for t in ${list}; do`,
-    '  k=${t%%:*}; a=${t#*:}',
-    `  ping -c 1 -W ${WAIT} "$a" > "$o/ping.$k" 2>&1 &`,
-    '  eval "p_$k=\\$!"',
-    'done',
-    `for t in ${list}; do`,
-    '  k=${t%%:*}',
-    '  eval "wait \\$p_$k"; r=$?',
-    '  if [ $r = 0 ]; then echo "@@ ping $k ok"; else echo "@@ ping $k fail $(tail -n 1 "$o/ping.$k")"; fi',
-    'done',
-  ]
+  const lines = [`o=${quote(matrixDir(basePort) + '.send')}`, 'rm -rf "$o"; mkdir -p "$o" || exit 1']
   if (bytes > 0)
     lines.push(
       `head -c ${bytes} /dev/zero > "$o/tx" || exit 1`,
@@ -174,7 +161,20 @@ export function probeScript(basePort: number, targets: Array<[number, string]>, 
       'done',
       'kill $w 2>/dev/null',
     )
-  lines.push('rm -rf "$o"')
+  lines.push(
+    // The pings after this host's transfers (not competing with them; its neighbours are resolved by then).
+    `for t in ${list}; do`,
+    '  k=${t%%:*}; a=${t#*:}',
+    `  ping -c 1 -W ${WAIT} "$a" > "$o/ping.$k" 2>&1 &`,
+    '  eval "p_$k=\\$!"',
+    'done',
+    `for t in ${list}; do`,
+    '  k=${t%%:*}',
+    '  eval "wait \\$p_$k"; r=$?',
+    '  if [ $r = 0 ]; then echo "@@ ping $k ok"; else echo "@@ ping $k fail $(tail -n 1 "$o/ping.$k")"; fi',
+    'done',
+    'rm -rf "$o"',
+  )
   return lines.join('\n')
 }
 

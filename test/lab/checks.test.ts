@@ -75,7 +75,7 @@ describe.skipIf(labSkipReason)('connectivity checks', () => {
     return out
   }
 
-  it('container matrix: one docker exec per host per round (listen, then ping + send), nothing left behind', async () => {
+  it('container matrix: one docker exec per host per round (listen, then send + ping), nothing left behind', async () => {
     const hs = hosts()
     const execs = new Map<string, string[]>()
     for (const h of hs) {

@@ -107,7 +107,7 @@ const failed = (r: { probes: Array<{ from: string; to: string; ok: boolean }> })
     .sort()
 
 describe('container matrix rounds', () => {
-  it('every pair passes; one docker exec per host per round: listen, then ping + send (no count round)', async () => {
+  it('every pair passes; one docker exec per host per round: listen, then send + ping (no count round)', async () => {
     const { hosts, conns } = cluster(4)
     const r = await containerMatrix({ tcpBytes: MiB }).run(hosts)
     expect(r.ok, renderCheck(r)).toBe(true)
@@ -308,13 +308,14 @@ describe('container matrix scripts', () => {
     for (const sh of shells) {
       const out = execFileSync(sh, sh.endsWith('busybox') ? ['sh', '-c', `${stubs}\n${script}`] : ['-c', `${stubs}\n${script}`], { encoding: 'utf8' })
       const m = parseRound(out)
+      // The sends first, then the pings (after this host's transfers).
       expect([...m.entries()], sh).toEqual([
-        ['ping 1', 'ok'],
-        ['ping 2', 'fail 1 packets transmitted, 0 packets received, 100% packet loss'],
-        ['ping 3', 'ok'],
         ['send 1', '0 4096 '],
         ['send 2', '0 4096 '],
         ['send 3', "1 - nc: can't connect to remote host (10.9.0.4): Connection refused"],
+        ['ping 1', 'ok'],
+        ['ping 2', 'fail 1 packets transmitted, 0 packets received, 100% packet loss'],
+        ['ping 3', 'ok'],
       ])
       expect(existsSync(`/tmp/orch-matrix.${port}.send`)).toBe(false)
     }
