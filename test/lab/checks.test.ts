@@ -95,7 +95,8 @@ describe.skipIf(labSkipReason)('connectivity checks', () => {
     const [a, , c] = lab().hosts
     // c drops a's segments once 200 kB of the connection to its listener for a (port 7700 + a's index) went through.
     const rule = `INPUT -s ${a.address} -p tcp --dport 7700 -m connbytes --connbytes 200000: --connbytes-dir original --connbytes-mode bytes -j DROP`
-    await lab().exec(c, `iptables -I ${rule}`)
+    const ins = await lab().exec(c, `iptables -I ${rule}`)
+    expect(ins.code, `iptables -I ${rule} (xt_connbytes): ${ins.stderr}`).toBe(0)
     try {
       const r = await containerMatrix({ tcpBytes: 1 << 20 }).run(hosts())
       expect(r.ok).toBe(false)
