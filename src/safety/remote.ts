@@ -77,15 +77,14 @@ export function beginScript(runId: string, meta: string, resume = false): string
   // ~1-1.5 ms of the target's CPU on every run. What is left: mkdir for the lock and the run's journal
   // (and, the first time or after an upgrade, installing rollback.sh).
   return (
+    // A fresh host: /var/lib/orch made under umask 077 is root-only already (an existing one is locked down).
     sh`umask 077
-[ -d ${JOURNAL_ROOT} ] || { mkdir -p ${ORCH_ROOT}/bin ${JOURNAL_ROOT} && chmod 700 ${ORCH_ROOT}; } || exit 1
+if [ ! -d ${JOURNAL_ROOT} ]; then
+  if [ -d ${ORCH_ROOT} ]; then mkdir -p ${ORCH_ROOT}/bin ${JOURNAL_ROOT} && chmod 700 ${ORCH_ROOT}; else mkdir -p ${ORCH_ROOT}/bin ${JOURNAL_ROOT}; fi || exit 1
+fi
 v=; [ -f ${ROLLBACK_BIN} ] && { read -r v; read -r v; } < ${ROLLBACK_BIN}
 if [ "$v" != ${ROLLBACK_VERSION} ]; then
-cat > ${ROLLBACK_BIN}.tmp <<'ORCH_EOF'
-` +
-    ROLLBACK_SH +
-    sh`ORCH_EOF
-chmod 700 ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN} || exit 1
+  printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}.tmp && chmod 700 ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN} || exit 1
 fi
 rd() { v=; [ -f "$1" ] && read -r v < "$1"; echo "$v"; }
 if ! mkdir ${LOCK_DIR} 2>/dev/null; then
