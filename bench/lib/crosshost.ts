@@ -4,12 +4,34 @@
  * its own), then ansible-playbook first and second run, then the lab is recreated (Ansible has no undo).
  * The checks are part of both runs (orch's verify; the playbook's check tasks), as a user would run them.
  */
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Lab } from '../../src/lab/index.ts'
 import type { Timed } from './proc.ts'
 import { parseOrchTotal, parseRecap, ratio, summarize, type Summary } from './stats.ts'
+import { listenScript, probeScript } from '../../src/checks/matrix.ts'
+
+/** The bytes each probe sends each other probe, as orch's cross-host checks (and the playbook's tcp_bytes). */
+const TCP_BYTES = 1048576
+const BASE_PORT = 7700
+
+/**
+ * The Ansible playbook's container matrix runs orch's own round scripts (src/checks/matrix.ts), so both
+ * tools check the same way: round 1 (listen, the probe's eth0 address) and round 2 (send + read back the
+ * count, then ping) for each of `n` hosts in inventory order; peer j's address is written @IPj@ and filled
+ * in by the playbook once round 1 read it. Returns the path of an extra-vars file for ansible-playbook.
+ */
+export function ansibleMatrixVars(dir: string, n: number): string {
+  const others = (i: number) => [...Array(n).keys()].filter((j) => j !== i)
+  const vars = {
+    matrix_listen: [...Array(n).keys()].map((i) => listenScript(BASE_PORT, others(i).map((j) => BASE_PORT + j), TCP_BYTES, 'eth0')),
+    matrix_probe: [...Array(n).keys()].map((i) => probeScript(BASE_PORT, others(i).map((j) => [j, `@IP${j}@`]), TCP_BYTES, BASE_PORT + i)),
+  }
+  const file = join(dir, 'matrix-vars.json')
+  writeFileSync(file, JSON.stringify(vars))
+  return file
+}
 
 export interface CrossSample {
   tool: 'orch' | 'ansible' | 'orch-rollback'
@@ -104,7 +126,8 @@ export async function crossHostPart(d: CrossHostDeps): Promise<CrossHostResult |
         for (const phase of ['first', 'second'] as const) {
           const load1 = loadavg()[0]
           const env = { ...process.env, ANSIBLE_CONFIG: join(d.ansibleDir, 'ansible.cfg'), ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir, ANSIBLE_NOCOLOR: '1' }
-          const r = await d.timed('ansible-playbook', ['-i', lab.inventoryPath, '-f', String(lab.hosts.length), join(d.ansibleDir, 'cross-host.yml')], { env, cwd: d.ansibleDir, timeoutMs: 1_800_000 })
+          const matrixVars = ansibleMatrixVars(controlDir, lab.hosts.length)
+          const r = await d.timed('ansible-playbook', ['-i', lab.inventoryPath, '-f', String(lab.hosts.length), '-e', `@${matrixVars}`, join(d.ansibleDir, 'cross-host.yml')], { env, cwd: d.ansibleDir, timeoutMs: 1_800_000 })
           if (r.code !== 0) fail(`ansible-playbook cross-host.yml (${phase})`, r)
           const recap = parseRecap(r.stdout)
           const ok = recap.hosts === lab.hosts.length && recap.failed + recap.unreachable === 0
