@@ -47,22 +47,18 @@ export function newMarker(): string {
  * doubled, everything outside printable ASCII becomes a 3-digit octal escape.
  */
 export function printfLiteral(data: Buffer): string {
-  const parts: string[] = []
-  let run = 0
-  for (let i = 0; i < data.length; i++) {
-    const b = data[i]
-    // '-' first could be taken for an option by some printf builtins.
-    const special = b === 0x25 || b === 0x5c || b < 0x20 || b >= 0x7f || (i === 0 && b === 0x2d)
-    if (!special) {
-      run++
-      continue
-    }
-    if (run) parts.push(data.toString('latin1', i - run, i))
-    run = 0
-    parts.push(b === 0x25 ? '%%' : b === 0x5c ? '\\\\' : '\\' + b.toString(8).padStart(3, '0'))
-  }
-  if (run) parts.push(data.toString('latin1', data.length - run, data.length))
-  return quote(parts.join(''))
+  // One regex pass over the bytes as latin1 (a char per byte): it runs for every journal entry and every
+  // file written, and was a per-byte loop.
+  const text = data.toString('latin1').replace(SPECIAL, escapeByte)
+  // '-' first could be taken for an option by some printf builtins.
+  return quote(text.startsWith('-') ? '\\055' + text.slice(1) : text)
+}
+
+const SPECIAL = /[%\\\x00-\x1f\x7f-\xff]/g
+function escapeByte(c: string): string {
+  if (c === '%') return '%%'
+  if (c === '\\') return '\\\\'
+  return '\\' + c.charCodeAt(0).toString(8).padStart(3, '0')
 }
 
 export interface FrameSpec {
