@@ -291,7 +291,7 @@ describe('container matrix scripts', () => {
   it('round 2 runs: results by key, the count read back, failures with their last line (ping and nc stubbed)', () => {
     // Shell functions take precedence over commands and busybox applets alike.
     const stubs = [
-      'ping() { case "$5" in 10.9.0.3) echo "1 packets transmitted, 0 packets received, 100% packet loss"; return 1 ;; esac; echo "1 packets received"; }',
+      'ping() { for a; do :; done; case "$a" in 10.9.0.3) echo "1 packets transmitted, 0 packets received, 100% packet loss"; return 1 ;; esac; echo "1 packets received"; }',
       'nc() { case "$3" in 10.9.0.4) echo "nc: can\'t connect to remote host ($3): Connection refused" >&2; return 1 ;; esac; wc -c | tr -d " "; }',
     ].join('\n')
     const port = 40000 + (process.pid % 20000)
