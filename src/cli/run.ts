@@ -150,6 +150,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
       begin: tx && ((hosts) => tx.begin(hosts)),
       riskyApply: tx?.riskyApply,
       beforeChange: tx?.beforeChange,
+      snapshotPrefix: tx?.snapshotPrefix,
       finalize: tx?.finalize,
     })
   } catch (e) {

@@ -90,8 +90,33 @@ export interface RunOptions {
   finalize?(summary: RunSummary, plans: PlannedPlay[]): Promise<void>
   /** Before a task changes a host (not in check mode): the transaction takes the host's pre-run snapshot the first time. */
   beforeChange?(host: Host, conn: Connection): Promise<void>
+  /**
+   * Instead of beforeChange, when the change's undo rides with its command (journal.prefix): a shell
+   * prefix that saves the host's pre-run snapshot on the target in that same round trip, or undefined when
+   * the host has one already. If the command cannot carry it after all, beforeChange runs instead.
+   */
+  snapshotPrefix?(host: Host): SnapshotPrefix | undefined
   /** After the plan is valid, before the first task: the transaction locks the hosts (may throw: nothing ran). */
   begin?(hosts: Host[]): Promise<void>
+}
+
+/** The transaction's pre-run snapshot as a prefix of a change's command (RunOptions.snapshotPrefix). */
+export interface SnapshotPrefix {
+  script: string
+  /** The command could not carry it: take the snapshot on its own round trip instead, before the change. */
+  alone(conn: Connection): Promise<void>
+}
+
+/** A journal prefix that saves the pre-run snapshot first; written alone, the snapshot is taken first, apart. */
+function withSnapshot(pre: JournalPrefix, snap: SnapshotPrefix): JournalPrefix {
+  return {
+    script: snap.script + pre.script,
+    done: (ok) => pre.done(ok),
+    recordAlone: async (conn) => {
+      await snap.alone(conn)
+      return pre.recordAlone(conn)
+    },
+  }
 }
 
 export interface PlannedPlay {
@@ -525,11 +550,14 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
             if (res.checkMode === 'skip') return make({ status: 'skipped', changes, msg: 'skipped in check mode: the outcome cannot be known without running it' })
             return make({ status: 'changed', changes })
           }
-          await opts.beforeChange?.(host, conn)
           const undo = res.undo?.(state, changes, ctx) ?? null
           const meta = { module: res.module, task: name }
           // Risky tasks keep the entry on its own round trip: the commit-confirmed timer is armed in between.
-          const pre = undo && !res.risky && journal.prefix ? journal.prefix(host.name, undo, meta) : null
+          let pre = undo && !res.risky && journal.prefix ? journal.prefix(host.name, undo, meta) : null
+          // The host's pre-run snapshot goes first: with the entry when it rides along, else on its own.
+          const snap = pre ? opts.snapshotPrefix?.(host) : undefined
+          if (pre && snap) pre = withSnapshot(pre, snap)
+          else await opts.beforeChange?.(host, conn)
           if (undo && !pre) await journal.record(host.name, conn, undo, meta)
           const actx = pre ? carrying(pre) : ctx
           const out =

@@ -13,7 +13,7 @@
  * The target-side scripts (safety/remote.ts) do the real work, so a host restores itself even when the
  * controller is gone (its commit-confirmed timer) and `orch rollback` works from any controller.
  */
-import type { PlannedPlay } from '../engine/runner.ts'
+import type { PlannedPlay, SnapshotPrefix } from '../engine/runner.ts'
 import { mergeVars } from '../engine/runner.ts'
 import { EXIT, type HostTxOutcome, type RunSummary, type TransactionOutcome } from '../engine/results.ts'
 import { ArgError, type ApplyOutcome, type TaskContext } from '../engine/types.ts'
@@ -22,9 +22,15 @@ import type { CheckHost, CheckResult } from '../checks/index.ts'
 import { gatewayPing } from '../checks/index.ts'
 import type { Connection } from '../transport/types.ts'
 import { parseSnapshot, snapshot, snapshotDiff, SNAPSHOT_SCRIPT, SNAPSHOT_START } from './fingerprint.ts'
+import { journalDir } from '../engine/journal.ts'
 import { armScript, beginScript, commitScript, disarmScript, parseStatus, releaseScript, rollbackScript, ROLLBACK_BIN, STATUS_SCRIPT } from './remote.ts'
 
 export const DEFAULT_CONFIRM_TIMEOUT = 60
+
+/** Where a change's command saves the host's pre-run snapshot (snapshotPrefix). */
+const preSnapshotPath = (runId: string) => `${journalDir(runId)}/pre-run.snapshot`
+/** Separates the saved snapshot from the one taken now, in preAndNow's output. */
+const NOW_MARK = '@@@orch-snapshot-now@@@'
 
 export interface ConnectionSource {
   get(hostName: string): Promise<Connection>
@@ -60,6 +66,8 @@ interface HostTx {
   pre?: Record<string, unknown>
   /** The pre-run snapshot being taken (beforeChange). */
   snapshotting?: Promise<void>
+  /** A change's command was given the prefix that saves the pre-run snapshot on the target (snapshotPrefix). */
+  preOnTarget?: boolean
   outcome?: HostTxOutcome
 }
 
@@ -150,7 +158,8 @@ export class Transaction {
    */
   beforeChange = async (host: Host, conn: Connection): Promise<void> => {
     const tx = this.hosts.get(host.name)
-    if (!tx || tx.pre) return
+    // preOnTarget: an earlier change's command saved it on the target.
+    if (!tx || tx.pre || tx.preOnTarget) return
     tx.snapshotting ??= snapshot(conn).then(
       (pre) => {
         tx.pre = pre
@@ -158,6 +167,34 @@ export class Transaction {
       () => undefined,
     )
     await tx.snapshotting
+  }
+
+  /**
+   * The cheaper way to the same snapshot, for a change whose undo rides with its command: the command
+   * saves the snapshot on the target first (journal/RUN/pre-run.snapshot, root-only), in the same round
+   * trip; orch reads it back only if it rolls the host back. Undefined when the host has its snapshot.
+   */
+  snapshotPrefix = (host: Host): SnapshotPrefix | undefined => {
+    const tx = this.hosts.get(host.name)
+    if (!tx || tx.pre || tx.snapshotting || tx.preOnTarget) return undefined
+    tx.preOnTarget = true
+    return {
+      script: `( ${SNAPSHOT_SCRIPT}\n) > ${preSnapshotPath(this.o.runId)} 2>/dev/null </dev/null\n`,
+      alone: async (conn) => {
+        tx.preOnTarget = false
+        await this.beforeChange(host, conn)
+      },
+    }
+  }
+
+  /** The pre-run snapshot (kept by the controller, or saved on the target) and the host as it is now. */
+  private async preAndNow(t: HostTx, conn: Connection): Promise<{ pre?: Record<string, unknown>; now: Record<string, unknown> }> {
+    if (t.pre || !t.preOnTarget) return { pre: t.pre, now: await snapshot(conn) }
+    const r = await conn.run(`cat ${preSnapshotPath(this.o.runId)} 2>/dev/null; echo; echo ${NOW_MARK}\n${SNAPSHOT_SCRIPT}`, { become: true })
+    if (r.code !== 0) throw new Error(`snapshot failed on ${conn.hostName}: ${r.stderr}`)
+    const cut = r.stdout.indexOf(`\n${NOW_MARK}\n`)
+    const saved = cut < 0 ? '' : r.stdout.slice(0, cut)
+    return { pre: saved.includes(SNAPSHOT_START) ? parseSnapshot(saved) : undefined, now: parseSnapshot(r.stdout.slice(cut + NOW_MARK.length + 2)) }
   }
 
   /** Seconds a risky task may cut the controller off: the `confirm_timeout` variable (host, play or -e), else 60. */
@@ -344,12 +381,12 @@ export class Transaction {
             const r = await this.run(name, rollbackScript(this.o.runId, t.outcome ? 'timer' : 'orch'))
             out = t.outcome ?? { status: r.code === 0 ? 'rolled-back' : 'rollback-failed' }
             if (r.code !== 0) out = { status: 'rollback-failed', message: (r.stderr || r.stdout).trim() }
-            if (out.status !== 'rollback-failed' && t.pre) {
-              const now = await snapshot(await this.o.pool.get(name))
-              const diff = snapshotDiff(t.pre, now)
+            const { pre, now } = out.status !== 'rollback-failed' && (t.pre || t.preOnTarget) ? await this.preAndNow(t, await this.o.pool.get(name)) : { pre: undefined, now: undefined }
+            if (pre && now) {
+              const diff = snapshotDiff(pre, now)
               out = { ...out, restored: diff.length === 0 }
               if (diff.length) out.message = `differs from its pre-run state in: ${diff.join(', ')}`
-            } else if (out.status !== 'rollback-failed' && !t.snapshotting && !t.resumed) {
+            } else if (out.status !== 'rollback-failed' && !t.snapshotting && !t.preOnTarget && !t.resumed) {
               // No task of this run came to change the host (beforeChange never ran): as the run found it.
               out = { ...out, restored: true }
             }

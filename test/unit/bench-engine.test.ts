@@ -125,3 +125,47 @@ describe('journal entry with apply (bench perf)', () => {
     expect(conn.log[2].script).toBe('after-upload')
   })
 })
+
+describe('the pre-run snapshot with the first change (bench perf)', () => {
+  const SNAP = '( @SNAPSHOT@ ) > saved\n'
+  const opts = (events: string[]) => {
+    let handedOut = false
+    return {
+      snapshotPrefix: () => {
+        if (handedOut) return undefined
+        handedOut = true
+        return { script: SNAP, alone: async () => void events.push('snapshot alone') }
+      },
+      beforeChange: async () => void events.push('beforeChange'),
+    }
+  }
+  const goWith = (conn: Conn, tasks: Task[], events: string[]) =>
+    run({ plays: [playbook({ name: 'p', hosts: 'all', tasks })], resolveHosts: () => [host], connect: async () => conn, journal: new RemoteJournal(RUN), runId: RUN, ...opts(events) })
+
+  it("rides with the first change's command, before its journal entry; later changes neither carry it nor snapshot", async () => {
+    const conn = new Conn(true, absent)
+    const events: string[] = []
+    await goWith(conn, [file({ path: '/etc/x', content: 'a' }), file({ path: '/etc/y', content: 'b' })], events)
+    const applies = conn.log.filter((l) => l.script.includes('/etc/.orch.'))
+    expect(applies).toHaveLength(2)
+    expect(applies[0].script.startsWith(SNAP + '( umask 077 && ')).toBe(true)
+    expect(applies[0].script.indexOf('printf')).toBeLessThan(applies[0].script.indexOf('/etc/.orch.')) // the entry before the change
+    expect(applies[1].script).not.toContain('@SNAPSHOT@')
+    expect(events).toEqual(['beforeChange']) // the second change asks; the transaction answers "saved already"
+  })
+
+  it('a first command that cannot carry it (an upload first): the snapshot is taken alone, before the entry and the change', async () => {
+    const conn = new Conn(true)
+    const events: string[] = []
+    const seen: string[] = []
+    const orig = conn.upload.bind(conn)
+    conn.upload = async (p: string) => {
+      seen.push(`upload after: ${events.join(',')}`)
+      return orig(p)
+    }
+    await goWith(conn, [custom(async (ctx) => void (await ctx.conn.upload('/etc/z', 'z')))], events)
+    expect(events).toEqual(['snapshot alone'])
+    expect(seen).toEqual(['upload after: snapshot alone'])
+    expect(conn.log.some((l) => l.script.includes('@SNAPSHOT@'))).toBe(false)
+  })
+})
