@@ -118,6 +118,18 @@ describe.skipIf(labSkipReason)('transaction under faults', () => {
     for (const h of lab().hosts) expect(r.stdout).toMatch(new RegExp(`${h.name}\\s+: rolled-back, back in its pre-run state`))
   })
 
+  it('a rollback that leaves something behind is caught by the pre-run snapshot and said loudly', async () => {
+    const [a, b] = lab().hosts
+    try {
+      const r = await run(['-e', 'scenario=bad-undo', '-e', `fault_host=${b.name}`]).done
+      expect(r.code, r.stdout + r.stderr).toBe(2)
+      expect(r.stdout).toMatch(new RegExp(`${a.name}\\s+: rolled-back, back in its pre-run state`))
+      expect(r.stdout).toMatch(new RegExp(`${b.name}\\s+: rolled-back, NOT back in its pre-run state - differs from its pre-run state in: addrs`))
+    } finally {
+      await lab().exec(b, 'ip addr del 10.67.0.1/32 dev lo 2>/dev/null; true')
+    }
+  })
+
   it('SIGINT mid-apply: no new task, every host rolled back, exit 99', async () => {
     const [a] = lab().hosts
     const p = run(['-e', 'scenario=slow', '-e', 'hold=3'])
