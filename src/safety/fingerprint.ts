@@ -13,7 +13,8 @@ export const SNAPSHOT_START = `${MARKER} `
 
 /**
  * One shell script, few processes: every process started on a target costs ~1-1.5 ms of CPU, and this
- * runs on every host of every run (begin) — 9 processes and two daemon CLIs before, 3 now on a bare host.
+ * runs on every host a run changes (before its first change) — 9 processes and two daemon CLIs before, 3
+ * now on a bare host.
  * `ip -batch` reads links, addresses and routes in one process; iptables-save reads both tables in one;
  * files and ip_forward are read with shell builtins; the docker and OVS CLIs (13 and 6 ms even when their
  * daemon is absent) run only when their daemon's socket is there.

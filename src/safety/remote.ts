@@ -65,6 +65,12 @@ exit 1
 const ROLLBACK_VERSION = `# version ${createHash('sha256').update(ROLLBACK_BODY).digest('hex').slice(0, 16)}`
 export const ROLLBACK_SH = `#!/bin/sh\n${ROLLBACK_VERSION}\n${ROLLBACK_BODY}`
 
+/** Sets $n to the entries journalled in `dir` (done or not), with a glob: no ls, no grep. */
+function countEntries(dir: string): string {
+  return sh`n=0
+for f in ${dir}/[0-9][0-9][0-9][0-9]-*; do case "$f" in *.sh|*.undone) n=$((n + 1)) ;; esac; done`
+}
+
 /**
  * Begin a run on a host, in one round trip: install rollback.sh, refuse when another run holds the host
  * or an earlier run was left unfinished (unless resuming that very run), take the lock, write meta.
@@ -101,9 +107,10 @@ echo ${runId} > ${LOCK_DIR}/run
 echo $PPID > ${LOCK_DIR}/pid
 [ -d ${dir} ] || mkdir ${dir} || exit 1
 [ -f ${dir}/status ] || echo applying > ${dir}/status
-printf '%s\n' ${meta} > ${dir}/meta
-n=0
-for f in ${dir}/[0-9][0-9][0-9][0-9]-*; do case "$f" in *.sh|*.undone) n=$((n + 1)) ;; esac; done
+printf '%s\\n' ${meta} > ${dir}/meta
+` +
+    countEntries(dir) +
+    `
 echo "ok $n"`
   )
 }
@@ -151,9 +158,9 @@ export function commitScript(runId: string): string {
   const dir = journalDir(runId)
   return (
     disarmScript(runId) +
+    '\n' +
+    countEntries(dir) +
     sh`
-n=0
-for f in ${dir}/[0-9][0-9][0-9][0-9]-*; do case "$f" in *.sh|*.undone) n=$((n + 1)) ;; esac; done
 if [ $n -gt 0 ]; then
   [ "$st" = applying ] || { echo "cannot commit: run is $st" >&2; exit 3; }
   echo committed > ${dir}/status

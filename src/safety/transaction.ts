@@ -102,12 +102,8 @@ export class Transaction {
         } catch {
           return
         }
-        // A new run snapshots a host just before its first change (beforeChange): a host the run leaves
-        // unchanged costs no snapshot. A resumed run snapshots at once, in begin's round trip (begin exits
-        // before the snapshot when it refuses).
-        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume) + (this.o.resume ? '\n' + SNAPSHOT_SCRIPT : ''), { become: true })
-        const cut = r.stdout.indexOf(SNAPSHOT_START)
-        const line = (cut < 0 ? r.stdout : r.stdout.slice(0, cut)).trim().split('\n').pop() ?? ''
+        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume), { become: true })
+        const line = r.stdout.trim().split('\n').pop() ?? ''
         const [word, a, b] = line.split(' ')
         if (r.code !== 0 || !['ok', 'held', 'unfinished'].includes(word)) {
           refused.push(`${host.name}: could not start the transaction (rc=${r.code}): ${(r.stderr || r.stdout).trim()}`)
@@ -126,13 +122,9 @@ export class Transaction {
         const tx: HostTx = { host, resumed: Number(a) > 0 }
         this.o.seedJournal?.(host.name, tx.resumed ? Number(a) : 0)
         this.hosts.set(host.name, tx)
-        if (this.o.resume) {
-          try {
-            tx.pre = cut < 0 ? await snapshot(conn) : parseSnapshot(r.stdout.slice(cut))
-          } catch {
-            tx.pre = undefined
-          }
-        }
+        // A new run snapshots a host just before its first change (beforeChange, snapshotPrefix): a host the
+        // run leaves unchanged costs no snapshot. A resumed run (a rare path) snapshots it now.
+        if (this.o.resume) tx.pre = await snapshot(conn).catch(() => undefined)
       }),
     )
     if (refused.length) {
