@@ -2,11 +2,10 @@
  * Helpers for writing tasks: argument checks (ArgError), reading a file's state in one round trip,
  * writing it atomically, and the undo scripts that restore it. Every command is built with net/shell.ts.
  */
-import { randomBytes } from 'node:crypto'
 import { posix } from 'node:path'
 import type { ExecResult } from '../transport/types.ts'
 import { quote, sh } from '../net/shell.ts'
-import { printfLiteral } from '../transport/framing.ts'
+import { newMarker, printfLiteral } from '../transport/framing.ts'
 import { ArgError, TaskFailed, type Change, type TaskContext, type Undo } from './types.ts'
 
 // ---------------------------------------------------------------- argument checks
@@ -179,7 +178,8 @@ export function writeFileScript(path: string, mode: string, owner?: string, cont
   }
   const bits = Number.parseInt(mode, 8)
   const viaUmask = Number.isInteger(bits) && (bits & ~0o666) === 0
-  const tmp = `${dir}/.orch.${randomBytes(6).toString('hex')}`
+  // 128 random bits from the transport's pool (no getrandom call per file written).
+  const tmp = `${dir}/.orch.${newMarker().replace(/^__orch_/, '')}`
   return (
     sh`(umask ${(viaUmask ? 0o777 & ~bits : 0o077).toString(8).padStart(4, '0')}; set -C; t=${tmp}; ` +
     `{ printf ${printfLiteral(content)} > "$t"` +

@@ -7,14 +7,14 @@
  */
 import { createRequire } from 'node:module'
 import type { Document, YAMLMap } from 'yaml'
+import { isKernelRoute, type IpRoute } from './iproute.ts'
+import { absent, textOf, type ConfigFile, type PersistFacts, type PersistPlan, type TakeoverSpec } from './index.ts'
 
 // yaml is loaded the first time a netplan file is looked at, not when orch starts (~16 ms of every run);
 // synchronously, through require, so the planning functions stay synchronous. Its documents never leave
 // this file, so that this is yaml's CommonJS copy (the inventory loads the ES module) does not matter.
 let yamlLib: typeof import('yaml') | undefined
 const Y = (): typeof import('yaml') => (yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'))
-import { isKernelRoute, type IpRoute } from './iproute.ts'
-import { absent, textOf, type ConfigFile, type PersistFacts, type PersistPlan, type TakeoverSpec } from './index.ts'
 
 const isNetplanFile = (p: string) => p.startsWith('/etc/netplan/') && /\.ya?ml$/.test(p)
 
