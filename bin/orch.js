@@ -1,32 +1,33 @@
 #!/usr/bin/env node
 // orch: run TypeScript playbooks with no build step.
 //
-// Fast path (bin/compile.js): src/ compiled once by esbuild into a cached mirror of plain .js modules,
-// imported with no loader hooks; a playbook is bundled into the cache too, its imports of 'orch' and of
-// src/ pointing at the mirror's modules, so the playbook and the CLI share one engine instance.
+// Fast path (bin/compile.js): src/ and its packages bundled once by esbuild into one cached CommonJS
+// image, run with V8's code cache; a playbook is bundled into the cache too, its imports of 'orch' and of
+// src/ re-exporting the image's modules, so the playbook and the CLI share one engine instance.
 //
 // Fallback (ORCH_NO_COMPILE=1, or no esbuild, or the cache cannot be written): tsx compiles .ts on import;
 // a resolve hook maps `import ... from 'orch'` to this checkout's src/index.ts (one module graph: `instanceof`
 // and task() work across the boundary).
-import { prepareMirror } from './compile.js'
+import { prepareImage } from './compile.js'
 
-let mirror = null
+let image = null
 if (process.env.ORCH_NO_COMPILE !== '1') {
   try {
-    mirror = await prepareMirror()
+    image = await prepareImage()
+    // Stack traces through src/ name the .ts files when they can be printed (-v): the image is then loaded
+    // with its source map (and without the code cache); otherwise maps are turned on just before the
+    // playbook loads (its errors name its lines).
+    image.load({ sourceMaps: process.argv.some((a) => /^-v+$|^--verbose$/.test(a)) })
   } catch (e) {
+    image = null
     if (process.env.ORCH_DEBUG_COMPILE) process.stderr.write(`orch: no compile cache (${e?.message ?? e}); loading src/ through tsx\n`)
   }
 }
 
 let main
-if (mirror) {
-  // Stack traces through src/ name the .ts files when they can be printed (-v); otherwise source maps are
-  // turned on just before the playbook loads (its errors name its lines), ~10 ms less to start.
-  if (process.argv.some((a) => /^-v+$|^--verbose$/.test(a))) process.setSourceMapsEnabled(true)
-  const loader = await import(mirror.url('src/engine/loader.ts'))
-  loader.setPlaybookImporter((abs) => mirror.importPlaybook(abs))
-  ;({ main } = await import(mirror.url('src/cli/main.ts')))
+if (image) {
+  image.get('src/engine/loader.ts').setPlaybookImporter((abs) => image.importPlaybook(abs))
+  ;({ main } = image.get('src/cli/main.ts'))
 } else {
   const { register: registerHooks } = await import('node:module')
   const { register: registerTsx } = await import('tsx/esm/api')

@@ -79,14 +79,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('-f, --forks <n>', `hosts worked on at once (default ${DEFAULT_FORKS})`, positiveInt)
     .addOption(new Option('--host-key-checking <mode>', 'SSH host key policy').choices(['strict', 'accept-new', 'off']))
     .action(async (opts) => {
-      // src/cli/facts.ts belongs to the facts work; loaded lazily so the CLI works without it.
-      const factsCli = './facts.ts'
-      const m = (await import(factsCli).catch(() => null)) as { factsCommand?(o: unknown, io: Io): Promise<number> } | null
-      if (!m?.factsCommand) {
-        io.stderr.write('ERROR! orch facts: the facts module is not installed in this build\n')
-        return done(EXIT.ERROR)
-      }
-      done(await m.factsCommand(opts, io))
+      const { factsCommand } = await import('./facts.ts')
+      done(await factsCommand(opts, io))
     })
 
   const hostOptions = (c: Command) =>

@@ -94,9 +94,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
   // gather_facts: the facts module's gatherer, loaded only when a play asks for it.
   let gatherFacts: RunOptions['gatherFacts']
   if (plays.some((p) => p?.gather_facts)) {
-    const factsModule = '../facts/index.ts'
-    const m = (await import(factsModule).catch(() => null)) as { engineFactsGatherer?: RunOptions['gatherFacts'] } | null
-    gatherFacts = m?.engineFactsGatherer
+    gatherFacts = (await import('../facts/index.ts')).engineFactsGatherer
   }
 
   const ac = new AbortController()

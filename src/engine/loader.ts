@@ -16,7 +16,7 @@ export interface LoadedPlaybook {
 }
 
 type Importer = (absPath: string) => Promise<Record<string, unknown>>
-let importer: Importer = (abs) => import(pathToFileURL(abs).href)
+let importer: Importer = (abs) => import(pathToFileURL(abs).href) // image: absolute (a file URL)
 
 /** How playbook files are imported (bin/orch.js: from its compile cache). */
 export function setPlaybookImporter(fn: Importer): void {

@@ -1,5 +1,5 @@
 /**
- * bin/orch.js's compile cache (bin/compile.js): the mirror of src/ and the compiled playbooks. Every test
+ * bin/orch.js's compile cache (bin/compile.js): the image of src/ and the compiled playbooks. Every test
  * spawns real node processes with ORCH_CACHE_DIR in a temp dir (removed at the end). Nothing here
  * connects anywhere: the playbooks fail while loading or planning, before any host is touched.
  */
@@ -42,10 +42,10 @@ function spawnNode(args: string[], env: Record<string, string | undefined>, cwd 
   )
 }
 const orch = (cache: string, ...args: string[]) => spawnNode([bin, ...args], { ORCH_CACHE_DIR: cache, ORCH_NO_COMPILE: undefined })
-const mirrors = (cache: string) => readdirSync(cache).filter((x) => /^[0-9a-f]{20}$/.test(x))
+const images = (cache: string) => readdirSync(cache).filter((x) => /^[0-9a-f]{20}$/.test(x))
 
-describe('the mirror of src/', () => {
-  it('concurrent first starts on an empty cache all work and leave one complete mirror', async () => {
+describe('the image of src/', () => {
+  it('concurrent first starts on an empty cache all work and leave one complete image', async () => {
     const cache = join(tempDir('cache'), 'orch')
     const runs = await Promise.all(Array.from({ length: 6 }, () => orch(cache, '--version')))
     for (const r of runs) {
@@ -55,20 +55,27 @@ describe('the mirror of src/', () => {
     }
     const names = readdirSync(cache)
     expect(names.filter((x) => x.startsWith('.tmp-'))).toEqual([])
-    expect(mirrors(cache)).toHaveLength(1)
-    const m = join(cache, mirrors(cache)[0])
-    expect(statSync(join(m, 'src/cli/main.js')).isFile()).toBe(true)
-    expect(statSync(join(m, 'src/index.js')).isFile()).toBe(true)
+    expect(images(cache)).toHaveLength(1)
+    const m = join(cache, images(cache)[0])
+    expect(statSync(join(m, 'orch.cjs')).isFile()).toBe(true)
     expect(statSync(cache).mode & 0o777).toBe(0o700)
-    // A hit: same mirror, nothing rebuilt.
-    const built = statSync(join(m, 'src/cli/main.js')).mtimeMs
+    // The first process with no code cache for its command wrote one at exit (in place, no temp left).
+    expect(readdirSync(m).filter((x) => x.startsWith('code-'))).toEqual(['code-other.bin'])
+    // A hit: same image, nothing rebuilt.
+    const built = readFileSync(join(m, 'orch.cjs'), 'utf8')
+    const code = readFileSync(join(m, 'code-other.bin'))
     expect((await orch(cache, '--version')).stdout.trim()).toBe(version)
-    expect(mirrors(cache)).toHaveLength(1)
-    expect(statSync(join(m, 'src/cli/main.js')).mtimeMs).toBe(built)
+    expect(images(cache)).toHaveLength(1)
+    expect(readFileSync(join(m, 'orch.cjs'), 'utf8')).toBe(built)
+    // The code cache was accepted, so not written again.
+    expect(readFileSync(join(m, 'code-other.bin')).equals(code)).toBe(true)
+    // Another command gets a cache of its own.
+    await orch(cache, 'status', '--help')
+    expect(readdirSync(m).filter((x) => x.startsWith('code-')).sort()).toEqual(['code-other.bin', 'code-status.bin'])
   })
 
   // A small checkout of its own: src/ as the project writes it (type-only imports, .d.ts, dynamic
-  // imports, a specifier in a variable, files read next to the source).
+  // imports, files read next to the source, a program that is not a module).
   const makeRoot = () => {
     const root = tempDir('root')
     put(root, 'package.json', '{ "name": "mini", "version": "1.2.3", "type": "module" }\n')
@@ -94,10 +101,9 @@ describe('the mirror of src/', () => {
         '  const s: Shape = { n: 1 }',
         '  const o: Only | Alias | Decl | null = null',
         "  const lazy = await import('./lib/lazy.ts')",
-        "  const name = './lib/lazy.ts'",
-        '  const viaVar = await import(name)',
+        "  const again = await import('./lib/lazy.ts')",
         '  return {',
-        '    kind, o, helper: helper(s), lazy: lazy.value, same: lazy === viaVar,',
+        '    kind, o, helper: helper(s), lazy: lazy.value, same: lazy === again,',
         "    data: readFileSync(new URL('./data.txt', import.meta.url), 'utf8').trim(),",
         '    dirname: import.meta.dirname, filename: import.meta.filename, url: import.meta.url,',
         '  }',
@@ -105,6 +111,7 @@ describe('the mirror of src/', () => {
         '',
       ].join('\n'),
     )
+    put(root, 'src/lab/cli.ts', "await Promise.resolve()\nthrow new Error('a program, never run by the image')\n")
     return root
   }
   const report = (root: string, cache: string | null, env: Record<string, string | undefined> = {}) =>
@@ -112,15 +119,16 @@ describe('the mirror of src/', () => {
       [
         '--input-type=module',
         '-e',
-        `const { prepareMirror } = await import(${JSON.stringify(pathToFileURL(join(repo, 'bin/compile.js')).href)})
-         const m = await prepareMirror({ root: ${JSON.stringify(root)}, cacheDir: ${JSON.stringify(cache ?? undefined)} })
-         const mod = await import(m.url('src/index.ts'))
+        `const { prepareImage } = await import(${JSON.stringify(pathToFileURL(join(repo, 'bin/compile.js')).href)})
+         const m = await prepareImage({ root: ${JSON.stringify(root)}, cacheDir: ${JSON.stringify(cache ?? undefined)} })
+         const mod = m.get('src/index.ts')
+         if (mod !== m.get('src/index.ts')) throw new Error('two namespaces of one module')
          console.log(JSON.stringify({ dir: m.dir, ...(await mod.report()) }))`,
       ],
       { ORCH_CACHE_DIR: undefined, ...env },
     )
 
-  it('compiles type-only and .d.ts imports away, rewrites .ts specifiers, keeps import.meta of the source', async () => {
+  it('compiles type-only and .d.ts imports away, keeps import.meta of the source, leaves programs out', async () => {
     const root = makeRoot()
     const cache = tempDir('cache')
     const r = await report(root, cache)
@@ -133,7 +141,7 @@ describe('the mirror of src/', () => {
     expect(out.dir.startsWith(cache)).toBe(true)
   })
 
-  it('a changed src file makes a new mirror; old unused mirrors are removed', async () => {
+  it('a changed src file makes a new image; old unused images are removed', async () => {
     const root = makeRoot()
     const cache = tempDir('cache')
     const first = JSON.parse((await report(root, cache)).stdout)
@@ -144,12 +152,12 @@ describe('the mirror of src/', () => {
     expect(second.kind).toBe('k2')
     expect(second.dir).not.toBe(first.dir)
     // Both kept (the first may still be in use); once unused for long, the next build removes it.
-    expect(mirrors(cache)).toHaveLength(2)
+    expect(images(cache)).toHaveLength(2)
     const old = new Date(Date.now() - 3600_000)
     utimesSync(second.dir, old, old)
     put(root, 'src/new.ts', 'export const added = 1\n')
     const third = JSON.parse((await report(root, cache)).stdout)
-    expect(mirrors(cache).sort()).toEqual([first.dir, third.dir].map((d) => d.slice(cache.length + 1)).sort())
+    expect(images(cache).sort()).toEqual([first.dir, third.dir].map((d) => d.slice(cache.length + 1)).sort())
   })
 
   it("a checkout whose node_modules/.cache cannot be written uses the user's cache dir", async () => {
@@ -164,13 +172,18 @@ describe('the mirror of src/', () => {
     expect(JSON.parse((await report(root, null, { XDG_CACHE_HOME: xdg })).stdout).dir).toBe(out.dir)
   })
 
-  it('a src file esbuild cannot compile, or a missing import, means no mirror (bin/orch.js then uses tsx)', async () => {
+  it('a src file esbuild cannot compile, a missing import or an import() of a variable means no image (bin/orch.js then uses tsx)', async () => {
     const root = makeRoot()
     const cache = tempDir('cache')
     put(root, 'src/broken.ts', "import { gone } from './gone.ts'\nexport const x = gone\n")
     const r = await report(root, cache)
     expect(r.code).not.toBe(0)
-    expect(r.stderr).toMatch(/cannot find \.\/gone\.js/)
+    expect(r.stderr).toMatch(/Could not resolve "\.\/gone\.ts"/)
+    // It would resolve against the image's file at run time, not the source's: refused when built.
+    put(root, 'src/broken.ts', "export const load = (name: string) => import(name)\n")
+    const v = await report(root, cache)
+    expect(v.code).not.toBe(0)
+    expect(v.stderr).toMatch(/src\/broken\.ts:1:\d+: ERROR: .*import\(\) of a specifier in a variable cannot be bundled/)
     put(root, 'src/broken.ts', 'export const x = (\n')
     expect((await report(root, cache)).code).not.toBe(0)
     expect(readdirSync(cache)).toEqual([])
@@ -182,7 +195,7 @@ describe('playbooks through the compile cache', () => {
   const inv = 'compile-test-host,'
   const idx = JSON.stringify(join(repo, 'src/index.ts'))
   const typesTs = JSON.stringify(join(repo, 'src/engine/types.ts'))
-  const compiled = (cache: string) => join(cache, mirrors(cache)[0], 'playbooks')
+  const compiled = (cache: string) => join(cache, images(cache)[0], 'playbooks')
 
   it('a playbook and the library it imports are recompiled when changed, reused when not', async () => {
     const d = tempDir('pb')
@@ -219,7 +232,7 @@ describe('playbooks through the compile cache', () => {
     const missing = put(d, 'missing.ts', "import { y } from './nowhere.ts'\nexport default { name: 'x' + y, hosts: 'all', tasks: [] }\n")
     expect((await orch(cache, 'run', missing, '-i', inv)).stderr).toMatch(/missing\.ts: cannot load \(at line 1:\d+\): Could not resolve "\.\/nowhere\.ts"/)
     const noExport = put(d, 'noexport.ts', "import { playbook, nope } from 'orch'\nexport default playbook({ name: 'x' + nope, hosts: 'all', tasks: [] })\n")
-    expect((await orch(cache, 'run', noExport, '-i', inv)).stderr).toMatch(/The requested module 'orch' does not provide an export named 'nope'/)
+    expect((await orch(cache, 'run', noExport, '-i', inv)).stderr).toMatch(/noexport\.ts: cannot load \(at line 1:\d+\): No matching export in "orch" for import "nope"/)
   })
 
   // runner.ts rethrows an ArgError from tasks(ctx) as "host: variable: expected ..." (exit 5) only when
