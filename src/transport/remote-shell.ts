@@ -64,8 +64,11 @@ export interface ShellOpenOptions {
 export class RemoteShell {
   pid = 0
   uid = -1
-  /** A `timeout` that understands `-k` works on the target (remote-enforced command timeouts). */
-  hasTimeout = false
+  /**
+   * A `timeout` that understands `-k` works on the target (remote-enforced command timeouts); undefined
+   * until the first command that wants one asks (most runs never do: one process less per connection).
+   */
+  hasTimeout: boolean | undefined = undefined
   /** `base64` exists on the target (faster uploads of big files through the shell). */
   hasBase64 = false
   closed = false
@@ -101,13 +104,11 @@ export class RemoteShell {
     const init =
       'PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; unset ENV BASH_ENV CDPATH; ' +
       'LC_ALL=C; export LC_ALL; umask 022\n' +
-      // One process, not four: every connection pays this. The uid comes from /proc (builtin read; id -u
-      // where /proc is missing). `timeout` understands -k when it gets as far as failing to run a program
-      // that does not exist (127); without -k it fails on the option (GNU 125, busybox 1).
+      // No process at all on a target with /proc: every connection pays this. The uid comes from /proc
+      // (builtin read; id -u where /proc is missing); `timeout` is probed when first needed (probeTimeout).
       `u=; while read -r k a b c; do if [ "$k" = Uid: ]; then u=$b; break; fi; done < /proc/self/status 2>/dev/null; [ -n "$u" ] || u=$(id -u); ` +
-      `t=0; if command -v timeout >/dev/null 2>&1; then timeout -k 1 5 /nonexistent/orch-probe >/dev/null 2>&1; [ $? = 127 ] && t=1; fi; ` +
       `b=0; command -v base64 >/dev/null 2>&1 && b=1; ` +
-      `printf '%s %s %s %s %s\\n' ${quote(ready)} "$$" "$u" "$t" "$b"; unset u t b k a c; ` +
+      `printf '%s %s %s %s\\n' ${quote(ready)} "$$" "$u" "$b"; unset u b k a c; ` +
       `printf '%s\\n' ${quote(ready)} >&2\n`
     let out = Buffer.alloc(0)
     let err = Buffer.alloc(0)
@@ -168,11 +169,10 @@ export class RemoteShell {
           const i = out.indexOf(ready + ' ')
           const nl = i >= 0 ? out.indexOf(0x0a, i) : -1
           if (nl >= 0 && err.includes(ready + '\n')) {
-            const [pid, uid, hasTimeout, hasBase64] = out.toString('latin1', i + ready.length + 1, nl).split(' ')
+            const [pid, uid, hasBase64] = out.toString('latin1', i + ready.length + 1, nl).split(' ')
             this.hasBase64 = hasBase64 === '1'
             this.pid = Number(pid)
             this.uid = Number(uid)
-            this.hasTimeout = hasTimeout === '1'
             finish()
           }
         }
@@ -237,12 +237,26 @@ export class RemoteShell {
     p.reject(new ShellClosedError(`remote shell exited (code ${this.exitCode ?? 'unknown'})`, this.exitCode, p.out.data(), p.err.data()))
   }
 
+  /**
+   * Whether `timeout -k` works here: it does when it gets as far as failing to run a program that does not
+   * exist (127); without -k it fails on the option (GNU 125, busybox 1). One round trip, once per shell.
+   */
+  private async probeTimeout(): Promise<boolean> {
+    const r = await this.send({ script: 'command -v timeout >/dev/null 2>&1 || exit 1; timeout -k 1 5 /nonexistent/orch-probe >/dev/null 2>&1; [ $? = 127 ]' })
+    return (this.hasTimeout = r.code === 0)
+  }
+
   /** Run one framed command. The caller serializes calls. */
-  run(spec: FrameSpec): Promise<RawResult> {
+  async run(spec: FrameSpec): Promise<RawResult> {
+    if (spec.timeoutMs !== undefined && !(spec.timeoutMs > 0)) spec = { ...spec, timeoutMs: undefined }
+    if (spec.timeoutMs !== undefined && !spec.timeoutOnController && this.hasTimeout === undefined && !this.closed && !this.pending) await this.probeTimeout()
+    return this.send(spec)
+  }
+
+  private send(spec: FrameSpec): Promise<RawResult> {
     if (this.closed) return Promise.reject(new ShellClosedError('remote shell is closed', this.exitCode, Buffer.alloc(0), Buffer.alloc(0)))
     if (this.pending) return Promise.reject(new Error('RemoteShell.run called while a command is running'))
     const marker = newMarker()
-    if (spec.timeoutMs !== undefined && !(spec.timeoutMs > 0)) spec = { ...spec, timeoutMs: undefined }
     const remoteTimeout = spec.timeoutMs !== undefined && this.hasTimeout && !spec.timeoutOnController ? spec.timeoutMs : undefined
     const text = frameCommand(marker, { ...spec, timeoutMs: remoteTimeout })
     return new Promise<RawResult>((resolve, reject) => {

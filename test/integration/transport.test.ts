@@ -165,7 +165,11 @@ describe('commands over one persistent shell', () => {
     // The command's parent is the framing subshell of the persistent shell, not a `timeout` process.
     const parent = await c.run('ps -o comm= -p $PPID', { timeoutMs: 5000, timeoutOnController: true })
     expect(parent.stdout.trim()).not.toBe('timeout')
+    // `timeout -k` is probed only when a command first needs it (most runs never do).
+    const shellOf = () => (c as unknown as { userShell: { hasTimeout?: boolean } }).userShell
+    expect(shellOf().hasTimeout).toBeUndefined()
     expect((await c.run('ps -o comm= -p $PPID', { timeoutMs: 5000 })).stdout.trim()).toBe('timeout') // the default wraps
+    expect(shellOf().hasTimeout).toBe(true)
     const t0 = Date.now()
     const r = await c.run('sh -c \'echo "pid $$"; exec sleep 20\'', { timeoutMs: 300, timeoutOnController: true })
     expect(Date.now() - t0).toBeLessThan(2000)
