@@ -1,7 +1,7 @@
 /**
  * What a host holds, to check that a rollback returned it to its pre-run state (and for the tests'
  * "undo returns the host to its snapshot" assertions): links, addresses,
- * routes (v4 and v6), iptables rules (filter and nat), ip_forward, OVS state, docker networks, and
+ * routes (v4 and v6, every table), iptables rules (filter and nat), ip_forward, OVS state, docker networks, and
  * the config files tasks write. Counters and other churn are dropped so two snapshots of an
  * unchanged host compare equal, and any real difference shows in the diff.
  */
@@ -13,17 +13,16 @@ export const SNAPSHOT_START = `${MARKER} `
 
 /**
  * One shell script, few processes: every process started on a target costs ~1-1.5 ms of CPU, and this
- * runs on every host a run changes (before its first change) — 9 processes and two daemon CLIs before, 3
+ * runs on every host a run changes (before its first change) — 9 processes and two daemon CLIs before, 2
  * now on a bare host.
- * `ip -batch` reads links, addresses and routes in one process; iptables-save reads both tables in one;
+ * `ip -batch` reads links, addresses and routes in one process (`route show table all` with no family
+ * lists IPv4 and IPv6 alike); iptables-save reads both tables in one;
  * files and ip_forward are read with shell builtins; the docker and OVS CLIs (13 and 6 ms even when their
  * daemon is absent) run only when their daemon's socket is there.
  */
 export const SNAPSHOT_SCRIPT = [
   `echo '${MARKER} ip'`,
   "printf '%s\\n' 'link show' 'addr show' 'route show table all' | ip -d -j -batch - 2>/dev/null",
-  `echo '${MARKER} routes6'`,
-  'ip -6 -j route show table main 2>/dev/null',
   `echo '${MARKER} iptables'`,
   'iptables-save 2>/dev/null || true',
   `echo '${MARKER} forward'`,
@@ -86,15 +85,12 @@ export function parseSnapshot(stdout: string): Record<string, unknown> {
     switch (key) {
       case 'ip': {
         // ip -batch prints one JSON array per command, in the order given.
-        const [links, addrs, routes4] = jsonArrays(body)
-        Object.assign(out, { links: clean(links ?? []), addrs: clean(addrs ?? []), routes4: clean(routes4 ?? []) })
+        const [links, addrs, routes] = jsonArrays(body)
+        Object.assign(out, { links: clean(links ?? []), addrs: clean(addrs ?? []), routes: clean(routes ?? []) })
         break
       }
       case 'iptables':
         Object.assign(out, iptablesRules(body))
-        break
-      case 'routes6':
-        out.routes6 = clean(body.trim() ? JSON.parse(body) : [])
         break
       case 'ovs':
         // ovs-vsctl show orders ports by UUID: a port deleted and recreated moves. Compare as sorted lines.

@@ -24,8 +24,8 @@ const IMG = 'orchlab/busybox:latest'
  */
 async function state(c: Connection): Promise<Record<string, unknown>> {
   const s = await snapshot(c)
-  const routes = s.routes4 as Array<{ dst?: string; type?: string; protocol?: string }>
-  return { ...s, routes4: routes.filter((r) => !(r.dst === 'ff00::/8' && r.type === 'multicast' && r.protocol === 'kernel')) }
+  const routes = s.routes as Array<{ dst?: string; type?: string; protocol?: string }>
+  return { ...s, routes: routes.filter((r) => !(r.dst === 'ff00::/8' && r.type === 'multicast' && r.protocol === 'kernel')) }
 }
 
 const docker0 = async (lab: Lab, h: LabHost): Promise<string[]> =>

@@ -26,8 +26,8 @@ async function snapshot(conn: Connection): Promise<Record<string, unknown>> {
     const v = s[k]
     if (Array.isArray(v)) v.sort((x: { ifname?: string }, y: { ifname?: string }) => String(x.ifname).localeCompare(String(y.ifname)))
   }
-  if (Array.isArray(s.routes4)) {
-    s.routes4 = (s.routes4 as Array<{ dst?: string; protocol?: string; table?: string }>)
+  if (Array.isArray(s.routes)) {
+    s.routes = (s.routes as Array<{ dst?: string; protocol?: string; table?: string }>)
       .filter((r) => !(r.dst === 'ff00::/8' && r.protocol === 'kernel' && r.table === 'local'))
       .sort(byText)
   }

@@ -40,14 +40,14 @@ describe('iptablesRules: iptables-save in iptables -S form', () => {
 describe('parseSnapshot', () => {
   const out = (sections: Record<string, string>) => 'ok 0\n' + Object.entries(sections).map(([k, v]) => `${SNAPSHOT_START}${k}\n${v}`).join('')
 
-  it("splits ip -batch's arrays into links, addresses and IPv4 routes, and drops churn", () => {
+  it("splits ip -batch's arrays into links, addresses and routes, and drops churn", () => {
     const link = { ifindex: 1, ifname: 'lo', flags: ['UP'], mtu: 65536, stats64: { rx: 1 } }
     const addr = { ifname: 'eth0', addr_info: [{ family: 'inet', local: '198.18.0.1', prefixlen: 24, valid_life_time: 4294967295 }] }
     const route = { dst: 'default', gateway: '198.18.0.254', dev: 'eth0' }
     const s = parseSnapshot(out({ ip: `${JSON.stringify([link])}\n${JSON.stringify([addr])}\n${JSON.stringify([route])}\n`, forward: '0\n' }))
     expect(s.links).toEqual([{ ifname: 'lo', mtu: 65536 }])
     expect(s.addrs).toEqual([{ ifname: 'eth0', addr_info: [{ family: 'inet', local: '198.18.0.1', prefixlen: 24 }] }])
-    expect(s.routes4).toEqual([route])
+    expect(s.routes).toEqual([route])
     expect(s.forward).toBe('0')
   })
 
