@@ -81,7 +81,8 @@ export function beginScript(runId: string, meta: string, resume = false): string
   const dir = journalDir(runId)
   // Shell builtins wherever they do (read, echo, printf, test, globs): every process started here is
   // ~1-1.5 ms of the target's CPU on every run. What is left: mkdir for the lock and the run's journal
-  // (and, the first time or after an upgrade, installing rollback.sh).
+  // (and, the first time or after an upgrade, installing rollback.sh: written under umask 077, 0600, and
+  // always run as `/bin/sh rollback.sh`, so no chmod).
   return (
     // A fresh host: /var/lib/orch made under umask 077 is root-only already (an existing one is locked down).
     sh`umask 077
@@ -90,7 +91,7 @@ if [ ! -d ${JOURNAL_ROOT} ]; then
 fi
 v=; [ -f ${ROLLBACK_BIN} ] && { read -r v; read -r v; } < ${ROLLBACK_BIN}
 if [ "$v" != ${ROLLBACK_VERSION} ]; then
-  printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}.tmp && chmod 700 ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN} || exit 1
+  printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN} || exit 1
 fi
 rd() { v=; [ -f "$1" ] && read -r v < "$1"; echo "$v"; }
 if ! mkdir ${LOCK_DIR} 2>/dev/null; then
