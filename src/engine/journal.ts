@@ -8,7 +8,7 @@
  */
 import type { Connection } from '../transport/types.ts'
 import { quote, sh } from '../net/shell.ts'
-import { printfLiteral } from '../transport/framing.ts'
+import { SHELL_UMASK, printfLiteral } from '../transport/framing.ts'
 import type { Undo } from './types.ts'
 
 export const JOURNAL_ROOT = '/var/lib/orch/journal'
@@ -147,13 +147,15 @@ export class RemoteJournal implements Journal {
     const backupPath = `${dir}/${base}.backup`
     const text = undoFileText(undo, { seq, host: hostName, backupPath, ...meta })
     const ready = this.dirReady.has(hostName)
+    // A brace group, not a subshell (a fork of the shell per change): the umask goes back to the shell's
+    // before the change runs; a failure ends the whole command.
     const script =
-      '( ' +
+      '{ ' +
       (ready ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (undo.backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${undo.backup})` : '') +
       ` && printf ${printfLiteral(Buffer.from(text))} > ${quote(`${dir}/${base}.sh`)}` +
-      sh` ) </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
-      '\n'
+      sh`; } </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
+      `\numask ${SHELL_UMASK}\n`
     return {
       script,
       done: (ok) => {

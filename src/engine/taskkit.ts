@@ -5,7 +5,7 @@
 import { posix } from 'node:path'
 import type { ExecResult } from '../transport/types.ts'
 import { quote, sh } from '../net/shell.ts'
-import { newMarker, printfLiteral } from '../transport/framing.ts'
+import { newMarker, printfLiteral, SHELL_UMASK } from '../transport/framing.ts'
 import { ArgError, TaskFailed, type Change, type TaskContext, type Undo } from './types.ts'
 
 // ---------------------------------------------------------------- argument checks
@@ -163,10 +163,20 @@ export function displayContent(b: Buffer | string): string {
  * builtin printf: with the mode set through umask when it can be (no x, setuid or sticky bits), the rename
  * is then the only process (mktemp, cat and chmod were ~1-1.5 ms of the target's CPU each). The temp
  * name is random and created exclusively (noclobber), as mktemp would.
+ *
+ * `owner` is given to the new file with chown. With `keepOwner` (owner is the replaced file's own uid:gid)
+ * chown runs only when the new file would not have it anyway: the old file is ours (test -O/-G, shell
+ * builtins) and the directory did not give the new one another group (setgid). The inline form is a brace
+ * group, not a subshell (one fork of the shell less): umask and noclobber go back to the shell's, and a
+ * failure ends the whole command with its code.
  */
-export function writeFileScript(path: string, mode: string, owner?: string, content?: Buffer): string {
+export function writeFileScript(path: string, mode: string, owner?: string, content?: Buffer, keepOwner = false): string {
   const dir = posix.dirname(path)
-  const chown = owner ? sh` && chown ${owner} "$t"` : ''
+  const chown = !owner
+    ? ''
+    : keepOwner
+      ? sh` && { { [ -O ${path} ] && [ -G ${path} ] && [ -G "$t" ]; } || chown ${owner} "$t"; }`
+      : sh` && chown ${owner} "$t"`
   if (!content || content.length > INLINE_WRITE_MAX) {
     const tmpl = `${dir}/.orch.XXXXXXXX`
     return (
@@ -181,11 +191,12 @@ export function writeFileScript(path: string, mode: string, owner?: string, cont
   // 128 random bits from the transport's pool (no getrandom call per file written).
   const tmp = `${dir}/.orch.${newMarker().replace(/^__orch_/, '')}`
   return (
-    sh`(umask ${(viaUmask ? 0o777 & ~bits : 0o077).toString(8).padStart(4, '0')}; set -C; t=${tmp}; ` +
-    `{ printf ${printfLiteral(content)} > "$t"` +
+    sh`{ umask ${(viaUmask ? 0o777 & ~bits : 0o077).toString(8).padStart(4, '0')}; set -C; t=${tmp}; ` +
+    `printf ${printfLiteral(content)} > "$t"; rc=$?; set +C; umask ${SHELL_UMASK}; ` +
+    `[ $rc = 0 ]` +
     (viaUmask ? '' : sh` && chmod ${mode} "$t"`) +
     chown +
-    sh` && mv -f "$t" ${path}; } || { rc=$?; rm -f "$t"; exit $rc; })`
+    sh` && mv -f "$t" ${path} || { r=$?; [ $rc = 0 ] && rc=$r; rm -f "$t"; exit $rc; }; }`
   )
 }
 

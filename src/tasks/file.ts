@@ -76,7 +76,7 @@ export function file(args: FileArgs): Task<FileState> {
       if (s.kind === 'absent' || changes.some((c) => c.what.startsWith('content '))) {
         const m = mode ?? (s.kind === 'file' ? s.mode : '0644')
         const owner = a.owner ?? (s.kind === 'file' ? `${s.uid}:${s.gid}` : undefined)
-        mustSucceed(await ctx.run(writeFileScript(path, m, owner, content)), `writing ${path}`)
+        mustSucceed(await ctx.run(writeFileScript(path, m, owner, content, a.owner === undefined)), `writing ${path}`)
         return
       }
       const cmds: string[] = []

@@ -104,7 +104,7 @@ export function lineinfile(args: LineInFileArgs): Task<FileState> {
     async apply(ctx, s) {
       const t = target(s)!
       const m = s.kind === 'file' ? s.mode : mode
-      mustSucceed(await ctx.run(writeFileScript(path, m, s.kind === 'file' ? `${s.uid}:${s.gid}` : undefined, Buffer.from(t.after))), `writing ${path}`)
+      mustSucceed(await ctx.run(writeFileScript(path, m, s.kind === 'file' ? `${s.uid}:${s.gid}` : undefined, Buffer.from(t.after), true)), `writing ${path}`)
     },
   }
   return task(resource)

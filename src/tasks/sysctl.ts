@@ -119,7 +119,7 @@ export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?
       if (confFile && changes.some((c) => c.what.endsWith(confFile))) {
         stdin = newConf(s)
         const owner = s.conf?.kind === 'file' ? `${s.conf.uid}:${s.conf.gid}` : undefined
-        parts.push(sh`mkdir -p /etc/sysctl.d`, writeFileScript(confFile, s.conf?.kind === 'file' ? s.conf.mode : '0644', owner))
+        parts.push(sh`mkdir -p /etc/sysctl.d`, writeFileScript(confFile, s.conf?.kind === 'file' ? s.conf.mode : '0644', owner, undefined, true))
       }
       mustSucceed(await ctx.run(parts.join(' && '), stdin !== undefined ? { stdin } : {}), `setting ${name}`)
     },

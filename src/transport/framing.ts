@@ -61,6 +61,12 @@ function escapeByte(c: string): string {
   return '\\' + c.charCodeAt(0).toString(8).padStart(3, '0')
 }
 
+/**
+ * The umask every command starts with (the shell sets it at start). A script that changes it for one step
+ * restores this value instead of running that step in a subshell (a fork of the shell per step).
+ */
+export const SHELL_UMASK = '022'
+
 export interface FrameSpec {
   script: string
   stdin?: Buffer

@@ -4,7 +4,7 @@
  */
 import type { Client, ClientChannel } from 'ssh2'
 import { argv, quote } from '../net/shell.ts'
-import { MarkerScanner, frameCommand, newMarker, type FrameSpec } from './framing.ts'
+import { MarkerScanner, SHELL_UMASK, frameCommand, newMarker, type FrameSpec } from './framing.ts'
 import { BecomeError } from './types.ts'
 
 export { BecomeError }
@@ -103,7 +103,7 @@ export class RemoteShell {
     const ready = newMarker()
     const init =
       'PATH="${PATH:-/usr/bin:/bin}:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; unset ENV BASH_ENV CDPATH; ' +
-      'LC_ALL=C; export LC_ALL; umask 022\n' +
+      `LC_ALL=C; export LC_ALL; umask ${SHELL_UMASK}\n` +
       // No process at all on a target with /proc: every connection pays this. The uid comes from /proc
       // (builtin read; id -u where /proc is missing); `timeout` is probed when first needed (probeTimeout).
       `u=; while read -r k a b c; do if [ "$k" = Uid: ]; then u=$b; break; fi; done < /proc/self/status 2>/dev/null; [ -n "$u" ] || u=$(id -u); ` +

@@ -70,9 +70,9 @@ describe('journal entry with apply (bench perf)', () => {
     expect(s.stats.h.changed).toBe(1)
     expect(conn.log).toHaveLength(2) // read, then journal+apply
     const applied = conn.log[1]
-    expect(applied.script.startsWith(`( umask 077 && mkdir -p ${DIR} && chmod 700 /var/lib/orch /var/lib/orch/journal ${DIR}`)).toBe(true)
+    expect(applied.script.startsWith(`{ umask 077 && mkdir -p ${DIR} && chmod 700 /var/lib/orch /var/lib/orch/journal ${DIR}`)).toBe(true)
     // The entry goes straight to its final name with the builtin printf: no temp file, no mv.
-    const entry = applied.script.indexOf(`> ${DIR}/0001-file.sh )`)
+    const entry = applied.script.indexOf(`> ${DIR}/0001-file.sh; }`)
     expect(entry).toBeGreaterThan(0)
     expect(applied.script.slice(0, entry)).not.toMatch(/\bmv\b/)
     expect(applied.script.indexOf('/etc/.orch.')).toBeGreaterThan(entry) // the write comes after the entry
@@ -85,12 +85,12 @@ describe('journal entry with apply (bench perf)', () => {
     const conn = new Conn(true, absent)
     await go(conn, [file({ path: '/etc/x', content: 'a' }), file({ path: '/etc/y', content: 'b' })])
     expect(conn.log).toHaveLength(4)
-    expect(conn.log[3].script.startsWith('( umask 077 && printf ')).toBe(true)
+    expect(conn.log[3].script.startsWith('{ umask 077 && printf ')).toBe(true)
     expect(conn.log[3].script).toContain(`${DIR}/0002-file.sh`)
   })
 
   it('an entry that cannot be written fails the task and runs nothing of apply', async () => {
-    const conn = new Conn(true, (sc) => (sc.startsWith('( umask') ? { code: 86, stderr: 'orch: could not journal the undo\n' } : absent(sc)))
+    const conn = new Conn(true, (sc) => (sc.startsWith('{ umask') ? { code: 86, stderr: 'orch: could not journal the undo\n' } : absent(sc)))
     let second = false
     const s = await go(conn, [
       custom(async (ctx) => {
@@ -148,7 +148,7 @@ describe('the pre-run snapshot with the first change (bench perf)', () => {
     await goWith(conn, [file({ path: '/etc/x', content: 'a' }), file({ path: '/etc/y', content: 'b' })], events)
     const applies = conn.log.filter((l) => l.script.includes('/etc/.orch.'))
     expect(applies).toHaveLength(2)
-    expect(applies[0].script.startsWith(SNAP + '( umask 077 && ')).toBe(true)
+    expect(applies[0].script.startsWith(SNAP + '{ umask 077 && ')).toBe(true)
     expect(applies[0].script.indexOf('printf')).toBeLessThan(applies[0].script.indexOf('/etc/.orch.')) // the entry before the change
     expect(applies[1].script).not.toContain('@SNAPSHOT@')
     expect(events).toEqual(['beforeChange']) // the second change asks; the transaction answers "saved already"

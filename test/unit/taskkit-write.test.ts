@@ -1,6 +1,6 @@
 // writeFileScript runs on targets; here it runs under the local /bin/sh (dash on Debian, as on targets)
 // in a temp directory: the bytes and the mode that land are what the kernel holds.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,6 +48,60 @@ describe('writeFileScript', () => {
     expect(() => run(writeFileScript(join(ro, 'f'), '0644', undefined, Buffer.from('x')).replace('mv -f', 'false &&'))).toThrow()
     expect(readdirSync(ro)).toEqual([])
     expect(readdirSync(dir).filter((f) => f.startsWith('.orch.'))).toEqual([])
+  })
+
+  it('the inline form gives the shell back its umask and noclobber, and ends the command with the failing code', () => {
+    const p = join(dir, 'd.conf')
+    const after = run(`umask 022; ${writeFileScript(p, '0600', undefined, Buffer.from('x\n'))}\numask; case $- in *C*) echo noclobber;; esac; echo next`).toString()
+    expect(after).toBe('0022\nnext\n')
+    expect(modeOf(p)).toBe('0600')
+    // A failed write ends the command with printf's code (2: the redirection failed), nothing after it runs.
+    const failed = spawnSync('/bin/sh', ['-c', `${writeFileScript(join(dir, 'nope', 'y'), '0644', undefined, Buffer.from('y'))}\necho next`], { encoding: 'utf8' })
+    expect(failed.status).toBe(2)
+    expect(failed.stdout).toBe('')
+  })
+
+  it('chown runs only when the new file would not have the old owner anyway', () => {
+    // A chown on PATH that only says it ran: which files asked for it is what is checked.
+    const bin = join(dir, 'bin')
+    execFileSync('mkdir', ['-p', bin])
+    writeFileSync(join(bin, 'chown'), `#!/bin/sh\necho "chown $*" >> ${join(dir, 'chown.log')}\n`, { mode: 0o755 })
+    const withShim = (script: string) => run(`PATH=${bin}:$PATH; ${script}`)
+    const log = () => {
+      try {
+        return readFileSync(join(dir, 'chown.log'), 'utf8')
+      } catch {
+        return ''
+      }
+    }
+    const uid = process.getuid!()
+    const gid = process.getgid!()
+    const mine = join(dir, 'mine.conf')
+    writeFileSync(mine, 'old\n')
+    withShim(writeFileScript(mine, '0644', `${uid}:${gid}`, Buffer.from('new\n'), true))
+    expect(log()).toBe('')
+    // An owner to set (not the old file's): always chown.
+    withShim(writeFileScript(mine, '0644', `${uid}:${gid}`, Buffer.from('new\n')))
+    expect(log()).toMatch(/^chown /)
+    rmSync(join(dir, 'chown.log'))
+    expect(log()).toBe('')
+    expect(readFileSync(mine, 'utf8')).toBe('new\n')
+    if (uid !== 0) return // the rest needs files owned by someone else
+    const theirs = join(dir, 'theirs.conf')
+    writeFileSync(theirs, 'old\n')
+    execFileSync('chown', ['65534:65534', theirs])
+    withShim(writeFileScript(theirs, '0644', '65534:65534', Buffer.from('new\n'), true))
+    expect(log()).toMatch(/^chown 65534:65534 .*\/\.orch\.[0-9a-f]+\n$/)
+    // Ours, but in a setgid directory of another group: the new file would get that group.
+    const sg = join(dir, 'sg')
+    execFileSync('mkdir', ['-p', sg])
+    execFileSync('chown', ['0:65534', sg])
+    execFileSync('chmod', ['2775', sg])
+    const inSg = join(sg, 'f.conf')
+    writeFileSync(inSg, 'old\n')
+    execFileSync('chown', ['0:0', inSg])
+    withShim(writeFileScript(inSg, '0644', '0:0', Buffer.from('new\n'), true))
+    expect(log().split('\n').filter(Boolean)).toHaveLength(2)
   })
 
   it('large content (and content from stdin) goes through cat', () => {
