@@ -10,7 +10,7 @@ import ssh2 from 'ssh2'
 import type { Client as ClientT, ClientChannel, SFTPWrapper, Stats } from 'ssh2'
 import { raw, sh } from '../net/shell.ts'
 import { planAuth, type AuthPlan } from './auth.ts'
-import { printfLiteral } from './framing.ts'
+import { batchScript, newMarker, printfLiteral, splitBatch, type BatchPart } from './framing.ts'
 import {
   algorithmsForKeyType,
   appendKnownHost,
@@ -38,8 +38,11 @@ export interface RawExecResult {
 
 /** Hooks the pool uses to share limits and jump host connections. */
 export interface ConnectDeps {
-  /** Runs one handshake (TCP + SSH + auth); the pool caps how many run at once. */
-  handshake?: <T>(fn: () => Promise<T>) => Promise<T>
+  /**
+   * Runs one handshake (TCP + SSH + auth) to the sshd at `endpoint` (host:port, and the jump hosts in
+   * front of it); the pool caps how many run at once per endpoint.
+   */
+  handshake?: <T>(endpoint: string, fn: () => Promise<T>) => Promise<T>
   /** Returns a (shared) client for a jump host; `open` opens a fresh one. Default: own, closed with the connection. */
   jump?: (key: string, open: () => Promise<ClientT>) => Promise<ClientT>
 }
@@ -295,7 +298,8 @@ class Connector {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now()
       try {
-        const client = await (deps.handshake ?? ((f) => f()))(async () => {
+        const endpoint = `${hop.host}:${hop.port}${hop.proxyJump.length ? ` via ${hop.proxyJump.join(',')}` : ''}`
+        const client = await (deps.handshake ?? ((_e, f) => f()))(endpoint, async () => {
           const sock = jump ? await forwardOut(jump, hop.host, hop.port, hop.connectTimeoutMs) : hop.proxyCommand ? proxyCommandSocket(hop.proxyCommand) : undefined
           return this.handshake(hop, sock, viaLabel, auth)
         })
@@ -345,6 +349,8 @@ export class SshConnection implements Connection {
   private rootShell: RemoteShell | null = null
   private becomeFailure: BecomeError | null = null
   private tail: Promise<unknown> = Promise.resolve()
+  /** Commands sent so far (a batch is one): see Connection.commandsSent. */
+  private sent = 0
 
   constructor(
     private readonly options: ConnectOptions,
@@ -427,7 +433,8 @@ export class SshConnection implements Connection {
     return this.rootShell
   }
 
-  private async execRaw(script: string, opts: ExecOptions): Promise<RawExecResult> {
+  private async execRaw(script: string, opts: ExecOptions & { bare?: boolean }): Promise<RawExecResult> {
+    this.sent++
     const become = opts.become ?? this.options.become ?? false
     let shell: RemoteShell
     try {
@@ -438,7 +445,7 @@ export class SshConnection implements Connection {
     }
     const stdin = opts.stdin === undefined ? undefined : Buffer.isBuffer(opts.stdin) ? opts.stdin : Buffer.from(opts.stdin)
     try {
-      const r: RawResult = await shell.run({ script, stdin, timeoutMs: opts.timeoutMs, timeoutOnController: opts.timeoutOnController })
+      const r: RawResult = await shell.run({ script, stdin, timeoutMs: opts.timeoutMs, timeoutOnController: opts.timeoutOnController, bare: opts.bare })
       return r
     } catch (e) {
       if (!this._alive || e instanceof UnreachableError) throw this.unreachable()
@@ -455,6 +462,27 @@ export class SshConnection implements Connection {
       }
       throw e
     }
+  }
+
+  get commandsSent(): number {
+    return this.sent
+  }
+
+  /**
+   * Several scripts in one round trip, one after another, each as run() would run it (its own subshell and
+   * stdin): one result each. A part the batch did not get to (its shell died) reads as that failure.
+   */
+  runBatch(parts: Array<{ script: string; stdin?: string | Buffer }>, opts: ExecOptions = {}): Promise<ExecResult[]> {
+    return this.enqueue(async () => {
+      const markers = parts.map(() => newMarker())
+      const framed: BatchPart[] = parts.map((p) => ({ script: p.script, stdin: p.stdin === undefined ? undefined : Buffer.isBuffer(p.stdin) ? p.stdin : Buffer.from(p.stdin) }))
+      const r = await this.execRaw(batchScript(framed, markers), { ...opts, stdin: undefined, bare: true })
+      return splitBatch(r.stdout, r.stderr, markers).map((x) =>
+        x
+          ? { code: x.code, stdout: x.stdout.toString('utf8'), stderr: x.stderr.toString('utf8'), durationMs: r.durationMs, timedOut: false }
+          : { code: r.code === 0 ? 255 : r.code, stdout: '', stderr: `orch: the batch ended before this script did\n${r.stderr.toString('utf8').slice(-2000)}`, durationMs: r.durationMs, timedOut: r.timedOut },
+      )
+    })
   }
 
   /** Like run(), with stdout/stderr as bytes. */
@@ -478,6 +506,7 @@ export class SshConnection implements Connection {
   upload(remotePath: string, content: string | Buffer, mode = 0o644, opts: { become?: boolean } = {}): Promise<void> {
     const data = Buffer.isBuffer(content) ? content : Buffer.from(content)
     return this.enqueue(async () => {
+      this.sent++
       const become = opts.become ?? this.options.become ?? false
       const shell = await this.shell(false).catch((e) => {
         if (!this._alive) throw this.unreachable()

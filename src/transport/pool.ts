@@ -1,8 +1,11 @@
 /**
  * Connections for many hosts: opened once per host and reused, at most `forks` being opened at a
- * time, and at most `maxHandshakes` unauthenticated SSH handshakes in flight (default 8, below
- * sshd's MaxStartups 10:30:100, so a big inventory doesn't get connections dropped by sshd). Jump
- * hosts are shared: 50 hosts behind one bastion use one connection to it.
+ * time, and at most `maxHandshakes` unauthenticated SSH handshakes in flight to any one sshd (host:port,
+ * through the same jump hosts; default 8, below sshd's MaxStartups 10:30:100, so inventory names that
+ * all lead to one sshd don't get connections dropped by it). Different sshds are not held back by each
+ * other: 20 hosts start their handshakes together (with one global cap of 8, the last of 20 lab hosts
+ * started ~0.2 s after the first on the bench). Jump hosts are shared: 50 hosts behind one bastion use one
+ * connection to it.
  */
 import PQueue from 'p-queue'
 import type { Client as ClientT } from 'ssh2'
@@ -13,7 +16,7 @@ import { UnreachableError } from './types.ts'
 export interface PoolOptions {
   /** How many hosts are connected to at the same time (Ansible's forks; default 5). */
   forks?: number
-  /** Concurrent handshakes not yet authenticated (default 8). */
+  /** Concurrent handshakes not yet authenticated, per sshd (default 8). */
   maxHandshakes?: number
   /** Connect options per inventory host name (a function, or the list of every host's options). */
   resolve: ((hostName: string) => ConnectOptions) | ConnectOptions[]
@@ -21,12 +24,15 @@ export interface PoolOptions {
 
 export class ConnectionPool {
   private readonly opening = new PQueue({ concurrency: 5 })
-  private readonly handshakes: PQueue
+  /** One queue per sshd endpoint (see the top of this file). */
+  private readonly handshakes = new Map<string, PQueue>()
+  private readonly maxHandshakes: number
   private readonly conns = new Map<string, Promise<SshConnection>>()
   private readonly jumps = new Map<string, Promise<ClientT>>()
   private closed = false
   /** Counters, for tests and --verbose output. */
-  readonly stats = { handshakes: 0, inFlight: 0, peakInFlight: 0, connections: 0 }
+  readonly stats = { handshakes: 0, inFlight: 0, peakInFlight: 0, connections: 0, peakPerEndpoint: 0 }
+  private readonly inFlightAt = new Map<string, number>()
 
   private readonly resolve: (hostName: string) => ConnectOptions
 
@@ -42,7 +48,7 @@ export class ConnectionPool {
       }
     }
     this.opening.concurrency = Math.max(1, opts.forks ?? 5)
-    this.handshakes = new PQueue({ concurrency: Math.max(1, opts.maxHandshakes ?? 8) })
+    this.maxHandshakes = Math.max(1, opts.maxHandshakes ?? 8)
   }
 
   /** The open connection to a host (opened on first use; reopened if it died). */
@@ -80,16 +86,23 @@ export class ConnectionPool {
     const p = this.opening.add(
       () =>
         connect(o, {
-          handshake: (fn) =>
-            this.handshakes.add(async () => {
+          handshake: (endpoint, fn) => {
+            let q = this.handshakes.get(endpoint)
+            if (!q) this.handshakes.set(endpoint, (q = new PQueue({ concurrency: this.maxHandshakes })))
+            return q.add(async () => {
               this.stats.handshakes++
               this.stats.peakInFlight = Math.max(this.stats.peakInFlight, ++this.stats.inFlight)
+              const here = (this.inFlightAt.get(endpoint) ?? 0) + 1
+              this.inFlightAt.set(endpoint, here)
+              this.stats.peakPerEndpoint = Math.max(this.stats.peakPerEndpoint, here)
               try {
                 return await fn()
               } finally {
                 this.stats.inFlight--
+                this.inFlightAt.set(endpoint, (this.inFlightAt.get(endpoint) ?? 1) - 1)
               }
-            }) as never,
+            }) as never
+          },
           jump: (key, openJump) => this.jump(key, openJump),
         }),
 

@@ -55,6 +55,7 @@ describe('ConnectionPool', () => {
       const elapsed = performance.now() - t0
       expect([...all.values()].filter((c) => c instanceof UnreachableError)).toEqual([])
       expect(pool.stats.peakInFlight).toBeLessThanOrEqual(4)
+      expect(pool.stats.peakPerEndpoint).toBeLessThanOrEqual(4)
       expect(pool.stats.handshakes).toBe(24)
       console.log(`pool: 24 hosts opened in ${elapsed.toFixed(0)} ms (maxHandshakes 4)`)
       // Reuse: the same object, no new login.
@@ -65,6 +66,20 @@ describe('ConnectionPool', () => {
       expect(target.acceptedCount() - before).toBe(24)
       const outs = await Promise.all(names.map(async (n) => (await pool.get(n)).run(`echo ${n}`)))
       expect(outs.map((r) => r.stdout.trim())).toEqual(names)
+    } finally {
+      await pool.closeAll()
+    }
+  })
+
+  it('caps handshakes per sshd, not across sshds: two sshds get their handshakes going at once', async () => {
+    const pool = new ConnectionPool({ forks: 20, maxHandshakes: 2, resolve: (h) => hostOpts(h, h.startsWith('b') ? { port: bastion.port } : {}) })
+    try {
+      const names = ['t1', 't2', 't3', 't4', 't5', 't6', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6']
+      const all = await pool.openAll(names)
+      expect([...all.values()].filter((c) => c instanceof UnreachableError)).toEqual([])
+      expect(pool.stats.peakPerEndpoint).toBeLessThanOrEqual(2)
+      // Both sshds' slots were in use together (one global cap of 2 would never go past 2).
+      expect(pool.stats.peakInFlight).toBeGreaterThan(2)
     } finally {
       await pool.closeAll()
     }
