@@ -45,6 +45,7 @@ import {
 } from './types.ts'
 
 import { DEFAULT_FORKS } from './defaults.ts'
+import { NotAhead, ReadsAhead, captureRead, readsAhead, type CapturedRead } from './readahead.ts'
 export { DEFAULT_FORKS }
 
 export interface RunOptions {
@@ -139,6 +140,8 @@ interface HostState {
   registered: Record<string, TaskResult>
   facts: Record<string, unknown>
   factsGathered: boolean
+  /** Reads that came back ahead of their task (engine/readahead.ts). */
+  ahead: ReadsAhead
 }
 
 const notifyList = (n: string | string[] | undefined): string[] => (n === undefined ? [] : Array.isArray(n) ? n : [n])
@@ -353,7 +356,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const stateOf = (h: Host): HostState => {
     let s = hostStates.get(h.name)
     if (!s) {
-      s = { host: h, failed: false, unreachable: false, registered: {}, facts: {}, factsGathered: false }
+      s = { host: h, failed: false, unreachable: false, registered: {}, facts: {}, factsGathered: false, ahead: new ReadsAhead() }
       hostStates.set(h.name, s)
       stats[h.name] = emptyStats()
     }
@@ -501,7 +504,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
           written.catch(() => undefined)
           let r: ExecResult
           try {
-            r = await conn.run(pre.script + script, eo)
+            r = await applyCommand(pre.script + script, eo)
           } catch (e) {
             // Unreachable mid-command: whether the entry got written is unknown; the task fails anyway.
             pre.done(false)
@@ -540,10 +543,91 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         return finish(make({ status: 'failed', msg: `when: ${errMsg(e)}`, ignored: !!o.ignore_errors }))
       }
 
+      // Reads sent ahead (engine/readahead.ts): only for the host's own task list, in one shell.
+      const list = handler ? undefined : hostTasks.get(host.name)
+      const canBatch = !!list && typeof conn.runBatch === 'function' && conn.commandsSent !== undefined
+      const becomeOf = (x: Task) => x.opts?.become ?? play.become
+      const shellOf = (b: boolean | undefined) => (b && conn.isRoot !== true ? 'root' : 'login')
+
+      /** This task's read: the one that came back ahead, else a batch with the reads of the tasks after it. */
+      const readState = async (): Promise<unknown> => {
+        if (!canBatch || !res.readAhead) return res.read(ctx)
+        const early = s.ahead.take(t, conn.commandsSent!)
+        if (early) {
+          try {
+            return await early
+          } catch (e) {
+            if (e instanceof UnreachableError) throw e
+            // It gave up (NotAhead) or failed: read again, for itself, on its own.
+            return res.read(ctx)
+          }
+        }
+        const eo = execOpts({})
+        if (!eo || eo.timeoutMs !== undefined) return res.read(ctx)
+        const mine = captureRead(res, ctx, eo.become)
+        if (!mine) return res.read(ctx)
+        const parts: CapturedRead[] = [mine]
+        const later: Task[] = []
+        const room = s.ahead.nextBatch()
+        for (let j = index + 1; j < list!.length && later.length < room; j++) {
+          const tj = list![j]
+          if (tj === t || !readsAhead(tj) || shellOf(becomeOf(tj)) !== shellOf(eo.become)) continue
+          const c = captureRead(tj.resource, ctx, becomeOf(tj))
+          if (c) {
+            parts.push(c)
+            later.push(tj)
+          }
+        }
+        let results: ExecResult[]
+        try {
+          results = parts.length === 1 ? [await conn.run(mine.script, eo)] : await conn.runBatch!(parts.map((p) => ({ script: p.script })), eo)
+        } catch (e) {
+          for (const p of parts) p.deliver(e as Error)
+          throw e
+        }
+        const stamp = conn.commandsSent!
+        parts.forEach((p, k) => p.deliver(results[k]))
+        later.forEach((tj, k) => s.ahead.put(tj, stamp, parts[k + 1].state))
+        try {
+          return await mine.state
+        } catch (e) {
+          if (e instanceof NotAhead) return res.read(ctx)
+          throw e
+        }
+      }
+
+      /**
+       * A command of apply: when the host's next task reads ahead, its read rides along, run on the target
+       * right after this command. It is used only if this was apply's last command (nothing sent since).
+       */
+      const applyCommand = async (script: string, eo: ExecOptions): Promise<ExecResult> => {
+        const next = list?.[index + 1]
+        if (!canBatch || !next || next === t || !readsAhead(next) || eo.timeoutMs !== undefined || shellOf(becomeOf(next)) !== shellOf(eo.become)) return conn.run(script, eo)
+        const c = captureRead(next.resource, ctx, becomeOf(next))
+        if (!c) return conn.run(script, eo)
+        let rs: ExecResult[]
+        try {
+          rs = await conn.runBatch!([{ script, stdin: eo.stdin }, { script: c.script }], { ...eo, stdin: undefined })
+        } catch (e) {
+          c.deliver(e as Error)
+          throw e
+        }
+        c.deliver(rs[1])
+        s.ahead.put(next, conn.commandsSent!, c.state)
+        return rs[0]
+      }
+      const applyCtx: TaskContext = {
+        ...ctx,
+        run(script: string, ro: ExecOptions = {}): Promise<ExecResult> {
+          const eo = execOpts(ro)
+          return eo ? applyCommand(script, eo) : Promise.resolve(timeUp())
+        },
+      }
+
       const attempt = async (): Promise<TaskResult> => {
         let changes: Change[] = []
         try {
-          const state = await res.read(ctx)
+          const state = await readState()
           changes = res.diff(state, ctx) ?? []
           if (changes.length === 0) return make({ status: 'ok' })
           if (check && o.check_mode !== false) {
@@ -559,7 +643,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
           if (pre && snap) pre = withSnapshot(pre, snap)
           else await opts.beforeChange?.(host, conn)
           if (undo && !pre) await journal.record(host.name, conn, undo, meta)
-          const actx = pre ? carrying(pre) : ctx
+          const actx = pre ? carrying(pre) : applyCtx
           const out =
             (res.risky && opts.riskyApply
               ? await opts.riskyApply({ host, conn, ctx, task: name }, () => res.apply(ctx, state, changes))

@@ -104,6 +104,12 @@ export interface Resource<State = unknown> {
   validate?(host: Host, vars: Vars): void
   /** Current state, in as few round trips as possible (one, for the basic tasks). */
   read(ctx: TaskContext): Promise<State>
+  /**
+   * read() is one ctx.run of a script made from the task's own arguments and ctx.host/ctx.vars alone (not
+   * from registered results or facts), called right away: the engine may then send it ahead, batched with
+   * other tasks' reads or behind the previous task's change (engine/readahead.ts).
+   */
+  readAhead?: boolean
   /** What must change; [] means the host already is in the desired state. */
   diff(state: State, ctx: TaskContext): Change[]
   /** The inverse of `changes`, from the state read before them; null when there is nothing to undo. */

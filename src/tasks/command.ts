@@ -85,6 +85,7 @@ export function command(args: Array<string | number> | CommandArgs): Task<GuardS
       if (String(a.argv[0]) === '') throw new ArgError('command.argv[0]', 'a program name', a.argv[0])
       validateCommon('command', a)
     },
+    readAhead: true,
     read: (ctx) => readGuards(ctx, a),
     diff(s) {
       return guardsSayRun(s) ? [{ what: `run ${toArgv(words())}` }] : []

@@ -39,6 +39,7 @@ export function directory(args: DirectoryArgs): Task<DirState> {
       if (a.mode !== undefined) mode = needMode('directory.mode', a.mode)
       if (a.owner !== undefined) needOwner('directory.owner', a.owner)
     },
+    readAhead: true,
     async read(ctx) {
       const p = quote(path)
       const script =

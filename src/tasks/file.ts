@@ -46,6 +46,7 @@ export function file(args: FileArgs): Task<FileState> {
       if (a.mode !== undefined) mode = needMode('file.mode', a.mode)
       if (a.owner !== undefined) needOwner('file.owner', a.owner)
     },
+    readAhead: true,
     async read(ctx) {
       const s = await readFile(ctx, path)
       if (s.kind === 'dir' || s.kind === 'other') throw new TaskFailed(`${path} exists and is not a regular file (${s.kind === 'dir' ? 'directory' : s.type})`)

@@ -88,6 +88,7 @@ export function lineinfile(args: LineInFileArgs): Task<FileState> {
       }
       if (a.mode !== undefined) mode = needMode('lineinfile.mode', a.mode)
     },
+    readAhead: true,
     async read(ctx) {
       const s = await readFile(ctx, path)
       if (s.kind === 'toolarge') throw new TaskFailed(`${path} is larger than 8 MiB`)

@@ -23,6 +23,7 @@ export function shell(script: string, args: ShellArgs = {}): Task<GuardState> {
       if (a.executable !== undefined) needAbsPath('shell.executable', a.executable)
       validateCommon('shell', a)
     },
+    readAhead: true,
     read: (ctx) => readGuards(ctx, a),
     diff(s) {
       return guardsSayRun(s) ? [{ what: `run: ${firstLine}` }] : []

@@ -69,6 +69,7 @@ export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?
         throw new ArgError('sysctl.persist', "true, false or a file name like '60-forwarding' (for /etc/sysctl.d/<name>.conf)", persist)
       if (typeof persist !== 'string' && typeof persist !== 'boolean') throw new ArgError('sysctl.persist', 'a boolean or a file name', persist)
     },
+    readAhead: true,
     async read(ctx) {
       const p = quote(procPath(name))
       // cat, not the shell's read: dash reads a byte at a time, and /proc/sys files answer a read at an

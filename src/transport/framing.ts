@@ -74,6 +74,51 @@ export interface FrameSpec {
   timeoutMs?: number
   /** See ExecOptions.timeoutOnController. */
   timeoutOnController?: boolean
+  /** The script is trusted glue (batchScript): it runs in the shell itself, not in a subshell of its own. */
+  bare?: boolean
+}
+
+/** One script of a batch (see batchScript). */
+export interface BatchPart {
+  script: string
+  stdin?: Buffer
+}
+
+/**
+ * Several scripts in one command (one round trip): each runs in its own subshell with its own stdin, as a
+ * framed command would, and is followed by its own random marker on both streams, so splitBatch can give
+ * each its exit code, stdout and stderr. The glue is builtins only: the batch itself needs no subshell
+ * (FrameSpec.bare), so n scripts cost n forks, as n commands would.
+ */
+export function batchScript(parts: BatchPart[], markers: string[]): string {
+  return parts
+    .map((p, i) => {
+      const input = p.stdin && p.stdin.length > 0 ? `printf ${printfLiteral(p.stdin)} | ` : ''
+      return `${input}( eval ${quote(p.script)} )${input ? '' : ' </dev/null'}
+printf '%s%d\\n' '${markers[i]}:' "$?"; printf '%s\\n' '${markers[i]}' >&2\n`
+    })
+    .join('')
+}
+
+/** The batch's output, cut at each part's markers (a part with no marker, cut short, is undefined). */
+export function splitBatch(stdout: Buffer, stderr: Buffer, markers: string[]): Array<{ code: number; stdout: Buffer; stderr: Buffer } | undefined> {
+  let o = 0
+  let e = 0
+  return markers.map((m) => {
+    const om = Buffer.from(`${m}:`)
+    const at = stdout.indexOf(om, o)
+    const atErr = stderr.indexOf(Buffer.from(`${m}\n`), e)
+    const nl = at < 0 ? -1 : stdout.indexOf(0x0a, at + om.length)
+    if (at < 0 || atErr < 0 || nl < 0) {
+      o = stdout.length
+      e = stderr.length
+      return undefined
+    }
+    const part = { code: Number(stdout.toString('latin1', at + om.length, nl)), stdout: stdout.subarray(o, at), stderr: stderr.subarray(e, atErr) }
+    o = nl + 1
+    e = atErr + m.length + 1
+    return part
+  })
 }
 
 /** Scripts bigger than this can't be a single argv word (MAX_ARG_STRLEN 128 KiB): go through a temp file. */
@@ -95,6 +140,8 @@ export function frameCommand(marker: string, spec: FrameSpec): string {
         `(umask 077; set -C; printf ${printfLiteral(Buffer.from(script))} > ${f}) && ` +
         `{ ${input}timeout -k 1 ${secs} /bin/sh ${f}${devnull}; __orch_rc=$?; rm -f ${f}; (exit $__orch_rc); }`
     }
+  } else if (spec.bare && !input) {
+    body = script
   } else {
     body = `${input}( eval ${quote(script)} )${devnull}`
   }

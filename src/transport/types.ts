@@ -35,6 +35,13 @@ export interface Connection {
    * undefined when not known. Lets the engine send a root-only journal entry with a task's command.
    */
   readonly isRoot?: boolean
+  /**
+   * Several scripts in one round trip (each in its own subshell, with its own stdin and result). Optional:
+   * the engine sends reads ahead with it (engine/readahead.ts) where the connection has it.
+   */
+  runBatch?(parts: Array<{ script: string; stdin?: string | Buffer }>, opts?: ExecOptions): Promise<ExecResult[]>
+  /** Commands sent so far (a batch counts one): whether anything ran on the host since a read. */
+  readonly commandsSent?: number
   close(): Promise<void>
 }
 

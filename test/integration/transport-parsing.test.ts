@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { frameCommand, MarkerScanner, newMarker, printfLiteral } from '../../src/transport/framing.ts'
+import { batchScript, frameCommand, MarkerScanner, newMarker, printfLiteral, splitBatch } from '../../src/transport/framing.ts'
 import { checkHostKey, hashHostName, knownHostsName, matchesHostPatterns } from '../../src/transport/known-hosts.ts'
 import { normalizeChecking, parseJumpSpec, parseSshArgs, resolveTarget, shellSplit } from '../../src/transport/options.ts'
 
@@ -32,6 +32,30 @@ describe('MarkerScanner', () => {
       expect(s.data().equals(payload)).toBe(true)
       expect(s.after.toString()).toBe('17\n')
     }
+  })
+})
+
+describe('batchScript / splitBatch', () => {
+  it('gives each script its output and code through /bin/sh, and stops at a script that ends the shell', () => {
+    const markers = [newMarker(), newMarker(), newMarker()]
+    const parts = [{ script: "printf 'a'; echo x >&2; exit 4" }, { script: 'kill -9 $$' }, { script: 'echo never' }]
+    // As the persistent shell runs a batch: the glue in the shell itself (here the sh -c), each script in a subshell.
+    const r = spawnSync('/bin/sh', ['-c', batchScript(parts, markers)])
+    const out = splitBatch(r.stdout, r.stderr, markers)
+    expect(out[0]).toMatchObject({ code: 4 })
+    expect(out[0]!.stdout.toString()).toBe('a')
+    expect(out[0]!.stderr.toString()).toBe('x\n')
+    // kill -9 $$ in a subshell kills the shell that runs the batch: nothing after it is reported as run.
+    expect(out[1]).toBeUndefined()
+    expect(out[2]).toBeUndefined()
+  })
+
+  it('a marker printed by a script (it cannot know one) does not cut its output', () => {
+    const markers = [newMarker(), newMarker()]
+    const r = spawnSync('/bin/sh', ['-c', batchScript([{ script: `printf '%s' '${newMarker()}:0'` }, { script: 'echo two' }], markers)])
+    const out = splitBatch(r.stdout, r.stderr, markers)
+    expect(out.map((x) => x?.code)).toEqual([0, 0])
+    expect(out[1]!.stdout.toString()).toBe('two\n')
   })
 })
 

@@ -182,6 +182,30 @@ describe('commands over one persistent shell', () => {
     expect((await c.run('echo $$')).stdout).not.toBe(pid) // the shell was abandoned, a new one serves
   })
 
+  it('runBatch: several scripts in one round trip, each with its own code, output, stdin and subshell', async () => {
+    const pid = (await conn.run('echo $$')).stdout
+    const before = conn.commandsSent
+    const bin = Buffer.from([0, 1, 255, 10, 0x5f, 0x5f])
+    const rs = await conn.runBatch([
+      { script: "printf 'no newline'; echo e1 >&2; exit 3" },
+      { script: 'if then fi' },
+      { script: 'cd /tmp; FOO=1; set -e; exit 0' },
+      { script: 'cat', stdin: bin },
+      { script: 'pwd; echo "${FOO:-unset}"; cat; echo $$ >&2' },
+    ])
+    expect(conn.commandsSent).toBe(before + 1)
+    expect(rs.map((r) => r.code)).toEqual([3, 2, 0, 0, 0])
+    expect(rs[0]).toMatchObject({ stdout: 'no newline', stderr: 'e1\n' })
+    expect(rs[1].stderr).toMatch(/syntax|unexpected/i)
+    expect(Buffer.from(rs[3].stdout, 'latin1').length).toBeGreaterThan(0)
+    expect(rs[3].stdout).toBe(bin.toString('utf8'))
+    // Each script had a subshell of its own (no cd, variable or set -e left over) and /dev/null for stdin.
+    expect(rs[4].stdout).toBe('/root\nunset\n')
+    expect(rs[4].stderr.trim()).not.toBe(pid)
+    // The shell itself is the same, and fine.
+    expect((await conn.run('echo $$')).stdout).toBe(pid)
+  })
+
   it('does not let a command take the shell down for good', async () => {
     const r = await conn.run('kill -9 $$')
     expect(r.code).not.toBe(0)
