@@ -4,7 +4,9 @@
  *
  *   /var/lib/orch/                      root-only (0700)
  *     bin/rollback.sh RUN WHO           replays RUN's undo journal newest first (run by orch or a timer)
- *     lock/run                          the run that holds this host (mkdir is the atomic lock)
+ *     lock                              "RUN PID": the run that holds this host and its shell's parent (sshd);
+ *                                       created with noclobber (O_EXCL), the atomic lock; a directory
+ *                                       lock/ with lock/run and lock/pid is an older orch's, read the same
  *     last-committed                    id of the last committed run (what `orch rollback` undoes)
  *     journal/RUN/NNNN-module.sh        undo entries, written by the engine before each change
  *     journal/RUN/status                applying | committed | rolling-back | rolled-back | rollback-failed
@@ -17,11 +19,14 @@
  */
 import { ENTRY_COMPLETE_RULE, ENTRY_END, JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
 import { createHash } from 'node:crypto'
-import { sh } from '../net/shell.ts'
+import { raw, sh } from '../net/shell.ts'
 
 export const ORCH_ROOT = '/var/lib/orch'
 export const ROLLBACK_BIN = `${ORCH_ROOT}/bin/rollback.sh`
-export const LOCK_DIR = `${ORCH_ROOT}/lock`
+export const LOCK_PATH = `${ORCH_ROOT}/lock`
+
+/** Sets $holder and $lpid from the lock (either form), with builtins; empty when there is none. */
+const READ_LOCK = `holder=; lpid=; if [ -d ${LOCK_PATH} ]; then { read -r holder < ${LOCK_PATH}/run; read -r lpid < ${LOCK_PATH}/pid; } 2>/dev/null; elif [ -f ${LOCK_PATH} ]; then read -r holder lpid < ${LOCK_PATH}; fi`
 
 /** Installed by begin when the host's copy is not this version (its second line says which it is). */
 const ROLLBACK_BODY = `# orch rollback: replay a run's undo journal, newest entry first. Usage: rollback.sh RUN [WHO]
@@ -53,7 +58,8 @@ done
 if [ $failed = 0 ]; then
   # Release the host (only if this run holds it), then say it is done: a reader that sees
   # rolled-back never finds the lock still taken.
-  [ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = "$run" ] && rm -rf ${LOCK_DIR}
+  ${READ_LOCK}
+  [ "$holder" = "$run" ] && rm -rf ${LOCK_PATH}
   [ "$(cat ${ORCH_ROOT}/last-committed 2>/dev/null)" = "$run" ] && rm -f ${ORCH_ROOT}/last-committed
   echo rolled-back > "$dir/status"
   exit 0
@@ -80,33 +86,42 @@ export function beginScript(runId: string, meta: string, resume = false): string
   assertRunId(runId)
   const dir = journalDir(runId)
   // Shell builtins wherever they do (read, echo, printf, test, globs): every process started here is
-  // ~1-1.5 ms of the target's CPU on every run. What is left: mkdir for the lock and the run's journal
-  // (and, the first time or after an upgrade, installing rollback.sh: written under umask 077, 0600, and
-  // always run as `/bin/sh rollback.sh`, so no chmod).
+  // ~1-1.5 ms of the target's CPU on every run. What is left: one mkdir, of the run's journal (with
+  // /var/lib/orch on a fresh host), and, the first time or after an upgrade, the mv that installs
+  // rollback.sh (written under umask 077, 0600, and always run as `/bin/sh rollback.sh`: no chmod). The
+  // lock is a file made with noclobber (the shell's own O_EXCL open), so taking it starts no process; the
+  // journal directory is made first, and removed again when the host is refused.
   return (
     // A fresh host: /var/lib/orch made under umask 077 is root-only already (an existing one is locked down).
     sh`umask 077
+made=0
 if [ ! -d ${JOURNAL_ROOT} ]; then
-  if [ -d ${ORCH_ROOT} ]; then mkdir -p ${ORCH_ROOT}/bin ${JOURNAL_ROOT} && chmod 700 ${ORCH_ROOT}; else mkdir -p ${ORCH_ROOT}/bin ${JOURNAL_ROOT}; fi || exit 1
+  if [ -d ${ORCH_ROOT} ]; then mkdir -p ${ORCH_ROOT}/bin ${dir} && chmod 700 ${ORCH_ROOT}; else mkdir -p ${ORCH_ROOT}/bin ${dir}; fi || exit 1
+  made=1
+elif [ ! -d ${dir} ]; then
+  mkdir ${dir} || exit 1
+  made=1
 fi
 v=; [ -f ${ROLLBACK_BIN} ] && { read -r v; read -r v; } < ${ROLLBACK_BIN}
 if [ "$v" != ${ROLLBACK_VERSION} ]; then
   printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN} || exit 1
 fi
-rd() { v=; [ -f "$1" ] && read -r v < "$1"; echo "$v"; }
-if ! mkdir ${LOCK_DIR} 2>/dev/null; then
-  holder=$(rd ${LOCK_DIR}/run)
-  if [ -z "$holder" ]; then sleep 0.2; holder=$(rd ${LOCK_DIR}/run); fi
-  st=$(rd ${JOURNAL_ROOT}/"$holder"/status); st=\${st:-unknown}
-  pid=$(rd ${LOCK_DIR}/pid)
-  if [ ${resume ? 1 : 0} = 1 ] && [ "$holder" = ${runId} ]; then :
-  elif [ "$st" = applying ] && [ "\${pid:-0}" -gt 1 ] 2>/dev/null && kill -0 "$pid" 2>/dev/null; then echo "held $holder"; exit 0
-  else echo "unfinished $holder $st"; exit 0
+set -C
+if { echo ${runId} "$PPID" > ${LOCK_PATH}; } 2>/dev/null; then set +C
+else
+  set +C
+  ${raw(READ_LOCK)}
+  # Taken a moment ago by another run that has not written its name yet.
+  if [ -z "$holder" ] && [ -f ${LOCK_PATH} ]; then sleep 0.2; ${raw(READ_LOCK)}; fi
+  st=; [ -n "$holder" ] && [ -f ${JOURNAL_ROOT}/"$holder"/status ] && read -r st < ${JOURNAL_ROOT}/"$holder"/status; st=\${st:-unknown}
+  if [ ${resume ? 1 : 0} = 1 ] && [ "$holder" = ${runId} ]; then
+    if [ -d ${LOCK_PATH} ]; then echo ${runId} > ${LOCK_PATH}/run; echo $PPID > ${LOCK_PATH}/pid; else echo ${runId} "$PPID" > ${LOCK_PATH}; fi
+  else
+    [ $made = 0 ] || rmdir ${dir} 2>/dev/null
+    if [ "$st" = applying ] && [ "\${lpid:-0}" -gt 1 ] 2>/dev/null && kill -0 "$lpid" 2>/dev/null; then echo "held $holder"; else echo "unfinished $holder $st"; fi
+    exit 0
   fi
 fi
-echo ${runId} > ${LOCK_DIR}/run
-echo $PPID > ${LOCK_DIR}/pid
-[ -d ${dir} ] || mkdir ${dir} || exit 1
 [ -f ${dir}/status ] || echo applying > ${dir}/status
 printf '%s\\n' ${meta} > ${dir}/meta
 ` +
@@ -172,8 +187,8 @@ else
   set -- ${dir}
   result=unchanged
 fi
-holder=; [ -f ${LOCK_DIR}/run ] && read -r holder < ${LOCK_DIR}/run
-[ "$holder" = ${runId} ] && set -- "$@" ${LOCK_DIR}
+${raw(READ_LOCK)}
+[ "$holder" = ${runId} ] && set -- "$@" ${LOCK_PATH}
 # One rm for the empty journal and the lock.
 [ $# = 0 ] || rm -rf -- "$@"
 echo $result`
@@ -190,7 +205,8 @@ export function rollbackScript(runId: string, who: string): string {
 export function releaseScript(runId: string): string {
   const dir = journalDir(runId)
   return sh`ls ${dir} 2>/dev/null | grep -qE '^[0-9]{4}-' || rm -rf ${dir}
-[ "$(cat ${LOCK_DIR}/run 2>/dev/null)" = ${runId} ] && rm -rf ${LOCK_DIR}
+${raw(READ_LOCK)}
+[ "$holder" = ${runId} ] && rm -rf ${LOCK_PATH}
 exit 0`
 }
 
@@ -201,7 +217,8 @@ export interface HostTxStatus {
 }
 
 /** One round trip: lock holder, last committed run, and every journalled run with its status. */
-export const STATUS_SCRIPT = sh`echo "lock $(cat ${LOCK_DIR}/run 2>/dev/null)"
+export const STATUS_SCRIPT = sh`${raw(READ_LOCK)}
+echo "lock $holder"
 echo "last $(cat ${ORCH_ROOT}/last-committed 2>/dev/null)"
 for d in ${JOURNAL_ROOT}/*/; do
   [ -d "$d" ] || continue

@@ -58,6 +58,30 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((r) => r.run === other)).toBeUndefined()
   })
 
+  it('the lock is one file, "RUN PID", taken with no process; a refused run leaves no journal; an older orch\'s lock directory is understood', async () => {
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'lock'))).toBe('ok 0')
+    const [holder, pid] = (await ok(conn(), 'cat /var/lib/orch/lock; test -f /var/lib/orch/lock && echo file')).split(/\s+/)
+    expect(holder).toBe(run)
+    // The shell's parent (sshd over SSH; 0 here, where nsenter's shell has no parent in the namespace).
+    expect(pid).toMatch(/^\d+$/)
+    expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).lock).toBe(run)
+    const refused = newRunId()
+    expect(await ok(conn(), beginScript(refused, 'refused'))).toBe(`unfinished ${run} applying`)
+    expect(await ok(conn(), `test -e /var/lib/orch/journal/${refused} && echo there || echo gone`)).toBe('gone')
+    expect(await ok(conn(), commitScript(run))).toBe('disarmed\nunchanged')
+    expect(await ok(conn(), 'test -e /var/lib/orch/lock && echo held || echo free')).toBe('free')
+    // A host an older orch left locked (lock/run, lock/pid) with an unfinished run.
+    const old = newRunId()
+    await ok(conn(), `mkdir -p /var/lib/orch/journal/${old} /var/lib/orch/lock && echo applying > /var/lib/orch/journal/${old}/status && echo ${old} > /var/lib/orch/lock/run && echo 999999 > /var/lib/orch/lock/pid`)
+    expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).lock).toBe(old)
+    expect(await ok(conn(), beginScript(refused, 'refused'))).toBe(`unfinished ${old} applying`)
+    await ok(conn(), rollbackScript(old, 'orch'))
+    expect(await ok(conn(), 'test -e /var/lib/orch/lock && echo held || echo free')).toBe('free')
+    expect(await ok(conn(), beginScript(refused, 'now'))).toBe('ok 0')
+    expect(await ok(conn(), commitScript(refused))).toBe('disarmed\nunchanged')
+  })
+
   it('an armed timer restores the host by itself when nobody disarms it', async () => {
     const before = await snapshot(conn())
     const run = newRunId()
