@@ -178,6 +178,27 @@ describe('plain reporter', () => {
   })
 })
 
+describe('plain reporter output', () => {
+  it('lines of one turn of the event loop go out in one write; a warning or the end flushes them first', async () => {
+    const writes: Array<[string, string]> = []
+    const out = { write: (t: string) => writes.push(['out', t]) }
+    const err = { write: (t: string) => writes.push(['err', t]) }
+    const r = new PlainReporter(out, err, {})
+    const res = (host: string) => ({ host, task: 't', module: 'file', index: 0, status: 'ok' as const, changed: false, failed: false, skipped: false, changes: [], durationMs: 1 })
+    r.playStart({ name: 'p' })
+    r.taskStart({ name: 't', handler: false })
+    for (const h of ['a', 'b', 'c']) r.hostTaskResult(res(h))
+    expect(writes).toEqual([])
+    await new Promise((ok) => setImmediate(ok))
+    expect(writes).toHaveLength(1)
+    expect(writes[0][1]).toMatch(/PLAY \[p\][\s\S]*TASK \[t\][\s\S]*ok: \[a\]\nok: \[b\]\nok: \[c\]\n$/)
+    r.hostTaskResult(res('d'))
+    r.warn('careful')
+    expect(writes.slice(1).map((w) => w[0])).toEqual(['out', 'err'])
+    expect(writes[1][1]).toBe('ok: [d]\n')
+  })
+})
+
 describe('TTY reporter', () => {
   it('redraws a live block in place and ends with the recap', async () => {
     const out = new Sink()
