@@ -22,7 +22,12 @@ export const SNAPSHOT_START = `${MARKER} `
  */
 export const SNAPSHOT_SCRIPT = [
   `echo '${MARKER} ip'`,
-  "printf '%s\\n' 'link show' 'addr show' 'route show table all' | ip -d -j -batch - 2>/dev/null",
+  // A here-document, not printf | ip: the shell writes it to the pipe itself, with no process for printf.
+  'ip -d -j -batch - 2>/dev/null <<\'ORCH_IP_BATCH\'',
+  'link show',
+  'addr show',
+  'route show table all',
+  'ORCH_IP_BATCH',
   `echo '${MARKER} iptables'`,
   'iptables-save 2>/dev/null || true',
   `echo '${MARKER} forward'`,

@@ -171,7 +171,8 @@ export class Transaction {
     if (!tx || tx.pre || tx.snapshotting || tx.preOnTarget) return undefined
     tx.preOnTarget = true
     return {
-      script: `( ${SNAPSHOT_SCRIPT}\n) > ${preSnapshotPath(this.o.runId)} 2>/dev/null </dev/null\n`,
+      // A brace group, not a subshell (the script sets a few variables and never exits): one fork less.
+      script: `{ ${SNAPSHOT_SCRIPT}\n} > ${preSnapshotPath(this.o.runId)} 2>/dev/null </dev/null\n`,
       alone: async (conn) => {
         tx.preOnTarget = false
         await this.beforeChange(host, conn)
