@@ -4,6 +4,7 @@
  *
  *   /var/lib/orch/                      root-only (0700)
  *     bin/rollback.sh RUN WHO           replays RUN's undo journal newest first (run by orch or a timer)
+ *     bin/rollback.version              the version of rollback.sh in place (ROLLBACK_STAMP)
  *     lock                              "RUN PID": the run that holds this host and its shell's parent (sshd);
  *                                       created with noclobber (O_EXCL), the atomic lock; a directory
  *                                       lock/ with lock/run and lock/pid is an older orch's, read the same
@@ -23,6 +24,13 @@ import { raw, sh } from '../net/shell.ts'
 
 export const ORCH_ROOT = '/var/lib/orch'
 export const ROLLBACK_BIN = `${ORCH_ROOT}/bin/rollback.sh`
+/**
+ * The version of the rollback.sh in place, written once it is whole. Replacing a copy goes through a temp
+ * file and mv (a rollback running from the old copy keeps reading it); the first copy on a host has
+ * nobody reading it and is written in place, created exclusively: no process. One cut short (no stamp)
+ * is replaced by the next begin.
+ */
+export const ROLLBACK_STAMP = `${ORCH_ROOT}/bin/rollback.version`
 export const LOCK_PATH = `${ORCH_ROOT}/lock`
 
 /** Sets $holder and $lpid from the lock (either form), with builtins; empty when there is none. */
@@ -87,8 +95,8 @@ export function beginScript(runId: string, meta: string, resume = false): string
   const dir = journalDir(runId)
   // Shell builtins wherever they do (read, echo, printf, test, globs): every process started here is
   // ~1-1.5 ms of the target's CPU on every run. What is left: one mkdir, of the run's journal (with
-  // /var/lib/orch on a fresh host), and, the first time or after an upgrade, the mv that installs
-  // rollback.sh (written under umask 077, 0600, and always run as `/bin/sh rollback.sh`: no chmod). The
+  // /var/lib/orch on a fresh host), and, after an upgrade, the mv that replaces rollback.sh (written
+  // under umask 077, 0600, and always run as `/bin/sh rollback.sh`: no chmod; see ROLLBACK_STAMP). The
   // lock is a file made with noclobber (the shell's own O_EXCL open), so taking it starts no process; the
   // journal directory is made first, and removed again when the host is refused.
   return (
@@ -102,9 +110,15 @@ elif [ ! -d ${dir} ]; then
   mkdir ${dir} || exit 1
   made=1
 fi
-v=; [ -f ${ROLLBACK_BIN} ] && { read -r v; read -r v; } < ${ROLLBACK_BIN}
+v=; [ -f ${ROLLBACK_STAMP} ] && read -r v < ${ROLLBACK_STAMP}
 if [ "$v" != ${ROLLBACK_VERSION} ]; then
-  printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN} || exit 1
+  if [ -e ${ROLLBACK_BIN} ]; then
+    printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}.tmp && mv -f ${ROLLBACK_BIN}.tmp ${ROLLBACK_BIN} || exit 1
+    echo ${ROLLBACK_VERSION} > ${ROLLBACK_STAMP}
+  else
+    set -C
+    if { printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}; } 2>/dev/null; then set +C; echo ${ROLLBACK_VERSION} > ${ROLLBACK_STAMP}; else set +C; fi
+  fi
 fi
 set -C
 if { echo ${runId} "$PPID" > ${LOCK_PATH}; } 2>/dev/null; then set +C

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ENTRY_END, RemoteJournal, newRunId, undoFileText } from '../../src/engine/journal.ts'
 import { quote } from '../../src/net/shell.ts'
 import { nsenterConnection } from '../../src/lab/connection.ts'
-import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, ROLLBACK_BIN, ROLLBACK_SH, STATUS_SCRIPT } from '../../src/safety/remote.ts'
+import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, ROLLBACK_BIN, ROLLBACK_SH, ROLLBACK_STAMP, STATUS_SCRIPT } from '../../src/safety/remote.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
@@ -130,12 +130,25 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     expect(await ok(conn(), beginScript(b, 'two'))).toBe('ok 0')
     expect(await ok(conn(), commitScript(b))).toBe('disarmed\nunchanged')
     expect(await stamp()).toBe(first) // same inode: not rewritten
-    // An older orch's copy (another version line) is replaced by this one.
-    await ok(conn(), `sed -i '2s/.*/# version 0000/' ${ROLLBACK_BIN}`)
+    // An older orch's copy (another version) is replaced by this one, through a new inode (mv).
+    await ok(conn(), `echo '# version 0000' > ${ROLLBACK_STAMP}; printf 'old\\n' > ${ROLLBACK_BIN}`)
     const c = newRunId()
     expect(await ok(conn(), beginScript(c, 'three'))).toBe('ok 0')
     expect(await ok(conn(), commitScript(c))).toBe('disarmed\nunchanged')
     expect(await ok(conn(), `cat ${ROLLBACK_BIN}`)).toBe(ROLLBACK_SH.trim())
+    expect(await stamp()).not.toBe(first)
+    // A copy cut short while it was first written (no stamp) is replaced too; on a fresh host it is
+    // written in place with no temp file, and stamped.
+    await ok(conn(), `rm -f ${ROLLBACK_STAMP}; printf '#!/bin/sh\\n# ver' > ${ROLLBACK_BIN}`)
+    const d = newRunId()
+    expect(await ok(conn(), beginScript(d, 'four'))).toBe('ok 0')
+    expect(await ok(conn(), commitScript(d))).toBe('disarmed\nunchanged')
+    expect(await ok(conn(), `cat ${ROLLBACK_BIN}`)).toBe(ROLLBACK_SH.trim())
+    await ok(conn(), `rm -f ${ROLLBACK_BIN} ${ROLLBACK_STAMP}`)
+    const e = newRunId()
+    expect(await ok(conn(), beginScript(e, 'five'))).toBe('ok 0')
+    expect(await ok(conn(), commitScript(e))).toBe('disarmed\nunchanged')
+    expect(await ok(conn(), `cat ${ROLLBACK_BIN}; ls /var/lib/orch/bin`)).toBe(`${ROLLBACK_SH}rollback.sh\nrollback.version`)
   })
 
   it('the snapshot reads iptables as `iptables -S` prints it, and sees a rule added', async () => {
