@@ -469,15 +469,17 @@ export class SshConnection implements Connection {
   }
 
   /**
-   * Several scripts in one round trip, one after another, each as run() would run it (its own subshell and
-   * stdin): one result each. A part the batch did not get to (its shell died) reads as that failure.
+   * Several scripts in one round trip, one after another in one subshell (framing.ts batchScript): one
+   * result each. A script after one that ended the batch (`exit`), never run, reads as a failure (255,
+   * "the batch ended before this script did").
    */
   runBatch(parts: Array<{ script: string; stdin?: string | Buffer }>, opts: ExecOptions = {}): Promise<ExecResult[]> {
     return this.enqueue(async () => {
       const markers = parts.map(() => newMarker())
+      const end = newMarker()
       const framed: BatchPart[] = parts.map((p) => ({ script: p.script, stdin: p.stdin === undefined ? undefined : Buffer.isBuffer(p.stdin) ? p.stdin : Buffer.from(p.stdin) }))
-      const r = await this.execRaw(batchScript(framed, markers), { ...opts, stdin: undefined, bare: true })
-      return splitBatch(r.stdout, r.stderr, markers).map((x) =>
+      const r = await this.execRaw(batchScript(framed, markers, end), { ...opts, stdin: undefined, bare: true })
+      return splitBatch(r.stdout, r.stderr, markers, end).map((x) =>
         x
           ? { code: x.code, stdout: x.stdout.toString('utf8'), stderr: x.stderr.toString('utf8'), durationMs: r.durationMs, timedOut: false }
           : { code: r.code === 0 ? 255 : r.code, stdout: '', stderr: `orch: the batch ended before this script did\n${r.stderr.toString('utf8').slice(-2000)}`, durationMs: r.durationMs, timedOut: r.timedOut },

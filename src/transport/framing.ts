@@ -85,39 +85,54 @@ export interface BatchPart {
 }
 
 /**
- * Several scripts in one command (one round trip): each runs in its own subshell with its own stdin, as a
- * framed command would, and is followed by its own random marker on both streams, so splitBatch can give
- * each its exit code, stdout and stderr. The glue is builtins only: the batch itself needs no subshell
- * (FrameSpec.bare), so n scripts cost n forks, as n commands would.
+ * Several scripts in one command (one round trip), in ONE subshell: each runs with its own stdin (none:
+ * /dev/null) and is followed by its own random marker on both streams, so splitBatch can give each its
+ * exit code, stdout and stderr; after the subshell, an end marker carries its exit status. A fork of the
+ * shell per script was most of a batch's cost on a target; in exchange a script's `exit` ends the batch
+ * (splitBatch gives that script the subshell's status and the later ones no result), and what a script
+ * leaves behind (variables, positional parameters, cwd) is there for the next one: umask and the shell
+ * options -e, -u, -C are put back before each. The glue around the subshell is builtins only
+ * (FrameSpec.bare): n scripts cost one fork.
  */
-export function batchScript(parts: BatchPart[], markers: string[]): string {
-  return parts
+export function batchScript(parts: BatchPart[], markers: string[], end: string): string {
+  const body = parts
     .map((p, i) => {
       const input = p.stdin && p.stdin.length > 0 ? `printf ${printfLiteral(p.stdin)} | ` : ''
-      return `${input}( eval ${quote(p.script)} )${input ? '' : ' </dev/null'}
-printf '%s%d\\n' '${markers[i]}:' "$?"; printf '%s\\n' '${markers[i]}' >&2\n`
+      const reset = i === 0 ? '' : `set +e +u +C; umask ${SHELL_UMASK}\n`
+      const run = input ? `${input}( eval ${quote(p.script)} )` : `eval ${quote(p.script)} </dev/null`
+      return `${reset}${run}\nprintf '%s%d\\n' '${markers[i]}:' "$?"; printf '%s\\n' '${markers[i]}' >&2\n`
     })
     .join('')
+  return `(\n${body})\nprintf '%s%d\\n' '${end}:' "$?"; printf '%s\\n' '${end}' >&2\n`
 }
 
-/** The batch's output, cut at each part's markers (a part with no marker, cut short, is undefined). */
-export function splitBatch(stdout: Buffer, stderr: Buffer, markers: string[]): Array<{ code: number; stdout: Buffer; stderr: Buffer } | undefined> {
+/**
+ * The batch's output, cut at each script's markers. The script running when the subshell ended (an `exit`,
+ * the shell killed) gets what was printed after the last marker and the subshell's status from the end
+ * marker; the scripts after it, never run, are undefined (so is every script from there when not even the
+ * end marker came: the shell itself went away).
+ */
+export function splitBatch(stdout: Buffer, stderr: Buffer, markers: string[], end: string): Array<{ code: number; stdout: Buffer; stderr: Buffer } | undefined> {
   let o = 0
   let e = 0
-  return markers.map((m) => {
+  let done = false
+  const cut = (m: string) => {
     const om = Buffer.from(`${m}:`)
     const at = stdout.indexOf(om, o)
     const atErr = stderr.indexOf(Buffer.from(`${m}\n`), e)
     const nl = at < 0 ? -1 : stdout.indexOf(0x0a, at + om.length)
-    if (at < 0 || atErr < 0 || nl < 0) {
-      o = stdout.length
-      e = stderr.length
-      return undefined
-    }
+    if (at < 0 || atErr < 0 || nl < 0) return undefined
     const part = { code: Number(stdout.toString('latin1', at + om.length, nl)), stdout: stdout.subarray(o, at), stderr: stderr.subarray(e, atErr) }
     o = nl + 1
     e = atErr + m.length + 1
     return part
+  }
+  return markers.map((m) => {
+    if (done) return undefined
+    const part = cut(m)
+    if (part) return part
+    done = true
+    return cut(end)
   })
 }
 

@@ -36,8 +36,9 @@ export interface Connection {
    */
   readonly isRoot?: boolean
   /**
-   * Several scripts in one round trip (each in its own subshell, with its own stdin and result). Optional:
-   * the engine sends reads ahead with it (engine/readahead.ts) where the connection has it.
+   * Several scripts in one round trip, in one subshell (each with its own stdin and result; one that
+   * exits ends the batch: the later ones fail unrun). Optional: the engine sends reads ahead with it
+   * (engine/readahead.ts) where the connection has it.
    */
   runBatch?(parts: Array<{ script: string; stdin?: string | Buffer }>, opts?: ExecOptions): Promise<ExecResult[]>
   /** Commands sent so far (a batch counts one): whether anything ran on the host since a read. */

@@ -36,24 +36,60 @@ describe('MarkerScanner', () => {
 })
 
 describe('batchScript / splitBatch', () => {
-  it('gives each script its output and code through /bin/sh, and stops at a script that ends the shell', () => {
-    const markers = [newMarker(), newMarker(), newMarker()]
-    const parts = [{ script: "printf 'a'; echo x >&2; exit 4" }, { script: 'kill -9 $$' }, { script: 'echo never' }]
-    // As the persistent shell runs a batch: the glue in the shell itself (here the sh -c), each script in a subshell.
-    const r = spawnSync('/bin/sh', ['-c', batchScript(parts, markers)])
-    const out = splitBatch(r.stdout, r.stderr, markers)
-    expect(out[0]).toMatchObject({ code: 4 })
+  const runBatch = (parts: Array<{ script: string; stdin?: Buffer }>) => {
+    const markers = parts.map(() => newMarker())
+    const end = newMarker()
+    // As the persistent shell runs a batch: the glue in the shell itself (here the sh -c).
+    const r = spawnSync('/bin/sh', ['-c', `${batchScript(parts, markers, end)}echo after`])
+    return { out: splitBatch(r.stdout, r.stderr, markers, end), stdout: r.stdout.toString() }
+  }
+
+  it('gives each script its output and code, in one subshell; umask and -e/-u/-C are put back in between', () => {
+    const { out, stdout } = runBatch([
+      { script: "printf 'a'; echo x >&2; false" },
+      { script: 'umask 077; set -e -u -C; v=1' },
+      { script: 'umask; case $- in *[euC]*) echo options;; esac; echo "v=$v"' },
+      { script: 'cat', stdin: Buffer.from([0, 1, 255]) },
+    ])
+    expect(out.map((x) => x?.code)).toEqual([1, 0, 0, 0])
     expect(out[0]!.stdout.toString()).toBe('a')
     expect(out[0]!.stderr.toString()).toBe('x\n')
-    // kill -9 $$ in a subshell kills the shell that runs the batch: nothing after it is reported as run.
-    expect(out[1]).toBeUndefined()
+    // Variables stay for the next script (it is one subshell); the umask and the options do not.
+    expect(out[2]!.stdout.toString()).toBe('0022\nv=1\n')
+    expect([...out[3]!.stdout]).toEqual([0, 1, 255])
+    // The shell that ran the batch goes on.
+    expect(stdout.endsWith('after\n')).toBe(true)
+  })
+
+  it("a script's exit ends the batch: it gets the subshell's status, the scripts after it no result", () => {
+    const { out, stdout } = runBatch([{ script: 'echo one' }, { script: 'echo two; echo err >&2; exit 7' }, { script: 'echo never' }])
+    expect(out[0]).toMatchObject({ code: 0 })
+    expect(out[1]).toMatchObject({ code: 7 })
+    expect(out[1]!.stdout.toString()).toBe('two\n')
+    expect(out[1]!.stderr.toString()).toBe('err\n')
     expect(out[2]).toBeUndefined()
+    expect(stdout).not.toContain('never')
+    expect(stdout.endsWith('after\n')).toBe(true)
+  })
+
+  it('a script whose subshell is killed gets its status from the end marker, the later ones no result', () => {
+    // sh -c's parent is the batch's subshell: SIGKILL, 128 + 9.
+    const { out, stdout } = runBatch([{ script: "printf 'a'" }, { script: "echo b; sh -c 'kill -9 $PPID'" }, { script: 'echo never' }])
+    expect(out[0]!.stdout.toString()).toBe('a')
+    expect(out[1]).toMatchObject({ code: 137 })
+    expect(out[1]!.stdout.toString()).toBe('b\n')
+    expect(out[2]).toBeUndefined()
+    expect(stdout.endsWith('after\n')).toBe(true)
+    // No end marker either (the shell that ran the batch went away): nothing from the cut on.
+    const markers = [newMarker(), newMarker()]
+    expect(splitBatch(Buffer.from(`x${markers[0]}:0\ny`), Buffer.from(`${markers[0]}\n`), markers, newMarker())).toEqual([
+      { code: 0, stdout: Buffer.from('x'), stderr: Buffer.alloc(0) },
+      undefined,
+    ])
   })
 
   it('a marker printed by a script (it cannot know one) does not cut its output', () => {
-    const markers = [newMarker(), newMarker()]
-    const r = spawnSync('/bin/sh', ['-c', batchScript([{ script: `printf '%s' '${newMarker()}:0'` }, { script: 'echo two' }], markers)])
-    const out = splitBatch(r.stdout, r.stderr, markers)
+    const { out } = runBatch([{ script: `printf '%s' '${newMarker()}:0'` }, { script: 'echo two' }])
     expect(out.map((x) => x?.code)).toEqual([0, 0])
     expect(out[1]!.stdout.toString()).toBe('two\n')
   })

@@ -182,28 +182,30 @@ describe('commands over one persistent shell', () => {
     expect((await c.run('echo $$')).stdout).not.toBe(pid) // the shell was abandoned, a new one serves
   })
 
-  it('runBatch: several scripts in one round trip, each with its own code, output, stdin and subshell', async () => {
+  it('runBatch: several scripts in one round trip and one subshell, each with its own code, output and stdin', async () => {
     const pid = (await conn.run('echo $$')).stdout
     const before = conn.commandsSent
     const bin = Buffer.from([0, 1, 255, 10, 0x5f, 0x5f])
     const rs = await conn.runBatch([
-      { script: "printf 'no newline'; echo e1 >&2; exit 3" },
-      { script: 'if then fi' },
-      { script: 'cd /tmp; FOO=1; set -e; exit 0' },
+      { script: "printf 'no newline'; echo e1 >&2; false" },
       { script: 'cat', stdin: bin },
-      { script: 'pwd; echo "${FOO:-unset}"; cat; echo $$ >&2' },
+      { script: 'cd /tmp; FOO=1; set -e' },
+      { script: 'pwd; echo "${FOO:-unset}"; case $- in *e*) echo errexit;; esac; cat; echo $$ >&2' },
+      { script: 'if then fi' },
+      { script: 'echo never' },
     ])
     expect(conn.commandsSent).toBe(before + 1)
-    expect(rs.map((r) => r.code)).toEqual([3, 2, 0, 0, 0])
+    expect(rs.map((r) => r.code)).toEqual([1, 0, 0, 0, 2, 255])
     expect(rs[0]).toMatchObject({ stdout: 'no newline', stderr: 'e1\n' })
-    expect(rs[1].stderr).toMatch(/syntax|unexpected/i)
-    expect(Buffer.from(rs[3].stdout, 'latin1').length).toBeGreaterThan(0)
-    expect(rs[3].stdout).toBe(bin.toString('utf8'))
-    // Each script had a subshell of its own (no cd, variable or set -e left over) and /dev/null for stdin.
-    expect(rs[4].stdout).toBe('/root\nunset\n')
-    expect(rs[4].stderr.trim()).not.toBe(pid)
-    // The shell itself is the same, and fine.
-    expect((await conn.run('echo $$')).stdout).toBe(pid)
+    expect(rs[1].stdout).toBe(bin.toString('utf8'))
+    // One subshell: a script sees what the one before left (cwd, variables) but not set -e; stdin is /dev/null.
+    expect(rs[3].stdout).toBe('/tmp\n1\n')
+    expect(rs[3].stderr.trim()).not.toBe(pid)
+    // A syntax error ends the batch there: the script after it did not run.
+    expect(rs[4].stderr).toMatch(/syntax|unexpected/i)
+    expect(rs[5].stderr).toMatch(/batch ended before/)
+    // The shell itself is the same, and untouched.
+    expect((await conn.run('pwd; echo "${FOO:-unset}"; echo $$')).stdout).toBe(`/root\nunset\n${pid}`)
   })
 
   it('does not let a command take the shell down for good', async () => {

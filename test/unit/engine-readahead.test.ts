@@ -47,8 +47,9 @@ class LocalConn implements Connection {
     this.log.push({ batch: parts.length, scripts: parts.map((p) => p.script) })
     await Promise.resolve()
     const markers = parts.map(() => newMarker())
-    const r = this.sh(batchScript(parts.map((p) => ({ script: p.script, stdin: p.stdin === undefined ? undefined : Buffer.from(p.stdin) })), markers))
-    return splitBatch(r.stdout, r.stderr, markers).map((x) => (x ? { code: x.code, stdout: x.stdout.toString(), stderr: x.stderr.toString(), durationMs: 0 } : { code: 255, stdout: '', stderr: 'cut', durationMs: 0 }))
+    const end = newMarker()
+    const r = this.sh(batchScript(parts.map((p) => ({ script: p.script, stdin: p.stdin === undefined ? undefined : Buffer.from(p.stdin) })), markers, end))
+    return splitBatch(r.stdout, r.stderr, markers, end).map((x) => (x ? { code: x.code, stdout: x.stdout.toString(), stderr: x.stderr.toString(), durationMs: 0 } : { code: 255, stdout: '', stderr: 'cut', durationMs: 0 }))
   }
   async upload(): Promise<void> {
     this.sent++
