@@ -31,7 +31,10 @@ beforeAll(async () => {
   dir = tempDir()
   key = keygen(dir, 'id_ed25519')
   // Drops every unauthenticated connection beyond 6: a pool limited to 4 handshakes (the same slack as the
-  // default 8 vs sshd's MaxStartups 10) gets through without a single drop or retry.
+  // default 8 vs sshd's MaxStartups 10) gets through. sshd's listener learns that a connection got past
+  // authentication a moment after the client does; on a loaded machine that moment was once long enough
+  // for a 7th to be dropped, so the first test lets the transport retry (as it does by default) and
+  // checks that the cap held and that drops stay the exception.
   target = new TestSshd({ extraConfig: ['MaxStartups 6:100:6', 'MaxSessions 50'] })
   bastion = new TestSshd({ extraConfig: ['MaxSessions 100'] })
   await Promise.all([target.start(), bastion.start()])
@@ -46,24 +49,25 @@ afterAll(async () => {
 
 describe('ConnectionPool', () => {
   it('opens one connection per host, reuses it, and caps concurrent handshakes', async () => {
-    const pool = new ConnectionPool({ forks: 20, maxHandshakes: 4, resolve: (h) => hostOpts(h) })
+    const pool = new ConnectionPool({ forks: 20, maxHandshakes: 4, resolve: (h) => hostOpts(h, { retries: 2, retryDelayMs: 50 }) })
     try {
       const names = Array.from({ length: 24 }, (_, i) => `node${i}`)
-      const before = target.acceptedCount()
       const t0 = performance.now()
       const all = await pool.openAll(names)
       const elapsed = performance.now() - t0
       expect([...all.values()].filter((c) => c instanceof UnreachableError)).toEqual([])
       expect(pool.stats.peakInFlight).toBeLessThanOrEqual(4)
       expect(pool.stats.peakPerEndpoint).toBeLessThanOrEqual(4)
-      expect(pool.stats.handshakes).toBe(24)
-      console.log(`pool: 24 hosts opened in ${elapsed.toFixed(0)} ms (maxHandshakes 4)`)
+      expect(pool.stats.handshakes).toBeGreaterThanOrEqual(24)
+      expect(pool.stats.handshakes).toBeLessThanOrEqual(27)
+      console.log(`pool: 24 hosts opened in ${elapsed.toFixed(0)} ms (maxHandshakes 4, ${pool.stats.handshakes - 24} retried)`)
       // Reuse: the same object, no new login.
+      const logins = target.acceptedCount()
       const a = await pool.get('node3')
       const [b, c] = await Promise.all([pool.get('node3'), pool.get('node3')])
       expect(b).toBe(a)
       expect(c).toBe(a)
-      expect(target.acceptedCount() - before).toBe(24)
+      expect(target.acceptedCount()).toBe(logins)
       const outs = await Promise.all(names.map(async (n) => (await pool.get(n)).run(`echo ${n}`)))
       expect(outs.map((r) => r.stdout.trim())).toEqual(names)
     } finally {
@@ -136,7 +140,9 @@ describe('ConnectionPool', () => {
   })
 
   it('shares one jump host connection between the hosts behind it', async () => {
+    // 8 hosts behind it, all on `target` (MaxStartups 6): its slack of 4 handshakes, as in the first test.
     const pool = new ConnectionPool({
+      maxHandshakes: 4,
       resolve: (h) => hostOpts(h, { sshCommonArgs: `-o ProxyJump=root@127.0.0.1:${bastion.port}`, privateKeyFile: key.privateKeyFile }),
     })
     try {
