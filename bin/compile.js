@@ -99,7 +99,8 @@ function listFiles(dir) {
  * tsx; its top-level await cannot be CommonJS anyway). They are left out of the image.
  */
 const PROGRAMS = new Set(['lab/cli.ts'])
-const isModule = (f) => f.endsWith('.ts') && !f.endsWith('.d.ts')
+/** A path under src/ ('a/b.ts', either separator) of a module the image holds. */
+const inImage = (rel) => rel.endsWith('.ts') && !rel.endsWith('.d.ts') && !PROGRAMS.has(rel.split(sep).join('/'))
 
 /**
  * The image of root/src for this state of the checkout, built if missing. Throws when it cannot be had
@@ -133,7 +134,7 @@ export async function prepareImage({ root = ROOT, cacheDir } = {}) {
   if (!dir) {
     const { cacheDir, tmp } = openCache(cacheDirs)
     dir = join(cacheDir, key)
-    await buildImage({ root, src, files: files.filter((f) => isModule(f) && !PROGRAMS.has(f.split(sep).join('/'))), tmp, dir, esbuild })
+    await buildImage({ root, src, files: files.filter(inImage), tmp, dir, esbuild })
     prune(cacheDir, key)
   }
   setInterval(() => touch(dir), TOUCH_MS).unref()
@@ -358,10 +359,11 @@ export class Image {
     return this.load().get(rel)
   }
 
-  /** The image's name of an absolute path inside src/ (a .ts module), else null. */
+  /** The image's name of an absolute path inside src/ (a module it holds), else null. */
   moduleOf(abs) {
-    if (!abs.startsWith(this.src + sep) || !isModule(abs)) return null
-    return 'src/' + relative(this.src, abs).split(sep).join('/')
+    if (!abs.startsWith(this.src + sep)) return null
+    const rel = relative(this.src, abs)
+    return inImage(rel) ? 'src/' + rel.split(sep).join('/') : null
   }
 
   /** Imports a playbook (absolute path): its cached bundle, compiled first if it or a library changed. */

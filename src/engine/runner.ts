@@ -548,6 +548,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       const canBatch = !!list && typeof conn.runBatch === 'function' && conn.commandsSent !== undefined
       const becomeOf = (x: Task) => x.opts?.become ?? play.become
       const shellOf = (b: boolean | undefined) => (b && conn.isRoot !== true ? 'root' : 'login')
+      /** A later task's read, taken to go with a command run in the shell `become` picks; null when it cannot. */
+      const captureLater = (tj: Task | undefined, become: boolean | undefined): CapturedRead | null =>
+        tj && tj !== t && readsAhead(tj) && shellOf(becomeOf(tj)) === shellOf(become) ? captureRead(tj.resource, ctx, becomeOf(tj)) : null
 
       /** This task's read: the one that came back ahead, else a batch with the reads of the tasks after it. */
       const readState = async (): Promise<unknown> => {
@@ -570,12 +573,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         const later: Task[] = []
         const room = s.ahead.nextBatch()
         for (let j = index + 1; j < list!.length && later.length < room; j++) {
-          const tj = list![j]
-          if (tj === t || !readsAhead(tj) || shellOf(becomeOf(tj)) !== shellOf(eo.become)) continue
-          const c = captureRead(tj.resource, ctx, becomeOf(tj))
+          const c = captureLater(list![j], eo.become)
           if (c) {
             parts.push(c)
-            later.push(tj)
+            later.push(list![j])
           }
         }
         let results: ExecResult[]
@@ -602,8 +603,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
        */
       const applyCommand = async (script: string, eo: ExecOptions): Promise<ExecResult> => {
         const next = list?.[index + 1]
-        if (!canBatch || !next || next === t || !readsAhead(next) || eo.timeoutMs !== undefined || shellOf(becomeOf(next)) !== shellOf(eo.become)) return conn.run(script, eo)
-        const c = captureRead(next.resource, ctx, becomeOf(next))
+        const c = canBatch && eo.timeoutMs === undefined ? captureLater(next, eo.become) : null
         if (!c) return conn.run(script, eo)
         let rs: ExecResult[]
         try {
@@ -613,7 +613,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
           throw e
         }
         c.deliver(rs[1])
-        s.ahead.put(next, conn.commandsSent!, c.state)
+        s.ahead.put(next!, conn.commandsSent!, c.state)
         return rs[0]
       }
       const applyCtx: TaskContext = {

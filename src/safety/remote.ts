@@ -36,7 +36,7 @@ export const LOCK_PATH = `${ORCH_ROOT}/lock`
 /** Sets $holder and $lpid from the lock (either form), with builtins; empty when there is none. */
 const READ_LOCK = `holder=; lpid=; if [ -d ${LOCK_PATH} ]; then { read -r holder < ${LOCK_PATH}/run; read -r lpid < ${LOCK_PATH}/pid; } 2>/dev/null; elif [ -f ${LOCK_PATH} ]; then read -r holder lpid < ${LOCK_PATH}; fi`
 
-/** Installed by begin when the host's copy is not this version (its second line says which it is). */
+/** Installed by begin when the host's copy is not this version (ROLLBACK_STAMP says which it is; its second line says it too, for a reader). */
 const ROLLBACK_BODY = `# orch rollback: replay a run's undo journal, newest entry first. Usage: rollback.sh RUN [WHO]
 set -u
 run=$1; who=\${2:-manual}

@@ -78,6 +78,12 @@ export interface FrameSpec {
   bare?: boolean
 }
 
+/** `printf <bytes> | ` feeding a command its stdin (empty when there is none). */
+const stdinPipe = (stdin: Buffer | undefined): string => (stdin && stdin.length > 0 ? `printf ${printfLiteral(stdin)} | ` : '')
+
+/** After a command: its exit code after `<M>:` on stdout, `<M>` alone on stderr (the framing's end marks). */
+const endMarks = (marker: string): string => `printf '%s%d\\n' '${marker}:' "$?"; printf '%s\\n' '${marker}' >&2\n`
+
 /** One script of a batch (see batchScript). */
 export interface BatchPart {
   script: string
@@ -97,13 +103,13 @@ export interface BatchPart {
 export function batchScript(parts: BatchPart[], markers: string[], end: string): string {
   const body = parts
     .map((p, i) => {
-      const input = p.stdin && p.stdin.length > 0 ? `printf ${printfLiteral(p.stdin)} | ` : ''
+      const input = stdinPipe(p.stdin)
       const reset = i === 0 ? '' : `set +e +u +C; umask ${SHELL_UMASK}\n`
       const run = input ? `${input}( eval ${quote(p.script)} )` : `eval ${quote(p.script)} </dev/null`
-      return `${reset}${run}\nprintf '%s%d\\n' '${markers[i]}:' "$?"; printf '%s\\n' '${markers[i]}' >&2\n`
+      return `${reset}${run}\n${endMarks(markers[i])}`
     })
     .join('')
-  return `(\n${body})\nprintf '%s%d\\n' '${end}:' "$?"; printf '%s\\n' '${end}' >&2\n`
+  return `(\n${body})\n${endMarks(end)}`
 }
 
 /**
@@ -142,7 +148,7 @@ const MAX_ARG = 100_000
 /** The text sent to the shell for one command. */
 export function frameCommand(marker: string, spec: FrameSpec): string {
   const { script, stdin, timeoutMs } = spec
-  const input = stdin && stdin.length > 0 ? `printf ${printfLiteral(stdin)} | ` : ''
+  const input = stdinPipe(stdin)
   const devnull = input ? '' : ' </dev/null'
   let body: string
   if (timeoutMs !== undefined) {
@@ -160,7 +166,7 @@ export function frameCommand(marker: string, spec: FrameSpec): string {
   } else {
     body = `${input}( eval ${quote(script)} )${devnull}`
   }
-  return `${body}\nprintf '%s%d\\n' '${marker}:' "$?"; printf '%s\\n' '${marker}' >&2\n`
+  return `${body}\n${endMarks(marker)}`
 }
 
 /**

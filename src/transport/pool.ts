@@ -32,7 +32,6 @@ export class ConnectionPool {
   private closed = false
   /** Counters, for tests and --verbose output. */
   readonly stats = { handshakes: 0, inFlight: 0, peakInFlight: 0, connections: 0, peakPerEndpoint: 0 }
-  private readonly inFlightAt = new Map<string, number>()
 
   private readonly resolve: (hostName: string) => ConnectOptions
 
@@ -87,19 +86,16 @@ export class ConnectionPool {
       () =>
         connect(o, {
           handshake: (endpoint, fn) => {
-            let q = this.handshakes.get(endpoint)
-            if (!q) this.handshakes.set(endpoint, (q = new PQueue({ concurrency: this.maxHandshakes })))
+            const q = this.handshakeQueue(endpoint)
             return q.add(async () => {
               this.stats.handshakes++
               this.stats.peakInFlight = Math.max(this.stats.peakInFlight, ++this.stats.inFlight)
-              const here = (this.inFlightAt.get(endpoint) ?? 0) + 1
-              this.inFlightAt.set(endpoint, here)
-              this.stats.peakPerEndpoint = Math.max(this.stats.peakPerEndpoint, here)
+              // The queue's own count of what it runs now (this one included).
+              this.stats.peakPerEndpoint = Math.max(this.stats.peakPerEndpoint, q.pending)
               try {
                 return await fn()
               } finally {
                 this.stats.inFlight--
-                this.inFlightAt.set(endpoint, (this.inFlightAt.get(endpoint) ?? 1) - 1)
               }
             }) as never
           },
@@ -114,6 +110,12 @@ export class ConnectionPool {
       if (this.conns.get(hostName) === p) this.conns.delete(hostName)
     })
     return p
+  }
+
+  private handshakeQueue(endpoint: string): PQueue {
+    let q = this.handshakes.get(endpoint)
+    if (!q) this.handshakes.set(endpoint, (q = new PQueue({ concurrency: this.maxHandshakes })))
+    return q
   }
 
   private jump(key: string, openJump: () => Promise<ClientT>): Promise<ClientT> {
