@@ -1,10 +1,12 @@
 /**
  * The undo journal: before a task changes a host, the inverse of the change is written on that host.
  *
- * On the target, one directory per run: /var/lib/orch/journal/<runId>/, root-only (0700), holding
- * NNNN-<module>.sh files numbered in the order they were applied. A rollback (safety/) replays them in
- * reverse order on the host itself, without the controller. Journalling costs one round trip, and only
- * for tasks that change something and have an undo.
+ * On the target, one directory per run: /var/lib/orch/journal/<runId>/, root-only (0700), holding one
+ * append-only file, `entries`: the undo of every change, in the order the changes were made, each entry
+ * between its start line and its end line. A rollback (safety/) replays them newest first on the host
+ * itself, without the controller. One file per run, not one per change: a file created is an inode
+ * allocated on the target (and one more to delete), which on a busy file system costs more than the
+ * write itself. Journalling costs no round trip of its own: the entry rides with the change's command.
  */
 import type { Connection } from '../transport/types.ts'
 import { quote, sh } from '../net/shell.ts'
@@ -50,6 +52,11 @@ export function journalDir(runId: string): string {
   return `${JOURNAL_ROOT}/${runId}`
 }
 
+/** The run's entries file (see the header): appended to, never rewritten. */
+export function entriesPath(runId: string): string {
+  return `${journalDir(runId)}/entries`
+}
+
 export function assertRunId(runId: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`)
 }
@@ -69,28 +76,29 @@ export function newRunId(now = new Date()): string {
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 500)
 const safeModule = (m: string) => m.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'task'
 
+/** The first line of entry `seq` (rollback.sh finds an entry by it). */
+export const entryStart = (seq: number) => `# orch entry ${String(seq).padStart(4, '0')} `
 /**
- * An entry is complete when its last line is ENTRY_END. The engine writes most entries straight to their
- * final name with the shell's printf (no temp file and rename: a process less per changed task); an entry
- * cut short was never followed by its change (the change runs only after the write succeeded), so
- * rollback.sh sets it aside instead of running half a script. Entries that carry ENTRY_COMPLETE_RULE are
- * held to it; older entries (without the rule) were written whole by rename.
+ * The last line of entry `seq`. The engine appends an entry with the shell's builtin printf (no process),
+ * and the change runs only after the write succeeded: an entry cut short (disk full) was never followed by
+ * its change, so rollback.sh sets aside an entry without its end line instead of running half a script.
  */
-export const ENTRY_COMPLETE_RULE = '# orch: complete only when the last line is the end mark'
-export const ENTRY_END = '# orch: end of entry'
+export const entryEnd = (seq: number) => `# orch: end of entry ${String(seq).padStart(4, '0')}`
 
-/** The text of a journal entry: a self-contained sh script. */
-export function undoFileText(undo: Undo, entry: { seq: number; host: string; backupPath: string } & JournalEntryMeta): string {
+/**
+ * The text of a journal entry, as appended to `entries`: a self-contained sh script between its start and
+ * end lines. It starts with an empty line, so its start line begins a line even after an entry cut short.
+ */
+export function entryText(undo: Undo, entry: { seq: number; host: string; backupPath: string } & JournalEntryMeta): string {
   return [
-    '#!/bin/sh',
-    `# orch undo ${String(entry.seq).padStart(4, '0')} host=${oneLine(entry.host)} module=${oneLine(entry.module)}`,
+    '',
+    `${entryStart(entry.seq)}host=${oneLine(entry.host)} module=${oneLine(entry.module)}`,
     `# task: ${oneLine(entry.task)}`,
     `# undo: ${oneLine(undo.description)}`,
-    ENTRY_COMPLETE_RULE,
     `ORCH_BACKUP=${quote(entry.backupPath)}`,
     'export ORCH_BACKUP',
     undo.script,
-    ENTRY_END,
+    entryEnd(entry.seq),
     '',
   ].join('\n')
 }
@@ -106,21 +114,18 @@ export class RemoteJournal implements Journal {
   private dirReady = new Set<string>()
 
   /**
-   * Builds the one command that saves an entry (exposed for tests and for safety/). The directory is
-   * created and locked down with the first entry of a host (`dirReady` false); later entries only write
-   * the file: under umask 077 it is created 0600, and a rename makes it appear whole or not at all.
-   * Two processes per entry (cat, mv) instead of five: journalling is paid once per changed task.
+   * Builds the one command that saves an entry on its own round trip (exposed for tests and for safety/):
+   * the text comes on stdin and `cat` appends it to the run's entries file. The directory is created and
+   * locked down with the first entry of a host (`dirReady` false); under umask 077 the file is created 0600.
    */
   entryCommand(seq: number, module: string, backup?: string, dirReady = false): { script: string; file: string; backupPath: string } {
     const dir = journalDir(this.runId)
-    const base = `${String(seq).padStart(4, '0')}-${safeModule(module)}`
-    const file = `${dir}/${base}.sh`
-    const tmp = `${dir}/.${base}.tmp`
-    const backupPath = `${dir}/${base}.backup`
-    let script =
+    const file = entriesPath(this.runId)
+    const backupPath = `${dir}/${String(seq).padStart(4, '0')}-${safeModule(module)}.backup`
+    const script =
       (dirReady ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${backup})` : '') +
-      sh` && cat > ${tmp} && mv -f ${tmp} ${file}`
+      sh` && cat >> ${file}`
     return { script, file, backupPath }
   }
 
@@ -135,17 +140,16 @@ export class RemoteJournal implements Journal {
   }
 
   /**
-   * The entry as a prefix of the apply command: one round trip less per changed task, and the text goes in
-   * with the shell's builtin printf straight to its final name: no process at all. The command runs only
-   * when the write succeeded; an entry cut short (disk full) lacks its end mark and rollback.sh skips it.
+   * The entry as a prefix of the apply command: one round trip less per changed task, and the text is
+   * appended with the shell's builtin printf: no process at all. The command runs only when the write
+   * succeeded; an entry cut short (disk full) lacks its end line and rollback.sh sets it aside.
    */
   prefix(hostName: string, undo: Undo, meta: JournalEntryMeta = { module: 'task', task: '' }): JournalPrefix {
     const seq = (this.seq.get(hostName) ?? 0) + 1
     this.seq.set(hostName, seq)
     const dir = journalDir(this.runId)
-    const base = `${String(seq).padStart(4, '0')}-${safeModule(meta.module)}`
-    const backupPath = `${dir}/${base}.backup`
-    const text = undoFileText(undo, { seq, host: hostName, backupPath, ...meta })
+    const backupPath = `${dir}/${String(seq).padStart(4, '0')}-${safeModule(meta.module)}.backup`
+    const text = entryText(undo, { seq, host: hostName, backupPath, ...meta })
     const ready = this.dirReady.has(hostName)
     // A brace group, not a subshell (a fork of the shell per change): the umask goes back to the shell's
     // before the change runs; a failure ends the whole command.
@@ -153,7 +157,7 @@ export class RemoteJournal implements Journal {
       '{ ' +
       (ready ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (undo.backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${undo.backup})` : '') +
-      ` && printf ${printfLiteral(Buffer.from(text))} > ${quote(`${dir}/${base}.sh`)}` +
+      ` && printf ${printfLiteral(Buffer.from(text))} >> ${quote(entriesPath(this.runId))}` +
       sh`; } </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
       `\numask ${SHELL_UMASK}\n`
     return {
@@ -174,7 +178,7 @@ export class RemoteJournal implements Journal {
 
   private async write(hostName: string, conn: Connection, undo: Undo, meta: JournalEntryMeta, seq: number): Promise<void> {
     const { script, backupPath } = this.entryCommand(seq, meta.module, undo.backup, this.dirReady.has(hostName))
-    const text = undoFileText(undo, { seq, host: hostName, backupPath, ...meta })
+    const text = entryText(undo, { seq, host: hostName, backupPath, ...meta })
     const r = await conn.run(script, { stdin: text, become: true })
     if (r.code !== 0) {
       this.dirReady.delete(hostName)

@@ -9,16 +9,20 @@
  *                                       created with noclobber (O_EXCL), the atomic lock; a directory
  *                                       lock/ with lock/run and lock/pid is an older orch's, read the same
  *     last-committed                    id of the last committed run (what `orch rollback` undoes)
- *     journal/RUN/NNNN-module.sh        undo entries, written by the engine before each change
+ *     journal/RUN/entries               undo entries, appended by the engine before each change (one file)
+ *     journal/RUN/undone                entries undone by a rollback (or set aside), one number per line
+ *     journal/RUN/NNNN-module.backup    what an entry's undo restores (a file's old content), when it needs it
+ *     journal/RUN/NNNN-module.sh        an older orch's entries, one file each (renamed .undone once undone)
  *     journal/RUN/status                applying | committed | rolling-back | rolled-back | rollback-failed
  *     journal/RUN/rolled-back-by        orch | timer | interrupt ...
  *     journal/RUN/meta                  who started the run, when, with which playbook
  *     journal/RUN/timer                 how the armed commit-confirmed timer can be disarmed
  *
- * Every entry that was undone is renamed NNNN-module.undone, so a rollback interrupted halfway (the host
- * rebooted, the timer and orch raced) resumes where it stopped and never undoes anything twice.
+ * Every entry undone is listed in `undone` (an older orch's entry file is renamed .undone), so a rollback
+ * interrupted halfway (the host rebooted, the timer and orch raced) resumes where it stopped and never
+ * undoes anything twice.
  */
-import { ENTRY_COMPLETE_RULE, ENTRY_END, JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
+import { JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
 import { createHash } from 'node:crypto'
 import { raw, sh } from '../net/shell.ts'
 
@@ -36,6 +40,10 @@ export const LOCK_PATH = `${ORCH_ROOT}/lock`
 /** Sets $holder and $lpid from the lock (either form), with builtins; empty when there is none. */
 const READ_LOCK = `holder=; lpid=; if [ -d ${LOCK_PATH} ]; then { read -r holder < ${LOCK_PATH}/run; read -r lpid < ${LOCK_PATH}/pid; } 2>/dev/null; elif [ -f ${LOCK_PATH} ]; then read -r holder lpid < ${LOCK_PATH}; fi`
 
+/** An older orch's entry files (NNNN-module.sh) that carry this rule are complete only when their last line is LEGACY_ENTRY_END. */
+const LEGACY_ENTRY_RULE = '# orch: complete only when the last line is the end mark'
+const LEGACY_ENTRY_END = '# orch: end of entry'
+
 /** Installed by begin when the host's copy is not this version (ROLLBACK_STAMP says which it is; its second line says it too, for a reader). */
 const ROLLBACK_BODY = `# orch rollback: replay a run's undo journal, newest entry first. Usage: rollback.sh RUN [WHO]
 set -u
@@ -48,10 +56,29 @@ trap 'rmdir "$dir/.rollback" 2>/dev/null' EXIT
 echo rolling-back > "$dir/status"
 echo "$who" > "$dir/rolled-back-by"
 failed=0
+# This orch's journal: one file, entries appended in the order the changes were made.
+if [ -f "$dir/entries" ]; then
+  for n in $(sed -n 's/^# orch entry \\([0-9][0-9][0-9][0-9]\\) .*/\\1/p' "$dir/entries" | sort -ru); do
+    grep -q "^$n" "$dir/undone" 2>/dev/null && continue
+    echo "== $(date -u +%FT%TZ) undo entry $n" >> "$dir/rollback.log"
+    # The entry's last whole copy; one cut short while it was written has no end line (its change never ran).
+    awk -v s="# orch entry $n " -v e="# orch: end of entry $n" 'index($0, s) == 1 { b = ""; on = 1 } on { b = b $0 "\\n" } on && $0 == e { t = b; on = 0 } END { printf "%s", t }' "$dir/entries" > "$dir/.undo"
+    if [ ! -s "$dir/.undo" ]; then
+      echo "-- entry $n is incomplete (its change was never made): set aside" >> "$dir/rollback.log"
+      echo "$n incomplete" >> "$dir/undone"
+    elif sh "$dir/.undo" >> "$dir/rollback.log" 2>&1; then
+      echo "$n" >> "$dir/undone"
+    else
+      echo "!! undo entry $n failed (exit $?)" >> "$dir/rollback.log"
+      failed=1
+    fi
+  done
+  rm -f "$dir/.undo"
+fi
+# An older orch's journal (a resumed run may hold both: these are the older entries): one file per entry.
 for f in $(ls "$dir" | grep -E '^[0-9]{4}-[A-Za-z0-9_-]+\\.sh$' | sort -r); do
   echo "== $(date -u +%FT%TZ) undo $f" >> "$dir/rollback.log"
-  # An entry cut short while it was written (its change never ran: see engine/journal.ts) is set aside.
-  if grep -qxF '${ENTRY_COMPLETE_RULE}' "$dir/$f" && [ "$(tail -n 1 "$dir/$f")" != '${ENTRY_END}' ]; then
+  if grep -qxF '${LEGACY_ENTRY_RULE}' "$dir/$f" && [ "$(tail -n 1 "$dir/$f")" != '${LEGACY_ENTRY_END}' ]; then
     echo "-- $f is incomplete (its change was never made): set aside as \${f%.sh}.incomplete" >> "$dir/rollback.log"
     mv -f "$dir/$f" "$dir/\${f%.sh}.incomplete"
     continue
@@ -79,10 +106,15 @@ exit 1
 const ROLLBACK_VERSION = `# version ${createHash('sha256').update(ROLLBACK_BODY).digest('hex').slice(0, 16)}`
 export const ROLLBACK_SH = `#!/bin/sh\n${ROLLBACK_VERSION}\n${ROLLBACK_BODY}`
 
-/** Sets $n to the entries journalled in `dir` (done or not), with a glob: no ls, no grep. */
-function countEntries(dir: string): string {
+/**
+ * Sets $n to the entries journalled in `dir` (undone or not): exactly when `exact` (a resumed run numbers
+ * its entries after them; one grep, only when the run has entries), else 0 or more than 0 (commit and
+ * release only ask whether there are any: builtins alone). An older orch's entry files count too.
+ */
+function countEntries(dir: string, exact: boolean): string {
   return sh`n=0
-for f in ${dir}/[0-9][0-9][0-9][0-9]-*; do case "$f" in *.sh|*.undone) n=$((n + 1)) ;; esac; done`
+for f in ${dir}/[0-9][0-9][0-9][0-9]-*; do case "$f" in *.sh|*.undone) n=$((n + 1)) ;; esac; done
+if [ -s ${dir}/entries ]; then ` + (exact ? sh`n=$((n + $(grep -c '^# orch entry ' ${dir}/entries)))` : 'n=$((n + 1))') + '; fi'
 }
 
 /**
@@ -139,7 +171,7 @@ fi
 [ -f ${dir}/status ] || echo applying > ${dir}/status
 printf '%s\\n' ${meta} > ${dir}/meta
 ` +
-    countEntries(dir) +
+    countEntries(dir, true) +
     `
 echo "ok $n"`
   )
@@ -189,7 +221,7 @@ export function commitScript(runId: string): string {
   return (
     disarmScript(runId) +
     '\n' +
-    countEntries(dir) +
+    countEntries(dir, false) +
     sh`
 if [ $n -gt 0 ]; then
   [ "$st" = applying ] || { echo "cannot commit: run is $st" >&2; exit 3; }
@@ -218,10 +250,14 @@ export function rollbackScript(runId: string, who: string): string {
 /** Give a host back when the run is refused before any change: drop the empty journal, release the lock. */
 export function releaseScript(runId: string): string {
   const dir = journalDir(runId)
-  return sh`ls ${dir} 2>/dev/null | grep -qE '^[0-9]{4}-' || rm -rf ${dir}
+  return (
+    countEntries(dir, false) +
+    sh`
+[ $n -gt 0 ] || rm -rf ${dir}
 ${raw(READ_LOCK)}
 [ "$holder" = ${runId} ] && rm -rf ${LOCK_PATH}
 exit 0`
+  )
 }
 
 export interface HostTxStatus {
@@ -238,6 +274,7 @@ for d in ${JOURNAL_ROOT}/*/; do
   [ -d "$d" ] || continue
   r=$(basename "$d")
   n=$(ls "$d" | grep -cE '^[0-9]{4}-.*\\.sh$')
+  [ -f "$d/entries" ] && n=$((n + $(sed -n 's/^# orch entry \\([0-9]\\{4\\}\\) .*/\\1/p' "$d/entries" | sort -u | wc -l) - $(cat "$d/undone" 2>/dev/null | wc -l)))
   printf 'run %s %s %s %s %s\\n' "$r" "$(cat "$d/status" 2>/dev/null || echo unknown)" "$(cat "$d/rolled-back-by" 2>/dev/null || echo -)" "$n" "$(sed -n 1p "$d/timer" 2>/dev/null | tr ' ' _ || true)"
   printf 'meta %s %s\\n' "$r" "$(tr '\\n' ' ' < "$d/meta" 2>/dev/null)"
 done

@@ -215,15 +215,17 @@ export default playbook({
       }
       const c = conns[0]
       expect((await c.run('cat /etc/orch-demo/me /etc/orch-demo/peers /etc/orch-demo/conf')).stdout).toBe(`hi there node1\n${lab().hosts[1].address}\n${lab().hosts[2].address}\nmanaged = orch\n`)
-      const j = await c.run('cd /var/lib/orch/journal/labtest-1 && stat -c "%a %n" . * && ls')
-      expect(j.stdout).toMatch(/^700 \.\n/)
-      expect(j.stdout).toMatch(/600 0001-sysctl\.sh/)
-      expect(j.stdout).toMatch(/600 0002-directory\.sh/)
-      expect(j.stdout).toMatch(/600 0003-file\.sh/)
-      expect(j.stdout).toMatch(/600 0004-lineinfile\.sh/)
-      expect(j.stdout).toMatch(/600 0005-file\.sh/)
-      expect(j.stdout).toMatch(/600 0006-shell\.sh/) // the handler, with its own undo
-      expect(j.stdout).not.toMatch(/command/) // nothing to undo: nothing journalled
+      const j = await c.run('cd /var/lib/orch/journal/labtest-1 && stat -c "%a %n" . entries && grep "^# orch entry " entries')
+      expect(j.stdout).toMatch(/^700 \.\n600 entries\n/)
+      // One entry per change with an undo, in order; the handler has its own; the command (nothing to undo) none.
+      expect(j.stdout.split('\n').filter((l) => l.startsWith('# orch entry')).map((l) => l.replace(/ host=\S+/, ''))).toEqual([
+        '# orch entry 0001 module=sysctl',
+        '# orch entry 0002 module=directory',
+        '# orch entry 0003 module=file',
+        '# orch entry 0004 module=lineinfile',
+        '# orch entry 0005 module=file',
+        '# orch entry 0006 module=shell',
+      ])
 
       // Second run: nothing changes, nothing is journalled.
       const r2 = await orch('run', pb, '-i', lab().inventoryPath, '--json', '-e', '{"greeting": "hi there"}', '--run-id', 'labtest-2')
@@ -233,7 +235,7 @@ export default playbook({
 
       // Replaying the journal newest first (what a rollback does) gives back the snapshot.
       for (const conn of conns) {
-        const rb = await conn.run('d=/var/lib/orch/journal/labtest-1; for f in $(ls $d | grep -E "^[0-9]{4}-.*\\.sh$" | sort -r); do sh "$d/$f" || exit 1; done')
+        const rb = await conn.run('/bin/sh /var/lib/orch/bin/rollback.sh labtest-1 test')
         expect(rb.code, rb.stderr).toBe(0)
       }
       const after = await Promise.all(conns.map((c) => snapshot(c)))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ENTRY_END, RemoteJournal, newRunId, undoFileText } from '../../src/engine/journal.ts'
+import { RemoteJournal, entryEnd, entryText, newRunId } from '../../src/engine/journal.ts'
 import { quote } from '../../src/net/shell.ts'
 import { nsenterConnection } from '../../src/lab/connection.ts'
 import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, ROLLBACK_BIN, ROLLBACK_SH, ROLLBACK_STAMP, STATUS_SCRIPT } from '../../src/safety/remote.ts'
@@ -166,20 +166,96 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     expect(await snapshot(conn())).toEqual(before)
   })
 
+  it('the journal is one file: every change appends its entry to journal/RUN/entries', async () => {
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'one file'))).toBe('ok 0')
+    await change(conn(), run)
+    const dir = `/var/lib/orch/journal/${run}`
+    expect(await ok(conn(), `cd ${dir} && stat -c '%a %n' . * | sort`)).toBe(`600 entries\n600 meta\n600 status\n700 .`)
+    expect(await ok(conn(), `grep -c '^# orch entry ' ${dir}/entries`)).toBe('2')
+    expect(await ok(conn(), beginScript(run, 'one file', true))).toBe('ok 2')
+    await ok(conn(), rollbackScript(run, 'orch'))
+    expect(await ok(conn(), `cat ${dir}/undone`)).toBe('0002\n0001')
+  })
+
   it('rollback sets aside an entry cut short while it was written (its change never ran) and undoes the rest', async () => {
     const before = await snapshot(conn())
     const run = newRunId()
     expect(await ok(conn(), beginScript(run, 'cut'))).toBe('ok 0')
     await change(conn(), run) // entries 0001 and 0002, both complete, both applied
-    // Entry 0003 as the engine's prefix would leave it had the disk filled up mid-write: no end mark.
-    const text = undoFileText({ description: 'would be harmful', script: 'touch /tmp/orch-incomplete-ran' }, { seq: 3, host: 'node1', backupPath: '/nonexistent', module: 'x', task: 'x' })
-    expect(text.trimEnd().endsWith(ENTRY_END)).toBe(true)
-    const cut = text.slice(0, text.indexOf(ENTRY_END))
+    // Entry 0003 as the engine's prefix would leave it had the disk filled up mid-write: no end line.
+    const text = entryText({ description: 'would be harmful', script: 'touch /tmp/orch-incomplete-ran' }, { seq: 3, host: 'node1', backupPath: '/nonexistent', module: 'x', task: 'x' })
+    expect(text.trimEnd().endsWith(entryEnd(3))).toBe(true)
+    const cut = text.slice(0, text.indexOf(entryEnd(3)))
     const dir = `/var/lib/orch/journal/${run}`
-    await ok(conn(), `printf '%s' ${quote(cut)} > ${dir}/0003-x.sh`)
+    await ok(conn(), `printf '%s' ${quote(cut)} >> ${dir}/entries`)
     await ok(conn(), rollbackScript(run, 'orch'))
     expect(await snapshot(conn())).toEqual(before)
-    expect(await ok(conn(), `[ -e /tmp/orch-incomplete-ran ] && echo ran || echo not-run; ls ${dir} | grep -E '^0003'`)).toBe('not-run\n0003-x.incomplete')
+    expect(await ok(conn(), `[ -e /tmp/orch-incomplete-ran ] && echo ran || echo not-run; cat ${dir}/undone`)).toBe('not-run\n0003 incomplete\n0002\n0001')
+    expect(await ok(conn(), `grep -c 'entry 0003 is incomplete' ${dir}/rollback.log`)).toBe('1')
     expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((r) => r.run === run)).toMatchObject({ status: 'rolled-back', pending: 0 })
+  })
+
+  it('a rollback that failed halfway resumes where it stopped and undoes nothing twice', async () => {
+    const before = await snapshot(conn())
+    const run = newRunId()
+    const count = `/tmp/orch-undo-count-${run}`
+    const flag = `/tmp/orch-undo-may-${run}`
+    expect(await ok(conn(), beginScript(run, 'resume'))).toBe('ok 0')
+    const j = new RemoteJournal(run)
+    await j.record(conn().hostName, conn(), { description: 'del addr', script: `echo 1 >> ${count}; ip addr del 10.77.0.1/32 dev lo` }, { module: 'addr', task: 'a' })
+    await ok(conn(), 'ip addr add 10.77.0.1/32 dev lo')
+    // This undo fails until the flag exists (a stuck daemon, a full disk...).
+    await j.record(conn().hostName, conn(), { description: 'del route', script: `[ -e ${flag} ] || exit 7; echo 2 >> ${count}; ip route del blackhole 10.78.0.0/24` }, { module: 'route', task: 'r' })
+    await ok(conn(), 'ip route add blackhole 10.78.0.0/24')
+    try {
+      const r = await conn().run(rollbackScript(run, 'orch'))
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/some undo steps of run .* failed/)
+      const st = parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((x) => x.run === run)
+      expect(st).toMatchObject({ status: 'rollback-failed', pending: 1 })
+      expect(await ok(conn(), `cat ${count}`)).toBe('1') // the older entry was still undone
+      await ok(conn(), `touch ${flag}`)
+      await ok(conn(), rollbackScript(run, 'orch'))
+      expect(await ok(conn(), `cat ${count}`)).toBe('1\n2') // 0002 now; 0001 not again
+      expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((x) => x.run === run)).toMatchObject({ status: 'rolled-back', pending: 0 })
+      expect(await snapshot(conn())).toEqual(before)
+    } finally {
+      await ok(conn(), `rm -f ${count} ${flag}`)
+    }
+  })
+
+  it("an older orch's journal (one file per entry) is still rolled back, after the newer entries of a resumed run", async () => {
+    const before = await snapshot(conn())
+    const run = newRunId()
+    const order = `/tmp/orch-undo-order-${run}`
+    expect(await ok(conn(), beginScript(run, 'legacy'))).toBe('ok 0')
+    const dir = `/var/lib/orch/journal/${run}`
+    // Entry 0001 as an older orch wrote it: its own file, complete by its rule and end mark.
+    const legacy = [
+      '#!/bin/sh',
+      '# orch undo 0001 host=node1 module=addr',
+      '# orch: complete only when the last line is the end mark',
+      `echo 1 >> ${order}; ip addr del 10.77.0.1/32 dev lo`,
+      '# orch: end of entry',
+      '',
+    ].join('\n')
+    await ok(conn(), `umask 077; printf '%s' ${quote(legacy)} > ${dir}/0001-addr.sh && ip addr add 10.77.0.1/32 dev lo`)
+    // This orch resumes the run: its entries are numbered after the older one.
+    expect(await ok(conn(), beginScript(run, 'legacy', true))).toBe('ok 1')
+    const j = new RemoteJournal(run)
+    j.startAfter(conn().hostName, 1)
+    await j.record(conn().hostName, conn(), { description: 'del route', script: `echo 2 >> ${order}; ip route del blackhole 10.78.0.0/24` }, { module: 'route', task: 'r' })
+    await ok(conn(), 'ip route add blackhole 10.78.0.0/24')
+    expect(await ok(conn(), `grep '^# orch entry ' ${dir}/entries`)).toBe('# orch entry 0002 host=node1 module=route')
+    expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((x) => x.run === run)).toMatchObject({ pending: 2 })
+    try {
+      await ok(conn(), rollbackScript(run, 'orch'))
+      expect(await ok(conn(), `cat ${order}; ls ${dir} | grep '^0001'`)).toBe('2\n1\n0001-addr.undone')
+      expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((x) => x.run === run)).toMatchObject({ status: 'rolled-back', pending: 0 })
+      expect(await snapshot(conn())).toEqual(before)
+    } finally {
+      await ok(conn(), `rm -f ${order}`)
+    }
   })
 })

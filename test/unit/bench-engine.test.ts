@@ -71,8 +71,8 @@ describe('journal entry with apply (bench perf)', () => {
     expect(conn.log).toHaveLength(2) // read, then journal+apply
     const applied = conn.log[1]
     expect(applied.script.startsWith(`{ umask 077 && mkdir -p ${DIR} && chmod 700 /var/lib/orch /var/lib/orch/journal ${DIR}`)).toBe(true)
-    // The entry goes straight to its final name with the builtin printf: no temp file, no mv.
-    const entry = applied.script.indexOf(`> ${DIR}/0001-file.sh; }`)
+    // The entry is appended to the run's one entries file with the builtin printf: no file of its own, no process.
+    const entry = applied.script.indexOf(`>> ${DIR}/entries; }`)
     expect(entry).toBeGreaterThan(0)
     expect(applied.script.slice(0, entry)).not.toMatch(/\bmv\b/)
     expect(applied.script.indexOf('/etc/.orch.')).toBeGreaterThan(entry) // the write comes after the entry
@@ -86,7 +86,8 @@ describe('journal entry with apply (bench perf)', () => {
     await go(conn, [file({ path: '/etc/x', content: 'a' }), file({ path: '/etc/y', content: 'b' })])
     expect(conn.log).toHaveLength(4)
     expect(conn.log[3].script.startsWith('{ umask 077 && printf ')).toBe(true)
-    expect(conn.log[3].script).toContain(`${DIR}/0002-file.sh`)
+    expect(conn.log[3].script).toContain(`# orch entry 0002 `)
+    expect(conn.log[3].script).toContain(`>> ${DIR}/entries; }`)
   })
 
   it('an entry that cannot be written fails the task and runs nothing of apply', async () => {
@@ -107,7 +108,7 @@ describe('journal entry with apply (bench perf)', () => {
     const conn = new Conn(undefined, absent)
     await go(conn, [file({ path: '/etc/x', content: 'hi\n' })])
     expect(conn.log).toHaveLength(3)
-    expect(conn.log[1].script).toContain(`cat > ${DIR}/.0001-file.tmp`)
+    expect(conn.log[1].script).toContain(`cat >> ${DIR}/entries`)
     expect(conn.log[1].opts).toMatchObject({ become: true })
     expect(conn.log[2].script).not.toContain('/var/lib/orch')
   })
@@ -121,7 +122,7 @@ describe('journal entry with apply (bench perf)', () => {
       }),
     ])
     expect(conn.log.map((l) => l.kind)).toEqual(['run', 'upload', 'run'])
-    expect(conn.log[0].script).toContain(`cat > ${DIR}/.`)
+    expect(conn.log[0].script).toContain(`cat >> ${DIR}/entries`)
     expect(conn.log[2].script).toBe('after-upload')
   })
 })

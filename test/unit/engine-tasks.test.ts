@@ -8,7 +8,7 @@ import { needAbsPath, needMode, needOwner, parseFileState, SECTION } from '../..
 import { command, directory, file, lineinfile, service, shell, sysctl } from '../../src/tasks/index.ts'
 import { editLines } from '../../src/tasks/lineinfile.ts'
 import { procPath } from '../../src/tasks/sysctl.ts'
-import { RemoteJournal, undoFileText } from '../../src/engine/journal.ts'
+import { RemoteJournal, entryText } from '../../src/engine/journal.ts'
 import { FakeConnection, mkHost } from './engine-helpers.ts'
 
 function ctxWith(answer: (script: string) => { code?: number; stdout?: string; stderr?: string }) {
@@ -257,7 +257,7 @@ describe('command and shell', () => {
 })
 
 describe('journal', () => {
-  it('writes NNNN-module.sh under /var/lib/orch/journal/<runId>/ with root-only permissions, in one run', async () => {
+  it('appends entries to /var/lib/orch/journal/<runId>/entries with root-only permissions, one command each', async () => {
     const j = new RemoteJournal('20250101-000000-abcdef')
     const conn = new FakeConnection('h')
     await j.record('h', conn, { description: 'x', script: 'echo undo' }, { module: 'sysctl', task: 't' })
@@ -265,15 +265,18 @@ describe('journal', () => {
     expect(conn.runs).toHaveLength(2)
     const [a, b] = conn.runs
     expect(a.script).toContain('umask 077 && mkdir -p /var/lib/orch/journal/20250101-000000-abcdef && chmod 700')
-    expect(a.script).toContain('mv -f /var/lib/orch/journal/20250101-000000-abcdef/.0001-sysctl.tmp /var/lib/orch/journal/20250101-000000-abcdef/0001-sysctl.sh')
+    expect(a.script).toContain('cat >> /var/lib/orch/journal/20250101-000000-abcdef/entries')
+    expect(a.script).not.toMatch(/\bmv\b/)
+    expect(String(a.opts!.stdin)).toContain('# orch entry 0001 host=h module=sysctl')
     expect(a.opts).toMatchObject({ become: true })
     expect(String(a.opts!.stdin)).toContain('echo undo')
-    expect(b.script).toContain('0002-file.sh')
+    expect(String(b.opts!.stdin)).toContain('# orch entry 0002 host=h module=file')
+    expect(b.script).not.toContain('mkdir') // the directory was made with the first entry
     expect(b.script).toContain('ORCH_BACKUP=/var/lib/orch/journal/20250101-000000-abcdef/0002-file.backup')
     expect(b.script.indexOf('cp -a')).toBeLessThan(b.script.indexOf('cat >'))
     expect(() => new RemoteJournal('../etc')).toThrow(/invalid run id/)
-    expect(undoFileText({ description: 'multi\nline', script: 'true' }, { seq: 3, host: 'h', backupPath: '/b', module: 'm', task: 't' })).toBe(
-      '#!/bin/sh\n# orch undo 0003 host=h module=m\n# task: t\n# undo: multi line\n# orch: complete only when the last line is the end mark\nORCH_BACKUP=/b\nexport ORCH_BACKUP\ntrue\n# orch: end of entry\n',
+    expect(entryText({ description: 'multi\nline', script: 'true' }, { seq: 3, host: 'h', backupPath: '/b', module: 'm', task: 't' })).toBe(
+      '\n# orch entry 0003 host=h module=m\n# task: t\n# undo: multi line\nORCH_BACKUP=/b\nexport ORCH_BACKUP\ntrue\n# orch: end of entry 0003\n',
     )
   })
 
