@@ -57,7 +57,7 @@ export async function factsCommand(o: FactsCliOptions, io: Io): Promise<number> 
       ),
     )
   } finally {
-    await pool.closeAll().catch(() => undefined)
+    await pool.closeAll({ wait: false }).catch(() => undefined) // the process exits next
   }
 
   if (o.json) {

@@ -156,7 +156,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     return fail(e)
   } finally {
     io.offSigint(onSigint)
-    await pool.closeAll().catch(() => undefined)
+    await pool.closeAll({ wait: false }).catch(() => undefined) // the process exits next
   }
   return summary.exitCode
 }

@@ -13,6 +13,7 @@ import { UnreachableError } from '../transport/types.ts'
 import { exitCodeForError } from './errors.ts'
 import type { Io } from './io.ts'
 import { hostPool, loadTargets, type TargetOptions } from './targets.ts'
+import { byCodeUnit } from '../sort.ts'
 
 interface Options extends TargetOptions {
   run?: string
@@ -40,7 +41,7 @@ async function eachHost<T>(o: Options, io: Io, fn: (name: string, conn: import('
       ),
     )
   } finally {
-    await pool.closeAll().catch(() => undefined)
+    await pool.closeAll({ wait: false }).catch(() => undefined) // the process exits next
   }
   return { hosts: t.hosts.map((h) => h.name), results }
 }
@@ -55,7 +56,7 @@ export function runToUndo(st: HostTxStatus, explicit?: string): string | null {
   const last = st.runs.find((r) => r.run === st.lastCommitted && r.status === 'committed')
   if (last) return last.run
   // Run ids sort by time (YYYYMMDD-HHMMSS-xxxxxx).
-  const committed = st.runs.filter((r) => r.status === 'committed').sort((a, b) => a.run.localeCompare(b.run))
+  const committed = st.runs.filter((r) => r.status === 'committed').sort((a, b) => byCodeUnit(a.run, b.run))
   return committed.length ? committed[committed.length - 1].run : null
 }
 

@@ -20,6 +20,7 @@ import type {
   RouteFact,
   SystemFacts,
 } from './types.ts'
+import { byCodeUnit } from '../sort.ts'
 
 type Json = Record<string, unknown>
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
@@ -242,9 +243,9 @@ export function parseOvs(text: string): Omit<OvsFacts, 'installed' | 'running'> 
     ports: many(b.ports)
       .map((u) => portBy.get(String(u)))
       .filter((x): x is NonNullable<typeof x> => !!x)
-      .sort((x, y) => x.name.localeCompare(y.name)),
+      .sort((x, y) => byCodeUnit(x.name, y.name)),
   }))
-  brs.sort((x, y) => x.name.localeCompare(y.name))
+  brs.sort((x, y) => byCodeUnit(x.name, y.name))
   const o = ovs[0] ?? {}
   return {
     version: typeof opt(o.ovs_version) === 'string' ? (o.ovs_version as string) : undefined,

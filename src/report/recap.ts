@@ -2,6 +2,7 @@
 import { renderCheck } from '../checks/index.ts'
 import type { HostStats, RunSummary } from '../engine/results.ts'
 import { paint, type Painter } from './style.ts'
+import { byCodeUnit } from '../sort.ts'
 
 const FIELDS = ['ok', 'changed', 'unreachable', 'failed', 'skipped', 'rescued', 'ignored', 'rolled_back'] as const
 const FIELD_COLOR: Record<(typeof FIELDS)[number], keyof Painter | null> = {
@@ -56,7 +57,7 @@ export function verifyLines(s: RunSummary): string[] {
   const t = s.transaction
   if (t && t.status !== 'nothing-changed') {
     out.push('', banner(`TRANSACTION ${t.status.toUpperCase()}${t.reason ? ` (${t.reason})` : ''}`))
-    for (const [host, h] of Object.entries(t.hosts).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [host, h] of Object.entries(t.hosts).sort(([a], [b]) => byCodeUnit(a, b))) {
       const restored = h.restored === undefined ? '' : h.restored ? ', back in its pre-run state' : ', NOT back in its pre-run state'
       out.push(`${host.padEnd(26)} : ${h.status}${restored}${h.message ? ` - ${h.message}` : ''}`)
     }

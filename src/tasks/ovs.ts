@@ -14,6 +14,7 @@ import { argv, quote, sh } from '../net/shell.ts'
 import { ifname } from '../net/validate.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type TaskContext, type Undo } from '../engine/types.ts'
 import { mustSucceed, sectionMark, splitSections } from '../engine/taskkit.ts'
+import { byCodeUnit } from '../sort.ts'
 
 // ---------------------------------------------------------------- the database, read in one command
 
@@ -145,7 +146,7 @@ export function parseOvsDb(out: string): OvsDb {
       ports: set(r.ports).map((u) => ports.get(String(u))).filter((x): x is OvsPort => !!x),
     }
     for (const p of b.ports) p.bridge = b.name
-    b.ports.sort((x, y) => x.name.localeCompare(y.name))
+    b.ports.sort((x, y) => byCodeUnit(x.name, y.name))
     bridges.set(b.name, b)
   }
   return { bridges, ports: portByName, interfaces: ifaceByName }

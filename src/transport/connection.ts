@@ -624,7 +624,11 @@ export class SshConnection implements Connection {
     return this.client
   }
 
-  async close(): Promise<void> {
+  /**
+   * End the session. By default it waits (up to 2 s) for the server to close the connection; with `wait:
+   * false` it only sends the disconnect (the kernel delivers it, then the FIN, even if the process exits).
+   */
+  async close(opts: { wait?: boolean } = {}): Promise<void> {
     if (!this._alive && !this.client) return
     this.deathReason = 'closed by orch'
     const wasAlive = this._alive
@@ -634,7 +638,8 @@ export class SshConnection implements Connection {
     this.rootShell?.abort(err)
     this.userShell?.close()
     this.rootShell?.close()
-    if (wasAlive) {
+    if (wasAlive && opts.wait === false) this.client.end()
+    else if (wasAlive) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 2000)
         this.client.once('close', () => {

@@ -149,11 +149,15 @@ export class ConnectionPool {
     return this.conns.size
   }
 
-  async closeAll(): Promise<void> {
+  /**
+   * Close every connection. `wait: false` (a process about to exit): say goodbye and go, without waiting
+   * for each server to close its end (sshd tearing the sessions down, ~15 ms at the end of a 20-host run).
+   */
+  async closeAll(opts: { wait?: boolean } = {}): Promise<void> {
     this.closed = true
     const conns = [...this.conns.values()]
     this.conns.clear()
-    await Promise.all(conns.map((p) => p.then((c) => c.close()).catch(() => undefined)))
+    await Promise.all(conns.map((p) => p.then((c) => c.close(opts)).catch(() => undefined)))
     const jumps = [...this.jumps.values()]
     this.jumps.clear()
     await Promise.all(jumps.map((p) => p.then((c) => c.end()).catch(() => undefined)))

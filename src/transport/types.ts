@@ -43,7 +43,8 @@ export interface Connection {
   runBatch?(parts: Array<{ script: string; stdin?: string | Buffer }>, opts?: ExecOptions): Promise<ExecResult[]>
   /** Commands sent so far (a batch counts one): whether anything ran on the host since a read. */
   readonly commandsSent?: number
-  close(): Promise<void>
+  /** `wait: false`: send the goodbye and return (a process about to exit need not wait for the server). */
+  close(opts?: { wait?: boolean }): Promise<void>
 }
 
 /** Raised when a host cannot be reached (connect, auth, host key, dropped connection). */

@@ -263,6 +263,23 @@ describe('upload without SFTP', () => {
   })
 })
 
+describe('closing', () => {
+  it('close({ wait: false }) only says goodbye: the server still ends the session (its shell exits)', async () => {
+    const c = await connect(opts({ hostName: 'goodbye' }))
+    const pid = (await c.run('echo $PPID')).stdout.trim() // the persistent shell's parent: the server's session process
+    expect(pid).toMatch(/^\d+$/)
+    expect((await conn.run(`kill -0 ${pid} && echo up`)).stdout).toBe('up\n')
+    await c.close({ wait: false })
+    expect(c.alive).toBe(false)
+    let gone = false
+    for (let i = 0; i < 100 && !gone; i++) {
+      gone = (await conn.run(`kill -0 ${pid} 2>/dev/null || echo gone`)).stdout === 'gone\n'
+      if (!gone) await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(gone).toBe(true)
+  })
+})
+
 describe('dropped connections', () => {
   it('rejects the running command quickly with UnreachableError when sshd dies, and alive turns false', async () => {
     const c = await open({ hostName: 'drop' })
