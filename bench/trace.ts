@@ -5,8 +5,9 @@
  *
  * Prints, after orch's own output (on stderr): process start → CLI ready, connections (first/last/median),
  * round trips per host by kind (begin, snapshot, read, journal, apply, commit), their latency, and the
- * run's phases on a time line. Instruments the ssh2 transport's prototype (SshConnection.run/runRaw and
- * ConnectionPool.get) from the outside: orch's code is unchanged.
+ * run's phases on a time line. Instruments the ssh2 transport's prototype (SshConnection's execRaw, which
+ * every round trip goes through: a command, a batch of reads, an upload; and ConnectionPool.get) from the
+ * outside: orch's code is unchanged.
  */
 import { performance } from 'node:perf_hooks'
 import { SshConnection } from '../src/transport/connection.ts'
@@ -28,22 +29,24 @@ interface Call {
 const calls: Call[] = []
 const connects: Array<{ host: string; start: number; end: number }> = []
 
-function kindOf(script: string, stdin: unknown): string {
-  if (script.includes('ORCH_EOF') && script.includes('/var/lib/orch/lock')) return 'begin'
-  if (script.includes('@@@orch-snapshot@@@')) return 'snapshot'
-  if (script.includes('/var/lib/orch/journal/') && script.includes('cat >')) return 'journal'
-  if (/last-committed/.test(script) && /committed/.test(script)) return 'commit'
-  if (stdin !== undefined) return 'apply'
+function kindOf(script: string, bare: boolean): string {
+  if (script.includes('made=0') && script.includes('/var/lib/orch/lock')) return 'begin'
+  if (script.includes('/var/lib/orch/last-committed') && script.includes('result=committed')) return 'commit'
+  // A change whose undo is journalled rides with its entry (and, for a host's first change, the snapshot).
+  if (script.includes('# orch entry ')) return script.includes('@@@orch-snapshot@@@') ? 'change+snap' : 'change'
+  if (bare) return 'batch'
   return 'task'
 }
 
-const origRun = SshConnection.prototype.run
-SshConnection.prototype.run = async function (this: SshConnection, script: string, opts: Parameters<typeof origRun>[1] = {}) {
+// execRaw is private: every round trip on a connection (run, runRaw, runBatch, shell uploads) goes through it.
+const proto = SshConnection.prototype as unknown as { execRaw(script: string, opts: { stdin?: unknown; bare?: boolean }): Promise<unknown> }
+const origExec = proto.execRaw
+proto.execRaw = async function (this: SshConnection, script: string, opts: { stdin?: unknown; bare?: boolean } = {}) {
   const start = performance.now()
   try {
-    return await origRun.call(this, script, opts)
+    return await origExec.call(this, script, opts)
   } finally {
-    calls.push({ host: this.hostName, kind: kindOf(script, opts?.stdin), start, end: performance.now(), head: script.split('\n').find((l) => l.trim() && !l.startsWith('( umask 077'))?.slice(0, 90) ?? '' })
+    calls.push({ host: this.hostName, kind: kindOf(script, !!opts.bare), start, end: performance.now(), head: script.split('\n').find((l) => l.trim() && !l.startsWith('( umask 077'))?.slice(0, 90) ?? '' })
   }
 }
 
@@ -81,7 +84,7 @@ for (const k of kinds) {
   const mine = calls.filter((c) => c.kind === k)
   const d = mine.map((c) => c.end - c.start)
   out.push(
-    `  ${k.padEnd(9)} ${String(mine.length).padStart(5)}  ${(mine.length / hosts).toFixed(1).padStart(5)}/host  latency median ${ms(median(d))}, max ${ms(Math.max(...d))};  window +${ms(Math.min(...mine.map((c) => c.start)) - t0)} .. +${ms(Math.max(...mine.map((c) => c.end)) - t0)}`,
+    `  ${k.padEnd(12)} ${String(mine.length).padStart(5)}  ${(mine.length / hosts).toFixed(1).padStart(5)}/host  latency median ${ms(median(d))}, max ${ms(Math.max(...d))};  window +${ms(Math.min(...mine.map((c) => c.start)) - t0)} .. +${ms(Math.max(...mine.map((c) => c.end)) - t0)}`,
   )
 }
 // Busy time: how much of the run had at least one remote command in flight.
