@@ -106,8 +106,12 @@ export function entryText(undo: Undo, entry: { seq: number; host: string; backup
 /** The journal kept on the targets (the real one). */
 export class RemoteJournal implements Journal {
   private seq = new Map<string, number>()
+  /** The run's journal directory and entries file, worked out once (they go into every entry's command). */
+  private readonly dir: string
+  private readonly file: string
   constructor(readonly runId: string) {
-    assertRunId(runId)
+    this.dir = journalDir(runId)
+    this.file = entriesPath(runId)
   }
 
   /** Hosts whose journal directory this journal already made sure of (root-only, 0700). */
@@ -119,8 +123,7 @@ export class RemoteJournal implements Journal {
    * locked down with the first entry of a host (`dirReady` false); under umask 077 the file is created 0600.
    */
   entryCommand(seq: number, module: string, backup?: string, dirReady = false): { script: string; file: string; backupPath: string } {
-    const dir = journalDir(this.runId)
-    const file = entriesPath(this.runId)
+    const { dir, file } = this
     const backupPath = `${dir}/${String(seq).padStart(4, '0')}-${safeModule(module)}.backup`
     const script =
       (dirReady ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
@@ -147,7 +150,7 @@ export class RemoteJournal implements Journal {
   prefix(hostName: string, undo: Undo, meta: JournalEntryMeta = { module: 'task', task: '' }): JournalPrefix {
     const seq = (this.seq.get(hostName) ?? 0) + 1
     this.seq.set(hostName, seq)
-    const dir = journalDir(this.runId)
+    const dir = this.dir
     const backupPath = `${dir}/${String(seq).padStart(4, '0')}-${safeModule(meta.module)}.backup`
     const text = entryText(undo, { seq, host: hostName, backupPath, ...meta })
     const ready = this.dirReady.has(hostName)
@@ -157,7 +160,7 @@ export class RemoteJournal implements Journal {
       '{ ' +
       (ready ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (undo.backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${undo.backup})` : '') +
-      ` && printf ${printfLiteral(Buffer.from(text))} >> ${quote(entriesPath(this.runId))}` +
+      ` && printf ${printfLiteral(Buffer.from(text))} >> ${quote(this.file)}` +
       sh`; } </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
       `\numask ${SHELL_UMASK}\n`
     return {
