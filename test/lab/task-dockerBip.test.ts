@@ -188,7 +188,10 @@ describe.skipIf(labSkipReason)('dockerBip on lab hosts', () => {
       expect(ping.code, ping.stdout + ping.stderr).toBe(0)
       expect(ping.stdout).toContain('2 packets received')
       const msg = `hello-from-${A.name}-${Date.now()}`
-      const nc = await probe(`echo ${msg} | nc -w 3 ${srv} 5000`)
+      // The probe is a `docker run --rm` container: its network namespace goes the moment nc exits, with
+      // whatever is still queued in it. nc keeps its stdin (and so the connection) open a second after the
+      // message: it has left the namespace by then (the full suite, loaded, once lost it).
+      const nc = await probe(`(echo ${msg}; sleep 1) | nc -w 3 ${srv} 5000`)
       expect(nc.code, nc.stderr).toBe(0)
       let got = ''
       for (let i = 0; i < 50 && !got.includes(msg); i++) {
