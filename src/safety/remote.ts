@@ -13,9 +13,10 @@
  *     journal/RUN/undone                entries undone by a rollback (or set aside), one number per line
  *     journal/RUN/NNNN-module.backup    what an entry's undo restores (a file's old content), when it needs it
  *     journal/RUN/NNNN-module.sh        an older orch's entries, one file each (renamed .undone once undone)
- *     journal/RUN/status                applying | committed | rolling-back | rolled-back | rollback-failed
+ *     journal/RUN/status                line 1: applying | committed | rolling-back | rolled-back | rollback-failed;
+ *                                       line 2: who started the run, when, with which playbook (an older
+ *                                       orch kept that in journal/RUN/meta)
  *     journal/RUN/rolled-back-by        orch | timer | interrupt ...
- *     journal/RUN/meta                  who started the run, when, with which playbook
  *     journal/RUN/timer                 how the armed commit-confirmed timer can be disarmed
  *
  * Every entry undone is listed in `undone` (an older orch's entry file is renamed .undone), so a rollback
@@ -53,7 +54,9 @@ dir=${JOURNAL_ROOT}/$run
 # One rollback at a time per run: the timer and the controller may race.
 mkdir "$dir/.rollback" 2>/dev/null || { echo "orch: a rollback of $run is already running" >&2; exit 75; }
 trap 'rmdir "$dir/.rollback" 2>/dev/null' EXIT
-echo rolling-back > "$dir/status"
+# The status is line 1 of $dir/status; line 2 (who started the run) stays.
+setst() { m=; { read -r _s; IFS= read -r m; } 2>/dev/null < "$dir/status"; printf '%s\\n%s\\n' "$1" "$m" > "$dir/status"; }
+setst rolling-back
 echo "$who" > "$dir/rolled-back-by"
 failed=0
 # This orch's journal: one file, entries appended in the order the changes were made.
@@ -96,10 +99,10 @@ if [ $failed = 0 ]; then
   ${READ_LOCK}
   [ "$holder" = "$run" ] && rm -rf ${LOCK_PATH}
   [ "$(cat ${ORCH_ROOT}/last-committed 2>/dev/null)" = "$run" ] && rm -f ${ORCH_ROOT}/last-committed
-  echo rolled-back > "$dir/status"
+  setst rolled-back
   exit 0
 fi
-echo rollback-failed > "$dir/status"
+setst rollback-failed
 echo "orch: some undo steps of run $run failed on $(hostname): see $dir/rollback.log" >&2
 exit 1
 `
@@ -119,7 +122,8 @@ if [ -s ${dir}/entries ]; then ` + (exact ? sh`n=$((n + $(grep -c '^# orch entry
 
 /**
  * Begin a run on a host, in one round trip: install rollback.sh, refuse when another run holds the host
- * or an earlier run was left unfinished (unless resuming that very run), take the lock, write meta.
+ * or an earlier run was left unfinished (unless resuming that very run), take the lock, write the status
+ * with `meta` (who, when, which playbook) on its second line: one file, not two.
  * Prints one line: "ok N" (N entries already journalled: a resumed run), "held RUN", or "unfinished RUN STATUS".
  */
 export function beginScript(runId: string, meta: string, resume = false): string {
@@ -168,8 +172,8 @@ else
     exit 0
   fi
 fi
-[ -f ${dir}/status ] || echo applying > ${dir}/status
-printf '%s\\n' ${meta} > ${dir}/meta
+st=applying; [ -f ${dir}/status ] && read -r st < ${dir}/status
+printf '%s\\n%s\\n' "$st" ${meta.replace(/[\r\n]+/g, ' ')} > ${dir}/status
 ` +
     countEntries(dir, true) +
     `
@@ -225,7 +229,8 @@ export function commitScript(runId: string): string {
     sh`
 if [ $n -gt 0 ]; then
   [ "$st" = applying ] || { echo "cannot commit: run is $st" >&2; exit 3; }
-  echo committed > ${dir}/status
+  m=; { read -r _s; IFS= read -r m; } < ${dir}/status
+  printf 'committed\\n%s\\n' "$m" > ${dir}/status
   echo ${runId} > ${ORCH_ROOT}/last-committed
   result=committed
   set --
@@ -275,8 +280,10 @@ for d in ${JOURNAL_ROOT}/*/; do
   r=$(basename "$d")
   n=$(ls "$d" | grep -cE '^[0-9]{4}-.*\\.sh$')
   [ -f "$d/entries" ] && n=$((n + $(sed -n 's/^# orch entry \\([0-9]\\{4\\}\\) .*/\\1/p' "$d/entries" | sort -u | wc -l) - $(cat "$d/undone" 2>/dev/null | wc -l)))
-  printf 'run %s %s %s %s %s\\n' "$r" "$(cat "$d/status" 2>/dev/null || echo unknown)" "$(cat "$d/rolled-back-by" 2>/dev/null || echo -)" "$n" "$(sed -n 1p "$d/timer" 2>/dev/null | tr ' ' _ || true)"
-  printf 'meta %s %s\\n' "$r" "$(tr '\\n' ' ' < "$d/meta" 2>/dev/null)"
+  st=; m=; { read -r st; IFS= read -r m; } 2>/dev/null < "$d/status"
+  [ -f "$d/meta" ] && m=$(tr '\\n' ' ' < "$d/meta") # an older orch's
+  printf 'run %s %s %s %s %s\\n' "$r" "\${st:-unknown}" "$(cat "$d/rolled-back-by" 2>/dev/null || echo -)" "$n" "$(sed -n 1p "$d/timer" 2>/dev/null | tr ' ' _ || true)"
+  printf 'meta %s %s\\n' "$r" "$m"
 done
 true`
 

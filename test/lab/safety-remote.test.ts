@@ -73,8 +73,9 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     expect(await ok(conn(), 'test -e /var/lib/orch/lock && echo held || echo free')).toBe('free')
     // A host an older orch left locked (lock/run, lock/pid) with an unfinished run.
     const old = newRunId()
-    await ok(conn(), `mkdir -p /var/lib/orch/journal/${old} /var/lib/orch/lock && echo applying > /var/lib/orch/journal/${old}/status && echo ${old} > /var/lib/orch/lock/run && echo 999999 > /var/lib/orch/lock/pid`)
+    await ok(conn(), `mkdir -p /var/lib/orch/journal/${old} /var/lib/orch/lock && echo applying > /var/lib/orch/journal/${old}/status && echo 'orch run old.ts' > /var/lib/orch/journal/${old}/meta && echo ${old} > /var/lib/orch/lock/run && echo 999999 > /var/lib/orch/lock/pid`)
     expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).lock).toBe(old)
+    expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((r) => r.run === old)).toMatchObject({ status: 'applying', meta: 'orch run old.ts' }) // its own meta file
     expect(await ok(conn(), beginScript(refused, 'refused'))).toBe(`unfinished ${old} applying`)
     await ok(conn(), rollbackScript(old, 'orch'))
     expect(await ok(conn(), 'test -e /var/lib/orch/lock && echo held || echo free')).toBe('free')
@@ -115,7 +116,7 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     const st = parseStatus(await ok(conn(), STATUS_SCRIPT))
     expect(st.lastCommitted).toBe(run)
     expect(st.lock).toBeNull()
-    expect(st.runs.find((r) => r.run === run)?.status).toBe('committed')
+    expect(st.runs.find((r) => r.run === run)).toMatchObject({ status: 'committed', meta: 'commit' })
     await ok(conn(), rollbackScript(run, 'orch'))
     expect(JSON.stringify((await snapshot(conn())).addrs)).not.toContain('10.77.0.1')
   })
@@ -171,11 +172,15 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     expect(await ok(conn(), beginScript(run, 'one file'))).toBe('ok 0')
     await change(conn(), run)
     const dir = `/var/lib/orch/journal/${run}`
-    expect(await ok(conn(), `cd ${dir} && stat -c '%a %n' . * | sort`)).toBe(`600 entries\n600 meta\n600 status\n700 .`)
+    expect(await ok(conn(), `cd ${dir} && stat -c '%a %n' . * | sort`)).toBe(`600 entries\n600 status\n700 .`)
+    // The status file: the status, then who started the run (one file, not two).
+    expect(await ok(conn(), `cat ${dir}/status`)).toBe('applying\none file')
     expect(await ok(conn(), `grep -c '^# orch entry ' ${dir}/entries`)).toBe('2')
     expect(await ok(conn(), beginScript(run, 'one file', true))).toBe('ok 2')
     await ok(conn(), rollbackScript(run, 'orch'))
     expect(await ok(conn(), `cat ${dir}/undone`)).toBe('0002\n0001')
+    expect(await ok(conn(), `cat ${dir}/status`)).toBe('rolled-back\none file')
+    expect(parseStatus(await ok(conn(), STATUS_SCRIPT)).runs.find((r) => r.run === run)).toMatchObject({ status: 'rolled-back', meta: 'one file' })
   })
 
   it('rollback sets aside an entry cut short while it was written (its change never ran) and undoes the rest', async () => {
