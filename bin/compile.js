@@ -43,6 +43,12 @@ const TOUCH_MS = 5 * 60 * 1000
 const FORMAT = 3
 /** Where a playbook's bundle finds the image's modules (set when the image is loaded). */
 const IMAGE_KEY = 'orch.image'
+/**
+ * Set to false by a command whose successful run may still have left much of its path uncompiled (`orch
+ * run` until it applies a change: a --check run, one whose plays matched no host or changed nothing): its
+ * exit writes the partial code cache, and the first run that goes the whole way writes the complete one.
+ */
+const WHOLE_RUN_KEY = 'orch.codeCache.wholeRun'
 
 /**
  * Where the cache may live, in order: $ORCH_CACHE_DIR alone when set; else the checkout's
@@ -309,9 +315,10 @@ export class Image {
       process.setSourceMapsEnabled(true)
       this.exports = req(this.file)
     } else {
-      // <name>.bin was written at the exit of a run that succeeded (exit 0): it holds what a whole run
-      // compiles. <name>.partial.bin by one that stopped early (a limit that matched nothing, a bad
-      // playbook): used until a successful run replaces it.
+      // <name>.bin was written at the exit of a run that succeeded (exit 0) and went the whole way: it
+      // holds what such a run compiles. <name>.partial.bin by one that stopped early (a limit that matched
+      // nothing, a bad playbook) or did not go the whole way (WHOLE_RUN_KEY): used until a whole run
+      // replaces it.
       const full = join(this.dir, codeCacheName(argv))
       const partial = full.replace(/\.bin$/, '.partial.bin')
       let cachedData
@@ -333,17 +340,19 @@ export class Image {
       script.runInThisContext().call(module.exports, module.exports, req, module, this.file, this.dir)
       module.loaded = true
       this.exports = module.exports
-      // At exit the script's cache holds every function this process compiled (~7 ms to make, ~1 MB).
+      // At exit the script's cache holds every function this process compiled (~7 ms to make, ~1 MB). The
+      // complete cache is kept from then on: it must come from a run that went the whole way (WHOLE_RUN_KEY).
       const fresh = !cachedData || script.cachedDataRejected
       if (!complete || fresh) {
         process.once('exit', (code) => {
-          if (code !== 0 && !fresh) return
-          const to = code === 0 ? full : partial
+          const whole = code === 0 && globalThis[Symbol.for(WHOLE_RUN_KEY)] !== false
+          if (!whole && !fresh) return
+          const to = whole ? full : partial
           const tmp = `${to}.${process.pid}.tmp`
           try {
             writeFileSync(tmp, script.createCachedData())
             renameSync(tmp, to)
-            if (code === 0) rmSync(partial, { force: true })
+            if (whole) rmSync(partial, { force: true })
           } catch {
             rmSync(tmp, { force: true })
           }

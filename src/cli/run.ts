@@ -32,7 +32,17 @@ export interface RunCliOptions {
   askBecomePass?: boolean
 }
 
+/**
+ * Whether this process's run went the whole way (bin/compile.js, WHOLE_RUN_KEY): the V8 code cache written
+ * at its exit is kept for every later run, so it should come from one that applied changes, not from a
+ * --check run or one that matched no host (later runs would compile the rest of the path every time).
+ */
+function markWholeRun(whole: boolean): void {
+  ;(globalThis as Record<symbol, unknown>)[Symbol.for('orch.codeCache.wholeRun')] = whole
+}
+
 export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io): Promise<number> {
+  markWholeRun(false)
   const fail = (e: unknown): number => {
     const code = exitCodeForError(e)
     const msg = (e as Error)?.message ?? String(e)
@@ -158,5 +168,6 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     io.offSigint(onSigint)
     await pool.closeAll({ wait: false }).catch(() => undefined) // the process exits next
   }
+  if (!o.check && Object.values(summary.stats).some((st) => st.changed > 0)) markWholeRun(true)
   return summary.exitCode
 }

@@ -5,7 +5,7 @@
  * back to its snapshot, and the real binary resolves `import ... from 'orch'`.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -305,7 +305,38 @@ export default playbook({ name: 'fail', hosts: 'lab', tasks: [
     expect(r.stdout).toMatch(/^node3 +: ok=1 +changed=0 /m)
     expect(r.stdout).not.toMatch(/\x1b\[/)
   })
+
+  it("the V8 code cache kept for later runs comes from the first run that applies a change, not from --check", async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'orch-lab-codecache-'))
+    const pb = join(dir, 'cache.ts')
+    writeFileSync(pb, `import { playbook, file } from 'orch'\nexport default playbook({ name: 'cache', hosts: 'node3', tasks: [file({ path: '/etc/orch-codecache-test', content: 'x\\n' })] })\n`)
+    const run = (...args: string[]) =>
+      new Promise<{ code: number; stderr: string }>((resolve) =>
+        execFile(process.execPath, [join(repo, 'bin/orch.js'), ...args, '-i', lab().inventoryPath], { cwd: dir, timeout: 120_000, env: { ...process.env, ORCH_CACHE_DIR: cache } }, (err, _o, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+        ),
+      )
+    const image = () => join(cache, readdirSync(cache).find((x) => !x.startsWith('.'))!)
+    const codeFiles = () => readdirSync(image()).filter((x) => x.startsWith('code-run')).sort()
+    try {
+      let r = await run('run', pb, '--check')
+      expect(r.code, r.stderr).toBe(0)
+      expect(codeFiles()).toEqual(['code-run.partial.bin'])
+      r = await run('run', pb)
+      expect(r.code, r.stderr).toBe(0)
+      expect(codeFiles()).toEqual(['code-run.bin'])
+      const whole = readFileSync(join(image(), 'code-run.bin'))
+      r = await run('run', pb) // nothing to change: the complete cache stays as it is
+      expect(r.code, r.stderr).toBe(0)
+      expect(codeFiles()).toEqual(['code-run.bin'])
+      expect(readFileSync(join(image(), 'code-run.bin')).equals(whole)).toBe(true)
+    } finally {
+      await run('rollback', '--limit', 'node3')
+      rmSync(cache, { recursive: true, force: true })
+    }
+  })
 })
+
 
 describe.skipIf(labSkipReason)('scale: 20 hosts × 10 tasks', () => {
   const lab = withLab({ hosts: 20 })
