@@ -76,14 +76,20 @@ export function newRunId(now = new Date()): string {
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 500)
 const safeModule = (m: string) => m.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'task'
 
-/** The first line of entry `seq` (rollback.sh finds an entry by it). */
-export const entryStart = (seq: number) => `# orch entry ${String(seq).padStart(4, '0')} `
+/** An entry's number as entries, backups and rollback.sh write it: 4 digits. */
+const entryNo = (seq: number) => String(seq).padStart(4, '0')
+/** What an entry's first line starts with, before its number (rollback.sh and orch status find entries by it). */
+export const ENTRY_START = '# orch entry '
+/** What an entry's last line is, before its number. */
+export const ENTRY_END = '# orch: end of entry '
+/** The first line of entry `seq`, up to the host and module. */
+export const entryStart = (seq: number) => `${ENTRY_START}${entryNo(seq)} `
 /**
  * The last line of entry `seq`. The engine appends an entry with the shell's builtin printf (no process),
  * and the change runs only after the write succeeded: an entry cut short (disk full) was never followed by
  * its change, so rollback.sh sets aside an entry without its end line instead of running half a script.
  */
-export const entryEnd = (seq: number) => `# orch: end of entry ${String(seq).padStart(4, '0')}`
+export const entryEnd = (seq: number) => `${ENTRY_END}${entryNo(seq)}`
 
 /**
  * The text of a journal entry, as appended to `entries`: a self-contained sh script between its start and
@@ -114,6 +120,11 @@ export class RemoteJournal implements Journal {
     this.file = entriesPath(runId)
   }
 
+  /** Where entry `seq`'s undo finds what it restores (undo.backup saves it there), when it needs it. */
+  private backupPath(seq: number, module: string): string {
+    return `${this.dir}/${entryNo(seq)}-${safeModule(module)}.backup`
+  }
+
   /** Hosts whose journal directory this journal already made sure of (root-only, 0700). */
   private dirReady = new Set<string>()
 
@@ -124,7 +135,7 @@ export class RemoteJournal implements Journal {
    */
   entryCommand(seq: number, module: string, backup?: string, dirReady = false): { script: string; file: string; backupPath: string } {
     const { dir, file } = this
-    const backupPath = `${dir}/${String(seq).padStart(4, '0')}-${safeModule(module)}.backup`
+    const backupPath = this.backupPath(seq, module)
     const script =
       (dirReady ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${backup})` : '') +
@@ -151,7 +162,7 @@ export class RemoteJournal implements Journal {
     const seq = (this.seq.get(hostName) ?? 0) + 1
     this.seq.set(hostName, seq)
     const dir = this.dir
-    const backupPath = `${dir}/${String(seq).padStart(4, '0')}-${safeModule(meta.module)}.backup`
+    const backupPath = this.backupPath(seq, meta.module)
     const text = entryText(undo, { seq, host: hostName, backupPath, ...meta })
     const ready = this.dirReady.has(hostName)
     // A brace group, not a subshell (a fork of the shell per change): the umask goes back to the shell's

@@ -23,7 +23,7 @@
  * interrupted halfway (the host rebooted, the timer and orch raced) resumes where it stopped and never
  * undoes anything twice.
  */
-import { JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
+import { ENTRY_END, ENTRY_START, JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
 import { createHash } from 'node:crypto'
 import { raw, sh } from '../net/shell.ts'
 
@@ -45,6 +45,14 @@ const READ_LOCK = `holder=; lpid=; if [ -d ${LOCK_PATH} ]; then { read -r holder
 const LEGACY_ENTRY_RULE = '# orch: complete only when the last line is the end mark'
 const LEGACY_ENTRY_END = '# orch: end of entry'
 
+/** The numbers of the entries in `file` (shell text), each once, sorted by `sort order` ('-u', '-ru'). */
+const entryNumbers = (file: string, order: '-u' | '-ru') =>
+  `sed -n 's/^${ENTRY_START}\\([0-9][0-9][0-9][0-9]\\) .*/\\1/p' ${file} | sort ${order}`
+
+/** Sets line 1 of a run's status file (`file`, shell text) to `status` (shell text), keeping line 2: who started the run. */
+const setStatus = (file: string, status: string) =>
+  `m=; { read -r _s; IFS= read -r m; } 2>/dev/null < ${file}; printf '%s\\n%s\\n' ${status} "$m" > ${file}`
+
 /** Installed by begin when the host's copy is not this version (ROLLBACK_STAMP says which it is; its second line says it too, for a reader). */
 const ROLLBACK_BODY = `# orch rollback: replay a run's undo journal, newest entry first. Usage: rollback.sh RUN [WHO]
 set -u
@@ -55,17 +63,17 @@ dir=${JOURNAL_ROOT}/$run
 mkdir "$dir/.rollback" 2>/dev/null || { echo "orch: a rollback of $run is already running" >&2; exit 75; }
 trap 'rmdir "$dir/.rollback" 2>/dev/null' EXIT
 # The status is line 1 of $dir/status; line 2 (who started the run) stays.
-setst() { m=; { read -r _s; IFS= read -r m; } 2>/dev/null < "$dir/status"; printf '%s\\n%s\\n' "$1" "$m" > "$dir/status"; }
+setst() { ${setStatus('"$dir/status"', '"$1"')}; }
 setst rolling-back
 echo "$who" > "$dir/rolled-back-by"
 failed=0
 # This orch's journal: one file, entries appended in the order the changes were made.
 if [ -f "$dir/entries" ]; then
-  for n in $(sed -n 's/^# orch entry \\([0-9][0-9][0-9][0-9]\\) .*/\\1/p' "$dir/entries" | sort -ru); do
+  for n in $(${entryNumbers('"$dir/entries"', '-ru')}); do
     grep -q "^$n" "$dir/undone" 2>/dev/null && continue
     echo "== $(date -u +%FT%TZ) undo entry $n" >> "$dir/rollback.log"
     # The entry's last whole copy; one cut short while it was written has no end line (its change never ran).
-    awk -v s="# orch entry $n " -v e="# orch: end of entry $n" 'index($0, s) == 1 { b = ""; on = 1 } on { b = b $0 "\\n" } on && $0 == e { t = b; on = 0 } END { printf "%s", t }' "$dir/entries" > "$dir/.undo"
+    awk -v s="${ENTRY_START}$n " -v e="${ENTRY_END}$n" 'index($0, s) == 1 { b = ""; on = 1 } on { b = b $0 "\\n" } on && $0 == e { t = b; on = 0 } END { printf "%s", t }' "$dir/entries" > "$dir/.undo"
     if [ ! -s "$dir/.undo" ]; then
       echo "-- entry $n is incomplete (its change was never made): set aside" >> "$dir/rollback.log"
       echo "$n incomplete" >> "$dir/undone"
@@ -117,7 +125,7 @@ export const ROLLBACK_SH = `#!/bin/sh\n${ROLLBACK_VERSION}\n${ROLLBACK_BODY}`
 function countEntries(dir: string, exact: boolean): string {
   return sh`n=0
 for f in ${dir}/[0-9][0-9][0-9][0-9]-*; do case "$f" in *.sh|*.undone) n=$((n + 1)) ;; esac; done
-if [ -s ${dir}/entries ]; then ` + (exact ? sh`n=$((n + $(grep -c '^# orch entry ' ${dir}/entries)))` : 'n=$((n + 1))') + '; fi'
+if [ -s ${dir}/entries ]; then ` + (exact ? sh`n=$((n + $(grep -c ${'^' + ENTRY_START} ${dir}/entries)))` : 'n=$((n + 1))') + '; fi'
 }
 
 /**
@@ -229,8 +237,7 @@ export function commitScript(runId: string): string {
     sh`
 if [ $n -gt 0 ]; then
   [ "$st" = applying ] || { echo "cannot commit: run is $st" >&2; exit 3; }
-  m=; { read -r _s; IFS= read -r m; } < ${dir}/status
-  printf 'committed\\n%s\\n' "$m" > ${dir}/status
+  ${raw(setStatus(`${dir}/status`, 'committed'))}
   echo ${runId} > ${ORCH_ROOT}/last-committed
   result=committed
   set --
@@ -279,7 +286,7 @@ for d in ${JOURNAL_ROOT}/*/; do
   [ -d "$d" ] || continue
   r=$(basename "$d")
   n=$(ls "$d" | grep -cE '^[0-9]{4}-.*\\.sh$')
-  [ -f "$d/entries" ] && n=$((n + $(sed -n 's/^# orch entry \\([0-9]\\{4\\}\\) .*/\\1/p' "$d/entries" | sort -u | wc -l) - $(cat "$d/undone" 2>/dev/null | wc -l)))
+  [ -f "$d/entries" ] && n=$((n + $(${raw(entryNumbers('"$d/entries"', '-u'))} | wc -l) - $(cat "$d/undone" 2>/dev/null | wc -l)))
   st=; m=; { read -r st; IFS= read -r m; } 2>/dev/null < "$d/status"
   [ -f "$d/meta" ] && m=$(tr '\\n' ' ' < "$d/meta") # an older orch's
   printf 'run %s %s %s %s %s\\n' "$r" "\${st:-unknown}" "$(cat "$d/rolled-back-by" 2>/dev/null || echo -)" "$n" "$(sed -n 1p "$d/timer" 2>/dev/null | tr ' ' _ || true)"
