@@ -508,13 +508,14 @@ export class SshConnection implements Connection {
   upload(remotePath: string, content: string | Buffer, mode = 0o644, opts: { become?: boolean } = {}): Promise<void> {
     const data = Buffer.isBuffer(content) ? content : Buffer.from(content)
     return this.enqueue(async () => {
-      this.sent++
       const become = opts.become ?? this.options.become ?? false
       const shell = await this.shell(false).catch((e) => {
         if (!this._alive) throw this.unreachable()
         throw e
       })
       if ((!become || shell.uid === 0) && this.sftpUsable) {
+        // Counted like a command (the shell path's execRaw counts itself).
+        this.sent++
         try {
           return await this.uploadSftp(remotePath, data, mode)
         } catch (e) {

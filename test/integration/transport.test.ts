@@ -220,7 +220,9 @@ describe('upload', () => {
   it('round-trips binary content (sha256), sets the mode, replaces atomically', async () => {
     const data = randomBytes(200_000)
     const path = `/tmp/orch-upload-${process.pid}.bin`
+    const before = conn.commandsSent
     await conn.upload(path, data, 0o640)
+    expect(conn.commandsSent).toBe(before + 1) // an upload counts as one command (read-ahead: something ran)
     const r = await conn.run(sh`sha256sum ${path} | cut -d' ' -f1; stat -c %a ${path}`)
     expect(r.stdout).toBe(`${createHash('sha256').update(data).digest('hex')}\n640\n`)
     await conn.upload(path, 'text\n', 0o755)
@@ -250,7 +252,11 @@ describe('upload without SFTP', () => {
         for (const size of [10, 100_000]) {
           const data = randomBytes(size)
           const path = `/tmp/orch-nosftp-${process.pid}`
+          const before = c.commandsSent
           await c.upload(path, data, 0o600)
+          // The first tries SFTP (counted), finds none and goes through the shell (counted again); the
+          // later ones go straight to the shell: one command each.
+          expect(c.commandsSent).toBe(before + (size === 10 ? 2 : 1))
           const r = await c.run(sh`sha256sum ${path} | cut -d' ' -f1; stat -c %a ${path}; rm -f ${path}`)
           expect(r.stdout).toBe(`${createHash('sha256').update(data).digest('hex')}\n600\n`)
         }
