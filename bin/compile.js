@@ -3,9 +3,10 @@
 // 1. The image: src/ and the packages it imports bundled by esbuild into ONE CommonJS file,
 //    <cache>/<key>/orch.cjs, in which every src module is lazy (evaluated on first use, as with
 //    `import`). It is run through vm.Script with V8's code cache (<key>/code-<command>.bin, written at
-//    the exit of the first run of that command that exits 0; .partial.bin from one that stopped early,
-//    until then): no module resolution, no parsing or compiling of what a previous run compiled. `import.meta.url|dirname|filename` are replaced by the
-//    ORIGINAL file's, so code that reads files next to its source still finds them. <key> hashes the
+//    the exit of the first run of that command that exits 0 and went the whole way, WHOLE_RUN_KEY;
+//    .partial.bin from any other, until then): no module resolution, no parsing or compiling of what a
+//    previous run compiled. `import.meta.url|dirname|filename` are replaced by the ORIGINAL file's, so
+//    code that reads files next to its source still finds them. <key> hashes the
 //    path, mtime and size of every file under src/, tsconfig.json, package-lock.json, this file, and the
 //    orch, esbuild and node versions: an unchanged checkout costs ~150 stats.
 //    Measured (bench part a, 20 hosts): one file + code cache instead of ~180 ES modules takes a
