@@ -1,7 +1,8 @@
 /**
  * The public API of orch, for playbooks: `import { playbook, sysctl, sh } from 'orch'`.
  */
-export { playbook, task, ArgError, TaskFailed } from './engine/types.ts'
+export { playbook, task } from './engine/types.ts'
+export { ArgError, ArgErrors, TaskFailed, PlaybookError, UnreachableError } from './errors.ts'
 export type {
   Playbook,
   PlaybookContext,

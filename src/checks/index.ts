@@ -7,7 +7,7 @@
  * bounded time per probe, so a full N×N matrix costs about one probe timeout, not N² of them.
  */
 import type { Host, Vars } from '../inventory/types.ts'
-import { ArgError } from '../engine/types.ts'
+import { ArgError } from '../errors.ts'
 import { argv, quote, sh } from '../net/shell.ts'
 import * as v from '../net/validate.ts'
 import type { Connection } from '../transport/types.ts'

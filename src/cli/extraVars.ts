@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Vars } from '../inventory/types.ts'
-import { UsageError } from './errors.ts'
+import { UsageError } from '../errors.ts'
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 

@@ -10,7 +10,7 @@ import { DEFAULT_FORKS } from '../engine/runner.ts'
 import { EXIT } from '../engine/results.ts'
 import { UnreachableError } from '../transport/types.ts'
 import type { HostFacts } from '../facts/types.ts'
-import { exitCodeForError } from './errors.ts'
+import { exitCodeForError } from '../errors.ts'
 import { hostPool, loadTargets } from './targets.ts'
 import type { Io } from './io.ts'
 

@@ -1,6 +1,6 @@
 /** `orch inventory -i INV --list | --graph [group] [--limit P]`, as ansible-inventory. */
 import type { Group, Inventory } from '../inventory/types.ts'
-import { exitCodeForError, UsageError } from './errors.ts'
+import { exitCodeForError, UsageError } from '../errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
 

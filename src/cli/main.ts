@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_FORKS } from '../engine/defaults.ts'
-import { EXIT, UsageError } from './errors.ts'
+import { EXIT, UsageError } from '../errors.ts'
 import { inventoryCommand } from './inventory.ts'
 import { processIo, type Io } from './io.ts'
 import { registerWizard } from './wizard.ts'

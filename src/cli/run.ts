@@ -10,7 +10,7 @@ import { Transaction } from '../safety/transaction.ts'
 import { askBecomePassword, hostPool } from './targets.ts'
 import { EXIT, type RunSummary } from '../engine/results.ts'
 import { createReporter, errorDocument } from '../report/index.ts'
-import { exitCodeForError, UsageError } from './errors.ts'
+import { exitCodeForError, UsageError } from '../errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
 

@@ -7,7 +7,7 @@ import type { ConnectionVars } from '../inventory/index.ts'
 import type { ConnectOptions, ConnectionPool } from '../transport/index.ts'
 import { UnreachableError } from '../transport/types.ts'
 import { ArgError } from '../engine/types.ts'
-import { UsageError } from './errors.ts'
+import { UsageError } from '../errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
 

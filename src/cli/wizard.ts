@@ -6,7 +6,7 @@
  */
 import { Command, Option } from 'commander'
 import { EXIT } from '../engine/results.ts'
-import { UsageError } from './errors.ts'
+import { UsageError } from '../errors.ts'
 import type { Io } from './io.ts'
 
 const collect = (v: string, prev: string[] = []) => [...prev, v]

@@ -1,6 +1,7 @@
 /** What a run produces: per play, per task, per host results, and Ansible-style per-host stats. */
 import type { CheckResult } from '../checks/index.ts'
 import type { TaskResult } from './types.ts'
+import { EXIT } from '../errors.ts'
 
 export interface HostStats {
   ok: number
@@ -62,14 +63,7 @@ export interface HostTxOutcome {
   message?: string
 }
 
-export const EXIT = {
-  OK: 0,
-  ERROR: 1,
-  FAILED_HOSTS: 2,
-  UNREACHABLE_HOSTS: 4,
-  BAD_INPUT: 5,
-  INTERRUPTED: 99,
-} as const
+export { EXIT }
 
 export function emptyStats(): HostStats {
   return { ok: 0, changed: 0, unreachable: 0, failed: 0, skipped: 0, rescued: 0, ignored: 0, rolled_back: 0 }

@@ -176,57 +176,7 @@ export function isTask(x: unknown): x is Task {
   )
 }
 
-/** Bad task arguments: names the host, the variable and what was expected. Exit code 5. */
-export class ArgError extends Error {
-  constructor(
-    readonly variable: string,
-    readonly expected: string,
-    readonly got: unknown,
-    public hostName?: string,
-  ) {
-    super('')
-    this.name = 'ArgError'
-    this.message = this.describe()
-  }
-  /** Names the host (the engine calls this when validation of a host's tasks fails). */
-  forHost(hostName: string): this {
-    if (!this.hostName) this.hostName = hostName
-    this.message = this.describe()
-    return this
-  }
-  private describe(): string {
-    let got: string
-    try {
-      got = this.got === undefined ? 'undefined' : JSON.stringify(this.got) ?? String(this.got)
-    } catch {
-      got = String(this.got)
-    }
-    if (got.length > 200) got = got.slice(0, 200) + '…'
-    return `${this.hostName ? `${this.hostName}: ` : ''}${this.variable}: expected ${this.expected}, got ${got}`
-  }
-}
-
-/** A playbook file that cannot be loaded or has the wrong shape: names the file. Exit code 5. */
-export class PlaybookError extends Error {
-  constructor(
-    message: string,
-    readonly file?: string,
-  ) {
-    super(file ? `${file}: ${message}` : message)
-    this.name = 'PlaybookError'
-  }
-}
-
-/** A task failed on purpose (non-zero exit of a command it needs): the message becomes the result's msg. */
-export class TaskFailed extends Error {
-  constructor(
-    message: string,
-    readonly result: Partial<Pick<TaskResult, 'rc' | 'stdout' | 'stderr'>> = {},
-  ) {
-    super(message)
-    this.name = 'TaskFailed'
-  }
-}
+export { ArgError, ArgErrors, PlaybookError, TaskFailed } from '../errors.ts'
 
 export interface PlaybookContext<V extends Vars = Vars> {
   host: Host

@@ -2,6 +2,7 @@
  * Network facts of a host, read in ONE round trip (one script, one section per source), parsed on the
  * controller by pure functions (parse.ts), rendered for a terminal (render.ts).
  */
+import { FactsError } from '../errors.ts'
 import type { Host } from '../inventory/types.ts'
 import type { TaskContext } from '../engine/types.ts'
 import type { Connection } from '../transport/types.ts'
@@ -18,9 +19,7 @@ export { factsScript } from './script.ts'
 /** Anything that runs a script on the host: ctx.run, conn.run, or a Connection. */
 export type RunScript = (script: string) => Promise<{ code: number; stdout: string; stderr: string }>
 
-export class FactsError extends Error {
-  name = 'FactsError'
-}
+export { FactsError }
 
 /** The facts of one host, in one round trip. Missing tools (docker, OVS, iptables) are facts, not errors. */
 export async function gatherFacts(target: RunScript | Pick<Connection, 'run'>): Promise<HostFacts> {

@@ -37,14 +37,4 @@ export interface Inventory {
   warnings?: string[]
 }
 
-/** A problem in an inventory file: names file and line. Exit code 5. */
-export class InventoryError extends Error {
-  constructor(
-    message: string,
-    readonly file?: string,
-    readonly line?: number,
-  ) {
-    super(file ? `${file}${line ? `:${line}` : ''}: ${message}` : message)
-    this.name = 'InventoryError'
-  }
-}
+export { InventoryError } from '../errors.ts'

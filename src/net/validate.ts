@@ -2,7 +2,7 @@
  * Argument validators shared by every task. Each throws ArgError naming the variable and what was
  * expected, so bad input stops the run before any host is touched.
  */
-import { ArgError } from '../engine/types.ts'
+import { ArgError } from '../errors.ts'
 import { hostAddress, isCidr6, isIpv4, isIpv6, isBroadcastAddress, isNetworkAddress, networkOf, parseCidr4, type Cidr4 } from './ip.ts'
 
 /** Linux interface names: 1-15 bytes, no '/', whitespace, ':' or shell metacharacters. */

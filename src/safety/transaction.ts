@@ -15,8 +15,9 @@
  */
 import type { PlannedPlay, SnapshotPrefix } from '../engine/runner.ts'
 import { mergeVars } from '../engine/runner.ts'
-import { EXIT, type HostTxOutcome, type RunSummary, type TransactionOutcome } from '../engine/results.ts'
-import { ArgError, type ApplyOutcome, type TaskContext } from '../engine/types.ts'
+import type { HostTxOutcome, RunSummary, TransactionOutcome } from '../engine/results.ts'
+import type { ApplyOutcome, TaskContext } from '../engine/types.ts'
+import { ArgError, EXIT, TransactionRefused } from '../errors.ts'
 import type { Host, Vars } from '../inventory/types.ts'
 import type { CheckHost, CheckResult } from '../checks/index.ts'
 import { gatewayPing } from '../checks/index.ts'
@@ -54,10 +55,7 @@ export interface TransactionOptions {
   seedJournal?(hostName: string, entries: number): void
 }
 
-/** The run cannot start: some hosts are held by another run or were left mid-run. Exit 1, nothing touched. */
-export class TransactionRefused extends Error {
-  name = 'TransactionRefused'
-}
+export { TransactionRefused }
 
 interface HostTx {
   host: Host

@@ -47,35 +47,4 @@ export interface Connection {
   close(opts?: { wait?: boolean }): Promise<void>
 }
 
-/** Raised when a host cannot be reached (connect, auth, host key, dropped connection). */
-export class UnreachableError extends Error {
-  constructor(
-    readonly hostName: string,
-    message: string,
-  ) {
-    super(message)
-    this.name = 'UnreachableError'
-  }
-}
-
-/** Raised when a host key does not match known_hosts: never retried, never accepted. */
-export class HostKeyError extends UnreachableError {
-  constructor(hostName: string, message: string) {
-    super(hostName, message)
-    this.name = 'HostKeyError'
-  }
-}
-
-/**
- * become (sudo) failed: wrong or missing password, not in sudoers, requiretty... The host is
- * reachable; the task fails. Never retried with the same password, never contains it.
- */
-export class BecomeError extends Error {
-  constructor(
-    readonly hostName: string,
-    message: string,
-  ) {
-    super(`${hostName}: become (sudo) failed: ${message}`)
-    this.name = 'BecomeError'
-  }
-}
+export { BecomeError, HostKeyError, UnreachableError } from '../errors.ts'

@@ -5,7 +5,7 @@
  * (exit 5, naming the flag) — never a prompt on a pipe.
  */
 import { checkbox, confirm, input, password, select } from '@inquirer/prompts'
-import { UsageError } from '../cli/errors.ts'
+import { UsageError } from '../errors.ts'
 
 export class MissingFlagsError extends UsageError {
   constructor(

@@ -8,7 +8,7 @@ import { accessSync, constants, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import SSHConfig from 'ssh-config'
-import { UsageError } from '../cli/errors.ts'
+import { UsageError } from '../errors.ts'
 import { readWithIncludes } from '../transport/options.ts'
 
 /** One host as the user named it, before anything is resolved or connected. */

@@ -18,7 +18,7 @@
  */
 import { argv } from '../../net/shell.ts'
 import { addrArgv, isKernelRoute, routeArgv, type IpAddr, type IpRoute } from './iproute.ts'
-import { absent, textOf, type ConfigFile, type FileWrite, type PersistFacts, type PersistPlan, type TakeoverSpec } from './index.ts'
+import { absent, textOf, type ConfigFile, type FileWrite, type PersistFacts, type PersistPlan, type TakeoverSpec } from './types.ts'
 
 const MAIN = '/etc/network/interfaces'
 const isIfupdownFile = (p: string) => p === MAIN || p.startsWith('/etc/network/interfaces.d/')

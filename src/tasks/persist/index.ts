@@ -12,57 +12,13 @@
  * for it; otherwise nothing (runtime only, reported in the task's result).
  */
 import { sh } from '../../net/shell.ts'
-import { parseFileState, type FileState } from '../../engine/taskkit.ts'
-import type { IpAddr, IpRoute } from './iproute.ts'
+import { parseFileState } from '../../engine/taskkit.ts'
+import { absent, type PersistFacts, type PersistKind, type PersistMode, type PersistPlan, type TakeoverSpec } from './types.ts'
 import { planIfupdown, ifupdownDefines } from './ifupdown.ts'
 import { planNetplan, netplanDefines } from './netplan.ts'
 import { planNetworkManager, nmProfileFor } from './networkmanager.ts'
 
-export type PersistKind = 'ifupdown' | 'netplan' | 'networkmanager'
-export type PersistMode = 'auto' | 'none' | PersistKind
-export const PERSIST_MODES: readonly PersistMode[] = ['auto', 'none', 'ifupdown', 'netplan', 'networkmanager']
-
-export interface ConfigFile {
-  path: string
-  state: FileState
-}
-
-export interface PersistFacts {
-  tools: { nmcli: boolean; netplan: boolean; ifup: boolean }
-  nmRunning: boolean
-  /** NetworkManager device states by device name ('connected', 'unmanaged', ...). */
-  nmDevices: Record<string, string>
-  files: ConfigFile[]
-}
-
-/** What the takeover makes, as the config must describe it. */
-export interface TakeoverSpec {
-  bridge: string
-  iface: string
-  mac: string
-  mtu: number
-  stp: boolean
-  /** Seconds. */
-  forwardDelay: number
-  /** Addresses as they are (or will be) on the bridge. */
-  addrs: IpAddr[]
-  /** Non-kernel routes through the bridge (device already renamed or not: only `dev` is ignored). */
-  routes: IpRoute[]
-}
-
-export interface FileWrite {
-  path: string
-  before: FileState
-  content: string
-  mode: string
-}
-
-export interface PersistPlan {
-  kind: PersistKind | 'none'
-  writes: FileWrite[]
-  /** Said in the task's result: what was chosen and why, what the admin should know. */
-  notes: string[]
-}
+export * from './types.ts'
 
 export const FILE_MARK = '@@orch-conf-file@@'
 export const CONFIG_GLOBS = [
@@ -108,10 +64,6 @@ export function parsePersistFacts(text: string): PersistFacts {
   }
   return facts
 }
-
-export const textOf = (f: ConfigFile): string | null => (f.state.kind === 'file' ? f.state.content.toString('utf8') : null)
-export const absent: FileState = { kind: 'absent' }
-export const fileState = (facts: PersistFacts, path: string): FileState => facts.files.find((f) => f.path === path)?.state ?? absent
 
 /** Which network configuration system holds the interface (or the bridge), or null. */
 export function detectPersist(facts: PersistFacts, iface: string, bridge: string): PersistKind | null {

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module'
 import type { Document, YAMLMap } from 'yaml'
 import { isKernelRoute, type IpRoute } from './iproute.ts'
-import { absent, textOf, type ConfigFile, type PersistFacts, type PersistPlan, type TakeoverSpec } from './index.ts'
+import { absent, textOf, type ConfigFile, type PersistFacts, type PersistPlan, type TakeoverSpec } from './types.ts'
 
 // yaml is loaded the first time a netplan file is looked at, not when orch starts (~16 ms of every run);
 // synchronously, through require, so the planning functions stay synchronous. Its documents never leave

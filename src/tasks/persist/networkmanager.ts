@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 import { isKernelRoute } from './iproute.ts'
-import { absent, textOf, type ConfigFile, type FileWrite, type PersistFacts, type PersistPlan, type TakeoverSpec } from './index.ts'
+import { absent, textOf, type ConfigFile, type FileWrite, type PersistFacts, type PersistPlan, type TakeoverSpec } from './types.ts'
 
 const DIR = '/etc/NetworkManager/system-connections'
 
