@@ -108,9 +108,6 @@ export const SELECT_IPTABLES_BODY = [
   `fi`,
 ].join('\n')
 
-/** The same, exiting 3 when the host has no iptables at all. */
-export const SELECT_IPTABLES = `command -v iptables >/dev/null 2>&1 || { echo "orch: iptables not found" >&2; exit 3; }\n${SELECT_IPTABLES_BODY}`
-
 /** iptables-restore of the same backend: /usr/sbin/iptables-nft → /usr/sbin/iptables-nft-restore. */
 export function restoreBinary(ipt: string): string {
   return `${ipt}-restore`
@@ -137,37 +134,6 @@ export interface ChainState {
   parents: Record<string, IptRule[] | null>
   /** Our chain's rules; null when the chain does not exist. */
   rules: IptRule[] | null
-}
-
-const SECTION = '@@orch-ipt@@'
-
-/** One round trip: the backend, then `-S` of every parent candidate and of our chain (rc tells existence). */
-export function chainReadScript(spec: ChainSpec): string {
-  const parts = [SELECT_IPTABLES, sh`printf '%s %s %s %s\n' ${SECTION} "$(command -v "$IPT")" "$IPT_PATH" "$IPT_USED"`]
-  for (const c of [...spec.parents, spec.chain]) {
-    parts.push(sh`printf '%s %s\n' ${SECTION} ${c}`, sh`"$IPT" -w -t ${spec.table} -S ${c} 2>/dev/null; printf '\n%s rc %s\n' ${SECTION} "$?"`)
-  }
-  return parts.join('\n')
-}
-
-export function parseChainRead(spec: ChainSpec, stdout: string): ChainState {
-  const chunks = stdout.split(SECTION + ' ').slice(1)
-  const head = chunks.shift()?.trim().split(/\s+/) ?? []
-  const ipt = head[0] ?? ''
-  const base = ipt.slice(ipt.lastIndexOf('/') + 1) as IptBinary
-  if (!ipt.startsWith('/') || !IPT_BINARIES.includes(base)) throw new Error(`unexpected iptables selection: ${JSON.stringify(head)}`)
-  const st: ChainState = { ipt, pathVariant: head[1] === 'nft' ? 'nft' : 'legacy', variant: head[2] === 'nft' ? 'nft' : 'legacy', parents: {}, rules: null }
-  // Chunks alternate: "<chain>\n<-S output>" then "rc <n>\n".
-  for (let i = 0; i + 1 < chunks.length; i += 2) {
-    const nl = chunks[i].indexOf('\n')
-    const name = chunks[i].slice(0, nl < 0 ? undefined : nl).trim()
-    const body = nl < 0 ? '' : chunks[i].slice(nl + 1)
-    const rc = Number(chunks[i + 1].replace(/^rc\s+/, '').trim())
-    const rules = rc === 0 ? rulesIn(parseIptablesS(body), name) : null
-    if (name === spec.chain) st.rules = rules
-    else st.parents[name] = rules
-  }
-  return st
 }
 
 /** The parent chain the jump must be in: the first candidate that exists. */

@@ -101,7 +101,22 @@ export function routeWords(r: RouteJson, table: number): string[] {
 }
 
 /** `ip route add ...` for a route, every word quoted. */
-export const routeCommand = (verb: 'add' | 'replace' | 'del', r: RouteJson, table: number): string => argv(['ip', '-4', 'route', verb, ...routeWords(r, table)])
+export const routeCommand = (verb: 'add' | 'replace' | 'del', r: RouteJson, table: number, family: 4 | 6 = 4): string =>
+  argv(['ip', `-${family}`, 'route', verb, ...routeWords(r, table)])
+
+/** Words selecting exactly one existing route for `ip route del`: identity, type, gateway/device. */
+export function deleteWords(r: RouteJson, table: number): string[] {
+  const w: string[] = []
+  if (r.type && r.type !== 'unicast') w.push(r.type)
+  w.push(normDst(r.dst) === 'default' ? 'default' : r.dst)
+  if (r.tos && r.tos !== '0' && r.tos !== '0x00') w.push('tos', r.tos)
+  if (!r.nexthops && r.nhid === undefined) {
+    if (r.gateway) w.push('via', r.gateway)
+    if (r.dev) w.push('dev', r.dev)
+  }
+  w.push('metric', String(r.metric ?? 0), 'table', String(table))
+  return w
+}
 
 /** One line as `ip route show` would print it (for diffs and the facts view). */
 export function routeText(r: RouteJson): string {

@@ -9,10 +9,12 @@
  * this task created them and nothing else uses the chain.
  */
 import * as v from '../net/validate.ts'
-import { ArgError, task, type Resource, type Task } from '../engine/types.ts'
-import { mustSucceed } from '../engine/taskkit.ts'
-import { applyScript, describePlan, emptyPlan, planRules, restoreInput, sameArgs, undoScript, type ChainSpec, type ChainState } from '../facts/iptables.ts'
-import { iptNetwork, readChain } from './nat.ts'
+import { ArgError, type Task } from '../engine/types.ts'
+import { sameArgs, type ChainSpec, type ChainState } from '../facts/iptables.ts'
+import { chainReader } from '../model/facts.ts'
+import type { Step } from '../model/steps.ts'
+import { plannedTask, type Planned } from '../model/task.ts'
+import { iptNetwork, planChain } from './nat.ts'
 import { sysctl } from './sysctl.ts'
 
 export interface ForwardAcceptArgs {
@@ -41,37 +43,36 @@ export function forwardRule(a: ForwardAcceptArgs): string[] {
   ]
 }
 
-export function forwardAccept(args: ForwardAcceptArgs): Task<ChainState> {
-  const a: ForwardAcceptArgs = { ...(args ?? {}) }
-  const desc = [a.in && `in ${a.in}`, a.out && `out ${a.out}`, a.source && `from ${a.source}`, a.dest && `to ${a.dest}`].filter(Boolean).join(' ')
-  const want = () => forwardRule(a)
-  const plan = (s: ChainState) => planRules(FORWARD_CHAIN, s, (r) => sameArgs(r.args, want()), [want()])
+/** Checked, networks canonical. */
+export function parseForwardAcceptArgs(args: ForwardAcceptArgs): ForwardAcceptArgs {
+  const a: ForwardAcceptArgs = {}
+  if (args?.in !== undefined) a.in = v.ifname('forwardAccept.in', args.in)
+  if (args?.out !== undefined) a.out = v.ifname('forwardAccept.out', args.out)
+  if (args?.source !== undefined) a.source = iptNetwork('forwardAccept.source', args.source)
+  if (args?.dest !== undefined) a.dest = iptNetwork('forwardAccept.dest', args.dest)
+  if (!a.in && !a.out && !a.source && !a.dest)
+    throw new ArgError('forwardAccept', 'at least one of in, out, source, dest (an ACCEPT for all forwarded traffic is not offered)', args)
+  return a
+}
 
-  const resource: Resource<ChainState> = {
+const describe = (a: ForwardAcceptArgs) => [a.in && `in ${a.in}`, a.out && `out ${a.out}`, a.source && `from ${a.source}`, a.dest && `to ${a.dest}`].filter(Boolean).join(' ')
+
+export function planForwardAccept(st: ChainState | null, a: ForwardAcceptArgs, host: string): Step[] {
+  const want = forwardRule(a)
+  return planChain(FORWARD_CHAIN, st, (r) => sameArgs(r.args, want), [want], host, (p) => `remove forward ACCEPT ${describe(a)}${p.createChain ? ` and chain ${FORWARD_CHAIN.chain}` : ''}`)
+}
+
+export function forwardAccept(args: ForwardAcceptArgs): Task<Planned<ChainState | null>> {
+  return plannedTask<ForwardAcceptArgs, ChainState | null>({
     module: 'forwardAccept',
-    name: `forwardAccept ${desc}`,
-    validate() {
-      if (args?.in !== undefined) v.ifname('forwardAccept.in', args.in)
-      if (args?.out !== undefined) v.ifname('forwardAccept.out', args.out)
-      if (args?.source !== undefined) a.source = iptNetwork('forwardAccept.source', args.source)
-      if (args?.dest !== undefined) a.dest = iptNetwork('forwardAccept.dest', args.dest)
-      if (!a.in && !a.out && !a.source && !a.dest)
-        throw new ArgError('forwardAccept', 'at least one of in, out, source, dest (an ACCEPT for all forwarded traffic is not offered)', args)
-    },
-    read: (ctx) => readChain(ctx, FORWARD_CHAIN),
-    diff(s) {
-      return describePlan(FORWARD_CHAIN, s, plan(s))
-    },
-    undo(s) {
-      const p = plan(s)
-      if (emptyPlan(p)) return null
-      return { description: `remove forward ACCEPT ${desc}${p.createChain ? ` and chain ${FORWARD_CHAIN.chain}` : ''}`, script: undoScript(FORWARD_CHAIN, s, p) }
-    },
-    async apply(ctx, s) {
-      mustSucceed(await ctx.run(applyScript(s), { stdin: restoreInput(FORWARD_CHAIN, plan(s)) }), `forwardAccept ${desc}`)
-    },
-  }
-  return task(resource)
+    name: `forwardAccept ${describe(args ?? {})}`,
+    parseArgs: () => parseForwardAcceptArgs(args),
+    reader: () => chainReader(FORWARD_CHAIN),
+    reading: () => `reading iptables ${FORWARD_CHAIN.table} ${FORWARD_CHAIN.chain}`,
+    plan: planForwardAccept,
+    applying: (x) => `forwardAccept ${describe(x)}`,
+    readAhead: true,
+  })
 }
 
 export interface IpForwardArgs {

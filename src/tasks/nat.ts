@@ -14,21 +14,11 @@
  */
 import * as v from '../net/validate.ts'
 import { networkOf } from '../net/ip.ts'
-import { ArgError, TaskFailed, task, type Resource, type Task, type TaskContext } from '../engine/types.ts'
-import { mustSucceed } from '../engine/taskkit.ts'
-import {
-  applyScript,
-  chainReadScript,
-  commentOf,
-  describePlan,
-  emptyPlan,
-  parseChainRead,
-  planRules,
-  restoreInput,
-  undoScript,
-  type ChainSpec,
-  type ChainState,
-} from '../facts/iptables.ts'
+import { ArgError, TaskFailed, type Task } from '../engine/types.ts'
+import { commentOf, emptyPlan, planRules, type ChainPlan, type ChainSpec, type ChainState, type IptRule } from '../facts/iptables.ts'
+import { chainReader } from '../model/facts.ts'
+import type { Step } from '../model/steps.ts'
+import { plannedTask, type Planned } from '../model/task.ts'
 
 export interface MasqueradeArgs {
   /** Source network (CIDR, host bits zero, prefix 1-32): e.g. this host's container subnet. */
@@ -36,6 +26,13 @@ export interface MasqueradeArgs {
   /** Destination networks never masqueraded (e.g. the cluster's container CIDR). */
   except?: string[]
   /** Masquerade only traffic leaving through this interface (default: any). */
+  outInterface?: string
+}
+
+/** The arguments checked and typed (networks canonical, `except` without duplicates). */
+export interface Masquerade {
+  from: string
+  except: string[]
   outInterface?: string
 }
 
@@ -59,45 +56,40 @@ export function iptNetwork(variable: string, value: unknown): string {
   return networkOf(c)
 }
 
-export async function readChain(ctx: TaskContext, spec: ChainSpec): Promise<ChainState> {
-  const r = await ctx.run(chainReadScript(spec))
-  if (r.code === 3) throw new TaskFailed(`no iptables on ${ctx.host.name}`, { rc: r.code, stderr: r.stderr })
-  mustSucceed(r, `reading iptables ${spec.table} ${spec.chain}`)
-  try {
-    return parseChainRead(spec, r.stdout)
-  } catch (e) {
-    throw new TaskFailed(`cannot parse iptables output on ${ctx.host.name}: ${(e as Error).message}`)
-  }
+export function parseMasqueradeArgs(a: MasqueradeArgs): Masquerade {
+  const from = iptNetwork('masquerade.from', a.from)
+  if (a.except !== undefined && !Array.isArray(a.except)) throw new ArgError('masquerade.except', "an array of networks like ['10.0.0.0/8']", a.except)
+  const except = [...new Set((a.except ?? []).map((e, i) => iptNetwork(`masquerade.except[${i}]`, e)))]
+  if (a.outInterface !== undefined) v.ifname('masquerade.outInterface', a.outInterface)
+  return { from, except, ...(a.outInterface !== undefined ? { outInterface: a.outInterface } : {}) }
 }
 
-export function masquerade(args: MasqueradeArgs): Task<ChainState> {
-  const a = args ?? ({} as MasqueradeArgs)
-  let from = a.from
-  let except: string[] = []
-  const want = () => masqueradeRules(from, except, a.outInterface)
-  const plan = (s: ChainState) => planRules(NAT_CHAIN, s, (r) => commentOf(r.args) === masqueradeComment(from), want())
+/**
+ * Pure: the managed chain's state → one iptables-chain step (none when our rules are exactly right).
+ * Shared by masquerade and forwardAccept.
+ */
+export function planChain(spec: ChainSpec, st: ChainState | null, owns: (r: IptRule) => boolean, want: string[][], host: string, undoText: (p: ChainPlan) => string): Step[] {
+  if (!st) throw new TaskFailed(`no iptables on ${host}`, { rc: 3 })
+  const plan = planRules(spec, st, owns, want)
+  if (emptyPlan(plan)) return []
+  return [{ kind: 'iptables-chain', spec, ipt: st.ipt, variant: st.variant, pathVariant: st.pathVariant, plan, undoText: undoText(plan) }]
+}
 
-  const resource: Resource<ChainState> = {
+export const planMasquerade = (st: ChainState | null, a: Masquerade, host: string): Step[] =>
+  planChain(NAT_CHAIN, st, (r) => commentOf(r.args) === masqueradeComment(a.from), masqueradeRules(a.from, a.except, a.outInterface), host, (p) =>
+    `restore nat ${NAT_CHAIN.chain} as it was for ${a.from}${p.createChain ? ' (remove the chain and its jump)' : ''}`,
+  )
+
+export function masquerade(args: MasqueradeArgs): Task<Planned<ChainState | null>> {
+  const a = args ?? ({} as MasqueradeArgs)
+  return plannedTask<Masquerade, ChainState | null>({
     module: 'masquerade',
     name: `masquerade ${a.from}${Array.isArray(a.except) && a.except.length ? ` except ${a.except.join(',')}` : ''}${a.outInterface ? ` out ${a.outInterface}` : ''}`,
-    validate() {
-      from = iptNetwork('masquerade.from', a.from)
-      if (a.except !== undefined && !Array.isArray(a.except)) throw new ArgError('masquerade.except', "an array of networks like ['10.0.0.0/8']", a.except)
-      except = [...new Set((a.except ?? []).map((e, i) => iptNetwork(`masquerade.except[${i}]`, e)))]
-      if (a.outInterface !== undefined) v.ifname('masquerade.outInterface', a.outInterface)
-    },
-    read: (ctx) => readChain(ctx, NAT_CHAIN),
-    diff(s) {
-      return describePlan(NAT_CHAIN, s, plan(s))
-    },
-    undo(s) {
-      const p = plan(s)
-      if (emptyPlan(p)) return null
-      return { description: `restore nat ${NAT_CHAIN.chain} as it was for ${from}${p.createChain ? ' (remove the chain and its jump)' : ''}`, script: undoScript(NAT_CHAIN, s, p) }
-    },
-    async apply(ctx, s) {
-      mustSucceed(await ctx.run(applyScript(s), { stdin: restoreInput(NAT_CHAIN, plan(s)) }), `masquerade ${from}`)
-    },
-  }
-  return task(resource)
+    parseArgs: () => parseMasqueradeArgs(a),
+    reader: () => chainReader(NAT_CHAIN),
+    reading: () => `reading iptables ${NAT_CHAIN.table} ${NAT_CHAIN.chain}`,
+    plan: planMasquerade,
+    applying: (x) => `masquerade ${x.from}`,
+    readAhead: true,
+  })
 }

@@ -4,11 +4,13 @@
  * reads the whole table (`ip -d -j -4 route show table T`); undo re-creates what was there before with
  * every attribute the kernel reported (gateway, device, protocol, scope, source, metrics, next hops).
  */
-import { argv } from '../net/shell.ts'
 import * as v from '../net/validate.ts'
-import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
-import { mustSucceed } from '../engine/taskkit.ts'
-import { normDst, parseRoutesJson, routeCommand, routeText, sameKey, type RouteJson } from '../facts/routes.ts'
+import { ArgError, type Task } from '../engine/types.ts'
+import { routeText, sameKey, type RouteJson } from '../facts/routes.ts'
+import { routesReader } from '../model/facts.ts'
+import type { Reader } from '../model/read.ts'
+import type { Step } from '../model/steps.ts'
+import { plannedTask, type Planned } from '../model/task.ts'
 
 export interface RouteArgs {
   /** 'default' or an IPv4 network in CIDR form ('10.1.2.0/24'; host bits zero). */
@@ -24,120 +26,74 @@ export interface RouteArgs {
   state?: 'present' | 'absent'
 }
 
-export interface RouteState {
+/** The arguments checked and typed. */
+export interface Route {
+  to: string
+  via?: string
+  dev?: string
+  metric: number
   table: number
-  /** Routes of the table with the same identity (dst, metric, TOS 0): usually zero or one. */
-  matches: RouteJson[]
+  state: 'present' | 'absent'
 }
 
 export const MAIN_TABLE = 254
 
-export function route(args: RouteArgs): Task<RouteState> {
-  const a = args ?? ({} as RouteArgs)
+export function parseRouteArgs(a: RouteArgs): Route {
   const state = a.state ?? 'present'
-  let to = a.to
-  const metric = () => a.metric ?? 0
-  const table = () => a.table ?? MAIN_TABLE
-
-  /** The route this task wants, as ip would print it (protocol static marks routes orch added). */
-  const wanted = (): RouteJson => ({
-    dst: to,
-    ...(a.via ? { gateway: a.via } : {}),
-    ...(a.dev ? { dev: a.dev } : {}),
-    protocol: 'static',
-    metric: metric(),
-  })
-  /** Does an existing route already do what is asked? (Attributes not asked for are not compared.) */
-  const satisfies = (r: RouteJson): boolean =>
-    (r.type ?? 'unicast') === 'unicast' &&
-    !r.nexthops &&
-    r.nhid === undefined &&
-    (a.via ? r.gateway === a.via : !r.gateway) &&
-    (a.dev ? r.dev === a.dev : true)
-  /** With state absent, via/dev narrow which route is removed. */
-  const selected = (r: RouteJson): boolean => (a.via ? r.gateway === a.via : true) && (a.dev ? r.dev === a.dev : true)
-  const tableWords = () => (table() === MAIN_TABLE ? [] : ['table', String(table())])
-  const label = () => `${to}${a.via ? ` via ${a.via}` : ''}${a.dev ? ` dev ${a.dev}` : ''}${metric() ? ` metric ${metric()}` : ''}${tableWords().length ? ` table ${table()}` : ''}`
-
-  const resource: Resource<RouteState> = {
-    module: 'route',
-    name: `route ${a.to}${a.via ? ` via ${a.via}` : ''}${a.dev ? ` dev ${a.dev}` : ''}${state === 'absent' ? ' absent' : ''}`,
-    validate() {
-      to = v.routeDest('route.to', a.to)
-      if (to !== 'default' && to.endsWith('/0')) to = 'default'
-      v.oneOf('route.state', state, ['present', 'absent'])
-      if (a.via !== undefined) v.ipv4('route.via', a.via)
-      if (a.dev !== undefined) v.ifname('route.dev', a.dev)
-      if (a.metric !== undefined) v.int('route.metric', a.metric, 0, 4294967295)
-      if (a.table !== undefined) {
-        v.int('route.table', a.table, 1, 4294967295)
-        if (Number(a.table) === 255) throw new ArgError('route.table', 'a routing table number other than 255 (local)', a.table)
-      }
-      if (state === 'present' && a.via === undefined && a.dev === undefined)
-        throw new ArgError('route.via', "a gateway address (or route.dev) for a present route, e.g. via: '198.18.0.1'", a.via)
-    },
-    async read(ctx) {
-      const r = await ctx.run(argv(['ip', '-d', '-j', '-4', 'route', 'show', 'table', table()]))
-      // A numbered table that holds no route yet does not exist: ip exits 2 with "FIB table does not exist".
-      if (r.code !== 0 && !/table does not exist/i.test(r.stderr)) mustSucceed(r, `reading routing table ${table()}`)
-      let routes: RouteJson[]
-      try {
-        routes = r.code === 0 ? parseRoutesJson(r.stdout) : []
-      } catch (e) {
-        throw new TaskFailed(`cannot parse ip -j route output on ${ctx.host.name}: ${(e as Error).message}`)
-      }
-      return { table: table(), matches: routes.filter((x) => sameKey(x, to, metric())) }
-    },
-    diff(s) {
-      if (state === 'absent') {
-        const gone = s.matches.filter(selected)
-        return gone.map((r) => ({ what: `remove route ${routeText(r)}${tableWords().length ? ` table ${table()}` : ''}`, before: routeText(r), after: '' }))
-      }
-      // The kernel uses the first route of an identity (others only exist after `ip route append`).
-      if (s.matches.length >= 1 && satisfies(s.matches[0])) return []
-      if (s.matches.length === 0) return [{ what: `add route ${label()}`, before: '', after: routeText(wanted()) }]
-      return [{ what: `replace route ${label()}`, before: s.matches.map(routeText).join('\n'), after: routeText(wanted()) }]
-    },
-    undo(s): Undo | null {
-      if (state === 'absent') {
-        const gone = s.matches.filter(selected)
-        if (!gone.length) return null
-        return { description: `re-add ${gone.map(routeText).join('; ')}`, script: gone.map((r) => routeCommand('add', r, s.table)).join(' && ') }
-      }
-      if (s.matches.length === 0) {
-        // Delete exactly the route added: identity plus the gateway/device given.
-        const del = argv(['ip', '-4', 'route', 'del', to, ...(a.via ? ['via', a.via] : []), ...(a.dev ? ['dev', a.dev] : []), 'metric', metric(), 'table', table()])
-        return { description: `remove route ${label()} (it did not exist)`, script: del }
-      }
-      // `ip route replace` changed the first route with this identity (any further one, made with
-      // `ip route append`, is left alone): put it back as it was.
-      const old = s.matches[0]
-      return { description: `restore route ${routeText(old)}`, script: routeCommand('replace', old, s.table) }
-    },
-    async apply(ctx, s) {
-      if (state === 'absent') {
-        const cmds = s.matches.filter(selected).map((r) => argv(['ip', '-4', 'route', 'del', ...deleteWords(r, s.table)]))
-        mustSucceed(await ctx.run(cmds.join(' && ')), `removing route ${label()}`)
-        return
-      }
-      const verb = s.matches.length === 0 ? 'add' : 'replace'
-      const words = ['ip', '-4', 'route', verb, to, ...(a.via ? ['via', a.via] : []), ...(a.dev ? ['dev', a.dev] : []), 'proto', 'static', 'metric', metric(), 'table', table()]
-      mustSucceed(await ctx.run(argv(words)), `${verb === 'add' ? 'adding' : 'replacing'} route ${label()}`)
-    },
+  let to = v.routeDest('route.to', a.to)
+  if (to !== 'default' && to.endsWith('/0')) to = 'default'
+  v.oneOf('route.state', state, ['present', 'absent'])
+  if (a.via !== undefined) v.ipv4('route.via', a.via)
+  if (a.dev !== undefined) v.ifname('route.dev', a.dev)
+  if (a.metric !== undefined) v.int('route.metric', a.metric, 0, 4294967295)
+  if (a.table !== undefined) {
+    v.int('route.table', a.table, 1, 4294967295)
+    if (Number(a.table) === 255) throw new ArgError('route.table', 'a routing table number other than 255 (local)', a.table)
   }
-  return task(resource)
+  if (state === 'present' && a.via === undefined && a.dev === undefined)
+    throw new ArgError('route.via', "a gateway address (or route.dev) for a present route, e.g. via: '198.18.0.1'", a.via)
+  return { to, ...(a.via ? { via: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), metric: a.metric ?? 0, table: a.table ?? MAIN_TABLE, state }
 }
 
-/** Words selecting exactly one existing route for `ip route del`: identity, type, gateway/device. */
-function deleteWords(r: RouteJson, table: number): string[] {
-  const w: string[] = []
-  if (r.type && r.type !== 'unicast') w.push(r.type)
-  w.push(normDst(r.dst) === 'default' ? 'default' : r.dst)
-  if (r.tos && r.tos !== '0' && r.tos !== '0x00') w.push('tos', r.tos)
-  if (!r.nexthops && r.nhid === undefined) {
-    if (r.gateway) w.push('via', r.gateway)
-    if (r.dev) w.push('dev', r.dev)
+export const routeFacts = (a: Route): Reader<RouteJson[]> => routesReader(4, a.table)
+
+/** Pure: the routes of the table (as read) → the steps. */
+export function planRoute(routes: RouteJson[], a: Route): Step[] {
+  const matches = routes.filter((x) => sameKey(x, a.to, a.metric))
+  const tableText = a.table === MAIN_TABLE ? '' : ` table ${a.table}`
+  const base = { kind: 'route', family: 4, table: a.table } as const
+  if (a.state === 'absent') {
+    // With state absent, via/dev narrow which route is removed.
+    const selected = (r: RouteJson) => (a.via ? r.gateway === a.via : true) && (a.dev ? r.dev === a.dev : true)
+    return matches.filter(selected).map((r) => ({ ...base, op: 'del', route: r, label: `${routeText(r)}${tableText}` }))
   }
-  w.push('metric', String(r.metric ?? 0), 'table', String(table))
-  return w
+  /** Does an existing route already do what is asked? (Attributes not asked for are not compared.) */
+  const satisfies = (r: RouteJson): boolean =>
+    (r.type ?? 'unicast') === 'unicast' && !r.nexthops && r.nhid === undefined && (a.via ? r.gateway === a.via : !r.gateway) && (a.dev ? r.dev === a.dev : true)
+  // The kernel uses the first route of an identity (others only exist after `ip route append`).
+  if (matches.length >= 1 && satisfies(matches[0])) return []
+  // protocol static marks routes orch added.
+  const route: RouteJson = { dst: a.to, ...(a.via ? { gateway: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), protocol: 'static', metric: a.metric }
+  const label = `${a.to}${a.via ? ` via ${a.via}` : ''}${a.dev ? ` dev ${a.dev}` : ''}${a.metric ? ` metric ${a.metric}` : ''}${tableText}`
+  if (matches.length === 0) return [{ ...base, op: 'add', route, label }]
+  // `ip route replace` changes the first route with this identity (any further one is left alone).
+  return [{ ...base, op: 'replace', route, previous: matches, label }]
+}
+
+export function route(args: RouteArgs): Task<Planned<RouteJson[]>> {
+  const a = args ?? ({} as RouteArgs)
+  return plannedTask<Route, RouteJson[]>({
+    module: 'route',
+    name: `route ${a.to}${a.via ? ` via ${a.via}` : ''}${a.dev ? ` dev ${a.dev}` : ''}${a.state === 'absent' ? ' absent' : ''}`,
+    parseArgs: () => parseRouteArgs(a),
+    reader: routeFacts,
+    reading: (x) => `reading routing table ${x.table}`,
+    plan: (routes, x) => planRoute(routes, x),
+    applying: (x, steps) => {
+      const s = steps[0]
+      const verb = s?.kind === 'route' ? ({ add: 'adding', replace: 'replacing', del: 'removing' } as const)[s.op] : 'changing'
+      return `${verb} route ${x.to}`
+    },
+    readAhead: true,
+  })
 }

@@ -1,21 +1,16 @@
 /**
  * sysctl: a kernel parameter at runtime (/proc/sys) and, with persist, in /etc/sysctl.d/<file>.conf.
- * One round trip to read both; undo restores the old runtime value and the old file.
+ * One round trip reads both; the plan is a sysctl step and a file step (model/runtime.ts renders apply
+ * and undo: the old runtime value and the old file come back).
  */
-import { quote, sh } from '../net/shell.ts'
-import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
-import {
-  displayContent,
-  fileUndo,
-  mustSucceed,
-  parseFileState,
-  readFileScript,
-  sectionMark,
-  splitSections,
-  writeFileScript,
-  type FileState,
-} from '../engine/taskkit.ts'
+import { ArgError, TaskFailed, type Task } from '../engine/types.ts'
+import { fileReader, normalizeWords, procPath, sysctlReader } from '../model/facts.ts'
+import { compose, mapReader } from '../model/read.ts'
+import type { Step } from '../model/steps.ts'
+import { plannedTask, type Planned } from '../model/task.ts'
 import { editLines } from './lineinfile.ts'
+
+export { procPath } from '../model/facts.ts'
 
 export interface SysctlArgs {
   /** 'net.ipv4.ip_forward' (or the slash form 'net/ipv4/conf/eth0.100/forwarding'). */
@@ -25,105 +20,73 @@ export interface SysctlArgs {
   persist?: boolean | string
 }
 
-interface SysctlState {
-  runtime: string
-  conf?: FileState
+/** The arguments checked and typed. */
+export interface Sysctl {
+  name: string
+  value: string
+  /** /etc/sysctl.d/<name>.conf, or undefined (runtime only). */
+  confFile?: string
 }
 
 export const SYSCTL_NAME = /^[a-z0-9_.\-/]+$/
-const normalize = (v: string) => v.trim().split(/\s+/).join(' ')
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
-/** /proc/sys path of a sysctl name: dots separate unless the name uses slashes (then dots are literal). */
-export function procPath(name: string): string {
-  return '/proc/sys/' + (name.includes('/') ? name : name.replace(/\./g, '/'))
+export function parseSysctlArgs(args: SysctlArgs): Sysctl {
+  const { name, value: val } = args
+  const persist = args.persist ?? true
+  if (typeof name !== 'string' || !SYSCTL_NAME.test(name) || /(^[./])|([./]$)|\.\.|\/\//.test(name))
+    throw new ArgError('sysctl.name', "a sysctl name like 'net.ipv4.ip_forward' (^[a-z0-9_.\\-/]+$)", name)
+  if (!(typeof val === 'number' && Number.isFinite(val)) && typeof val !== 'boolean' && !(typeof val === 'string' && val.trim() !== '' && !/[\n\0]/.test(val)))
+    throw new ArgError('sysctl.value', 'a number, a boolean or a one-line string', val)
+  if (typeof persist === 'string' && !/^[A-Za-z0-9_.-]+$/.test(persist.replace(/\.conf$/, '')))
+    throw new ArgError('sysctl.persist', "true, false or a file name like '60-forwarding' (for /etc/sysctl.d/<name>.conf)", persist)
+  if (typeof persist !== 'string' && typeof persist !== 'boolean') throw new ArgError('sysctl.persist', 'a boolean or a file name', persist)
+  return {
+    name,
+    value: normalizeWords(typeof val === 'boolean' ? (val ? '1' : '0') : String(val)),
+    ...(persist === false ? {} : { confFile: `/etc/sysctl.d/${persist === true ? '99-orch' : persist.replace(/\.conf$/, '')}.conf` }),
+  }
 }
 
-export function sysctl(name: string, value: string | number | boolean, opts?: { persist?: boolean | string }): Task<SysctlState>
-export function sysctl(args: SysctlArgs): Task<SysctlState>
-export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?: { persist?: boolean | string }): Task<SysctlState> {
+export const sysctlFacts = (a: Sysctl) => compose({ runtime: sysctlReader(a.name), ...(a.confFile ? { conf: fileReader(a.confFile) } : {}) })
+type SysctlFacts = { runtime: string | null; conf?: import('../engine/taskkit.ts').FileState }
+
+/** Pure: the steps that bring the host's facts to the arguments. */
+export function planSysctl(f: SysctlFacts, a: Sysctl, host: string): Step[] {
+  if (f.runtime === null) throw new TaskFailed(`unknown sysctl ${a.name} (no ${procPath(a.name)} on ${host})`, { rc: 4 })
+  const steps: Step[] = []
+  if (f.runtime !== a.value) steps.push({ kind: 'sysctl', name: a.name, value: a.value, before: f.runtime })
+  if (a.confFile && f.conf) {
+    const conf = f.conf
+    if (conf.kind !== 'file' && conf.kind !== 'absent') throw new TaskFailed(`${a.confFile} is not a regular file`)
+    const before = conf.kind === 'file' ? conf.content.toString('utf8') : ''
+    const content = editLines(before, { line: `${a.name} = ${a.value}`, regexp: new RegExp(`^\\s*-?${escapeRe(a.name)}\\s*=`), state: 'present' })
+    if (conf.kind === 'absent' || content !== before)
+      steps.push({
+        kind: 'file',
+        path: a.confFile,
+        content,
+        mode: conf.kind === 'file' ? conf.mode : '0644',
+        ...(conf.kind === 'file' ? { owner: `${conf.uid}:${conf.gid}`, keepOwner: true } : {}),
+        mkdir: '/etc/sysctl.d',
+        before: conf,
+      })
+  }
+  return steps
+}
+
+export function sysctl(name: string, value: string | number | boolean, opts?: { persist?: boolean | string }): Task<Planned<SysctlFacts>>
+export function sysctl(args: SysctlArgs): Task<Planned<SysctlFacts>>
+export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?: { persist?: boolean | string }): Task<Planned<SysctlFacts>> {
   const args: SysctlArgs = typeof a === 'string' ? { name: a, value: v as SysctlArgs['value'], persist: o?.persist } : (a ?? ({} as SysctlArgs))
-  const name = args.name
-  const want = () => normalize(typeof args.value === 'boolean' ? (args.value ? '1' : '0') : String(args.value))
-  const persist = args.persist ?? true
-  const confFile = persist === false ? undefined : `/etc/sysctl.d/${persist === true ? '99-orch' : String(persist).replace(/\.conf$/, '')}.conf`
-  const lineRe = () => new RegExp(`^\\s*-?${escapeRe(name)}\\s*=`)
-  const confLine = () => `${name} = ${want()}`
-
-  const newConf = (s: SysctlState): string | undefined => {
-    if (!confFile || !s.conf) return undefined
-    const before = s.conf.kind === 'file' ? s.conf.content.toString('utf8') : ''
-    return editLines(before, { line: confLine(), regexp: lineRe(), state: 'present' })
-  }
-
-  const resource: Resource<SysctlState> = {
+  return plannedTask<Sysctl, SysctlFacts>({
     module: 'sysctl',
-    name: `sysctl ${name}=${String(args.value)}`,
-    validate() {
-      if (typeof name !== 'string' || !SYSCTL_NAME.test(name) || /(^[./])|([./]$)|\.\.|\/\//.test(name))
-        throw new ArgError('sysctl.name', "a sysctl name like 'net.ipv4.ip_forward' (^[a-z0-9_.\\-/]+$)", name)
-      const val = args.value
-      if (!(typeof val === 'number' && Number.isFinite(val)) && typeof val !== 'boolean' && !(typeof val === 'string' && val.trim() !== '' && !/[\n\0]/.test(val)))
-        throw new ArgError('sysctl.value', 'a number, a boolean or a one-line string', val)
-      if (typeof persist === 'string' && !/^[A-Za-z0-9_.-]+$/.test(persist.replace(/\.conf$/, '')))
-        throw new ArgError('sysctl.persist', "true, false or a file name like '60-forwarding' (for /etc/sysctl.d/<name>.conf)", persist)
-      if (typeof persist !== 'string' && typeof persist !== 'boolean') throw new ArgError('sysctl.persist', 'a boolean or a file name', persist)
-    },
+    name: `sysctl ${args.name}=${String(args.value)}`,
+    parseArgs: () => parseSysctlArgs(args),
+    reader: (x) => mapReader(sysctlFacts(x), (f) => f as SysctlFacts),
+    reading: (x) => `reading sysctl ${x.name}`,
+    plan: planSysctl,
+    applying: (x) => `setting ${x.name}`,
     readAhead: true,
-    async read(ctx) {
-      const p = quote(procPath(name))
-      // cat, not the shell's read: dash reads a byte at a time, and /proc/sys files answer a read at an
-      // offset past 0 with end-of-file (ip_local_port_range would read as "3").
-      let script = `if [ -r ${p} ]; then cat ${p} || exit 3; else echo "orch: no such sysctl" >&2; exit 4; fi`
-      if (confFile) script += `; ${sectionMark}; ${readFileScript(confFile)}`
-      const r = await ctx.run(script)
-      if (r.code === 4) throw new TaskFailed(`unknown sysctl ${name} (no ${procPath(name)} on ${ctx.host.name})`, { rc: r.code, stderr: r.stderr })
-      mustSucceed(r, `reading sysctl ${name}`)
-      const [runtime, conf] = splitSections(r.stdout)
-      const s: SysctlState = { runtime: normalize(runtime) }
-      if (confFile) {
-        s.conf = parseFileState(conf ?? '', confFile)
-        if (s.conf.kind !== 'file' && s.conf.kind !== 'absent') throw new TaskFailed(`${confFile} is not a regular file`)
-      }
-      return s
-    },
-    diff(s) {
-      const out: Change[] = []
-      if (s.runtime !== want()) out.push({ what: `${name} (runtime)`, before: s.runtime, after: want() })
-      const nc = newConf(s)
-      if (confFile && nc !== undefined) {
-        const before = s.conf?.kind === 'file' ? s.conf.content.toString('utf8') : ''
-        if (s.conf?.kind === 'absent' || nc !== before) out.push({ what: `${s.conf?.kind === 'absent' ? 'create' : 'content'} ${confFile}`, before: displayContent(before), after: displayContent(nc) })
-      }
-      return out
-    },
-    undo(s, changes): Undo | null {
-      const parts: string[] = []
-      const desc: string[] = []
-      if (changes.some((c) => c.what.endsWith('(runtime)'))) {
-        parts.push(sh`printf '%s\\n' ${s.runtime} > ${procPath(name)}`)
-        desc.push(`${name}=${s.runtime}`)
-      }
-      if (confFile && s.conf && changes.some((c) => c.what.endsWith(confFile))) {
-        const u = fileUndo(confFile, s.conf)
-        if (u) {
-          parts.push(u.script)
-          desc.push(u.description)
-        }
-      }
-      return parts.length ? { description: desc.join('; '), script: parts.join(' && ') } : null
-    },
-    async apply(ctx, s, changes) {
-      const parts: string[] = []
-      let stdin: string | undefined
-      if (changes.some((c) => c.what.endsWith('(runtime)'))) parts.push(sh`printf '%s\\n' ${want()} > ${procPath(name)}`)
-      if (confFile && changes.some((c) => c.what.endsWith(confFile))) {
-        stdin = newConf(s)
-        const owner = s.conf?.kind === 'file' ? `${s.conf.uid}:${s.conf.gid}` : undefined
-        parts.push(sh`mkdir -p /etc/sysctl.d`, writeFileScript(confFile, s.conf?.kind === 'file' ? s.conf.mode : '0644', owner, undefined, true))
-      }
-      mustSucceed(await ctx.run(parts.join(' && '), stdin !== undefined ? { stdin } : {}), `setting ${name}`)
-    },
-  }
-  return task(resource)
+  })
 }

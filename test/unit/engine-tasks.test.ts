@@ -4,12 +4,16 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ArgError, type Task, type TaskContext } from '../../src/engine/types.ts'
-import { needAbsPath, needMode, needOwner, parseFileState, SECTION } from '../../src/engine/taskkit.ts'
+import { needAbsPath, needMode, needOwner, parseFileState } from '../../src/engine/taskkit.ts'
+import { READ_MARK } from '../../src/model/read.ts'
 import { command, directory, file, lineinfile, service, shell, sysctl } from '../../src/tasks/index.ts'
 import { editLines } from '../../src/tasks/lineinfile.ts'
 import { procPath } from '../../src/tasks/sysctl.ts'
 import { RemoteJournal, entryText } from '../../src/engine/journal.ts'
 import { FakeConnection, mkHost } from './engine-helpers.ts'
+
+/** What a composed read prints (model/read.ts): each section's output and status. */
+const framed = (sections: Record<string, [string, number?]>) => Object.entries(sections).map(([n, [out, rc]]) => `${READ_MARK} ${n}\n${out}\n${READ_MARK} rc ${rc ?? 0}\n`).join('')
 
 function ctxWith(answer: (script: string) => { code?: number; stdout?: string; stderr?: string }) {
   const conn = new FakeConnection('h', answer)
@@ -108,7 +112,7 @@ describe('sysctl', () => {
 
   it('reads runtime value and file in ONE round trip; no change → nothing else', async () => {
     const conf = 'net.ipv4.ip_forward = 1\n'
-    const { ctx, conn } = ctxWith(() => ({ stdout: `1\n\n${SECTION}\nfile 644 root root ${conf.length} 0 0\n${b64(conf)}\n` }))
+    const { ctx, conn } = ctxWith(() => ({ stdout: framed({ 'runtime.sysctl': ['1\n'], 'conf.file': [`file 644 root root ${conf.length} 0 0\n${b64(conf)}\n`] }) }))
     const t = sysctl('net.ipv4.ip_forward', 1)
     t.resource.validate!(ctx.host, {})
     const st = await t.resource.read(ctx)
@@ -119,7 +123,7 @@ describe('sysctl', () => {
   })
 
   it('diffs runtime and file; undo restores both; tab-separated values compare by words', async () => {
-    const { ctx } = ctxWith(() => ({ stdout: `0\n\n${SECTION}\nabsent\n` }))
+    const { ctx } = ctxWith(() => ({ stdout: framed({ 'runtime.sysctl': ['0\n'], 'conf.file': ['absent\n'] }) }))
     const t = sysctl({ name: 'net.ipv4.ip_forward', value: true, persist: '60-fwd' })
     t.resource.validate!(ctx.host, {})
     const st = await t.resource.read(ctx)
@@ -132,14 +136,14 @@ describe('sysctl', () => {
     expect(u.script).toContain("printf '%s\\n' 0 > /proc/sys/net/ipv4/ip_forward")
     expect(u.script).toContain('rm -f -- /etc/sysctl.d/60-fwd.conf')
 
-    const { ctx: c2 } = ctxWith(() => ({ stdout: '32768\t60999\n' }))
+    const { ctx: c2 } = ctxWith(() => ({ stdout: framed({ 'runtime.sysctl': ['32768\t60999\n'] }) }))
     const t2 = sysctl({ name: 'net.ipv4.ip_local_port_range', value: '32768 60999', persist: false })
     t2.resource.validate!(c2.host, {})
     expect(t2.resource.diff(await t2.resource.read(c2), c2)).toEqual([])
   })
 
   it('an unknown key fails clearly', async () => {
-    const { ctx } = ctxWith(() => ({ code: 4, stderr: 'orch: no such sysctl' }))
+    const { ctx } = ctxWith(() => ({ stdout: framed({ 'runtime.sysctl': ['', 4] }) }))
     const t = sysctl('net.ipv4.nope', 1, { persist: false })
     await expect(t.resource.read(ctx)).rejects.toThrow(/unknown sysctl net\.ipv4\.nope/)
   })

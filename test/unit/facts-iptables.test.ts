@@ -5,11 +5,9 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import {
-  chainReadScript,
   describePlan,
   emptyPlan,
   parentOf,
-  parseChainRead,
   parseIptablesS,
   planRules,
   restoreInput,
@@ -18,8 +16,11 @@ import {
   variantOf,
   commentOf,
   sameArgs,
+  type ChainSpec,
   type ChainState,
 } from '../../src/facts/iptables.ts'
+import { chainReader } from '../../src/model/facts.ts'
+import { parseRead, readScript } from '../../src/model/read.ts'
 import { normDst, parseRoutesJson, routeCommand, routeText, routeWords, sameKey } from '../../src/facts/routes.ts'
 import { factsScript } from '../../src/facts/script.ts'
 import { FORWARD_CHAIN, forwardRule } from '../../src/tasks/forward.ts'
@@ -31,13 +32,14 @@ function shParses(script: string): void {
   expect(r.status, r.stderr).toBe(0)
 }
 
-// Captured: chainReadScript(NAT_CHAIN) / (FORWARD_CHAIN) on a docker host with our chains, and on a bare host.
+// Captured: the read of chainReader(NAT_CHAIN) / (FORWARD_CHAIN) on a docker host with our chains, and on a bare host.
+const parseChainRead = (spec: ChainSpec, stdout: string): ChainState => parseRead(chainReader(spec), { code: 0, stdout, stderr: '' }, 'reading')!
 const NAT_WITH_CHAIN =
-  '@@orch-ipt@@ /usr/sbin/iptables nft nft\n@@orch-ipt@@ POSTROUTING\n-P POSTROUTING ACCEPT\n-A POSTROUTING -j ORCH-POSTROUTING\n-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n\n@@orch-ipt@@ rc 0\n@@orch-ipt@@ ORCH-POSTROUTING\n-N ORCH-POSTROUTING\n-A ORCH-POSTROUTING -s 10.1.1.0/24 -d 10.0.0.0/8 -m comment --comment "orch masquerade 10.1.1.0/24" -j ACCEPT\n-A ORCH-POSTROUTING -s 10.1.1.0/24 -m comment --comment "orch masquerade 10.1.1.0/24" -j MASQUERADE\n\n@@orch-ipt@@ rc 0\n'
+  '@@orch-read@@ ipt.select\n/usr/sbin/iptables nft nft\n\n@@orch-read@@ rc 0\n@@orch-read@@ POSTROUTING.chain\n-P POSTROUTING ACCEPT\n-A POSTROUTING -j ORCH-POSTROUTING\n-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n\n@@orch-read@@ rc 0\n@@orch-read@@ ORCH-POSTROUTING.chain\n-N ORCH-POSTROUTING\n-A ORCH-POSTROUTING -s 10.1.1.0/24 -d 10.0.0.0/8 -m comment --comment "orch masquerade 10.1.1.0/24" -j ACCEPT\n-A ORCH-POSTROUTING -s 10.1.1.0/24 -m comment --comment "orch masquerade 10.1.1.0/24" -j MASQUERADE\n\n@@orch-read@@ rc 0\n'
 const FWD_WITH_CHAIN =
-  '@@orch-ipt@@ /usr/sbin/iptables nft nft\n@@orch-ipt@@ DOCKER-USER\n-N DOCKER-USER\n-A DOCKER-USER -j ORCH-FORWARD\n-A DOCKER-USER -j RETURN\n\n@@orch-ipt@@ rc 0\n@@orch-ipt@@ FORWARD\n-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n-A FORWARD -o br-orchnat -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -o br-orchnat -j DOCKER\n-A FORWARD -i br-orchnat ! -o br-orchnat -j ACCEPT\n-A FORWARD -i br-orchnat -o br-orchnat -j ACCEPT\n-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -o docker0 -j DOCKER\n-A FORWARD -i docker0 ! -o docker0 -j ACCEPT\n-A FORWARD -i docker0 -o docker0 -j ACCEPT\n\n@@orch-ipt@@ rc 0\n@@orch-ipt@@ ORCH-FORWARD\n-N ORCH-FORWARD\n-A ORCH-FORWARD -i eth0 -o docker0 -m comment --comment "orch forward-accept" -j ACCEPT\n\n@@orch-ipt@@ rc 0\n'
-const NAT_BARE = '@@orch-ipt@@ /usr/sbin/iptables nft nft\n@@orch-ipt@@ POSTROUTING\n-P POSTROUTING ACCEPT\n\n@@orch-ipt@@ rc 0\n@@orch-ipt@@ ORCH-POSTROUTING\n\n@@orch-ipt@@ rc 1\n'
-const FWD_BARE = '@@orch-ipt@@ /usr/sbin/iptables nft nft\n@@orch-ipt@@ DOCKER-USER\n\n@@orch-ipt@@ rc 1\n@@orch-ipt@@ FORWARD\n-P FORWARD ACCEPT\n\n@@orch-ipt@@ rc 0\n@@orch-ipt@@ ORCH-FORWARD\n\n@@orch-ipt@@ rc 1\n'
+  '@@orch-read@@ ipt.select\n/usr/sbin/iptables nft nft\n\n@@orch-read@@ rc 0\n@@orch-read@@ DOCKER-USER.chain\n-N DOCKER-USER\n-A DOCKER-USER -j ORCH-FORWARD\n-A DOCKER-USER -j RETURN\n\n@@orch-read@@ rc 0\n@@orch-read@@ FORWARD.chain\n-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n-A FORWARD -o br-orchnat -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -o br-orchnat -j DOCKER\n-A FORWARD -i br-orchnat ! -o br-orchnat -j ACCEPT\n-A FORWARD -i br-orchnat -o br-orchnat -j ACCEPT\n-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -o docker0 -j DOCKER\n-A FORWARD -i docker0 ! -o docker0 -j ACCEPT\n-A FORWARD -i docker0 -o docker0 -j ACCEPT\n\n@@orch-read@@ rc 0\n@@orch-read@@ ORCH-FORWARD.chain\n-N ORCH-FORWARD\n-A ORCH-FORWARD -i eth0 -o docker0 -m comment --comment "orch forward-accept" -j ACCEPT\n\n@@orch-read@@ rc 0\n'
+const NAT_BARE = '@@orch-read@@ ipt.select\n/usr/sbin/iptables nft nft\n\n@@orch-read@@ rc 0\n@@orch-read@@ POSTROUTING.chain\n-P POSTROUTING ACCEPT\n\n@@orch-read@@ rc 0\n@@orch-read@@ ORCH-POSTROUTING.chain\n\n@@orch-read@@ rc 1\n'
+const FWD_BARE = '@@orch-read@@ ipt.select\n/usr/sbin/iptables nft nft\n\n@@orch-read@@ rc 0\n@@orch-read@@ DOCKER-USER.chain\n\n@@orch-read@@ rc 1\n@@orch-read@@ FORWARD.chain\n-P FORWARD ACCEPT\n\n@@orch-read@@ rc 0\n@@orch-read@@ ORCH-FORWARD.chain\n\n@@orch-read@@ rc 1\n'
 
 const owns = (from: string) => (r: { args: string[] }) => commentOf(r.args) === masqueradeComment(from)
 
@@ -81,8 +83,8 @@ describe('chain read', () => {
     expect(() => parseChainRead(NAT_CHAIN, NAT_BARE.replace('/usr/sbin/iptables', 'iptables'))).toThrow(/unexpected iptables selection/)
   })
   it('read scripts parse as sh', () => {
-    shParses(chainReadScript(NAT_CHAIN))
-    shParses(chainReadScript(FORWARD_CHAIN))
+    shParses(readScript(chainReader(NAT_CHAIN)))
+    shParses(readScript(chainReader(FORWARD_CHAIN)))
     shParses(factsScript())
   })
 })

@@ -1,0 +1,198 @@
+/**
+ * The runtime renderer of plans: for every step kind, the lines --check/--diff show, the sh command
+ * that applies it now and the one that undoes it (journalled on the target before apply). Every word
+ * goes through net/shell.ts.
+ */
+import { argv, quote, sh } from '../net/shell.ts'
+import type { Change, Undo } from '../engine/types.ts'
+import { displayContent, fileUndo, INLINE_WRITE_MAX, writeFileScript } from '../engine/taskkit.ts'
+import { describePlan, restoreBinary, restoreInput, undoScript, type ChainState } from '../facts/iptables.ts'
+import { deleteWords, routeCommand, routeText } from '../facts/routes.ts'
+import { procPath } from './facts.ts'
+import type { OldVxlan, Step, VxlanCreateStep } from './steps.ts'
+
+export interface Command {
+  script: string
+  stdin?: string
+  /** A check that must pass before any step of the plan changes the host (hoisted to the front). */
+  pre?: string
+}
+
+const chainState = (s: { ipt: string; variant: ChainState['variant']; pathVariant: ChainState['pathVariant'] }): ChainState => ({ ...s, parents: {}, rules: null })
+const vxlanText = (id: number | undefined, port: number | undefined, local: string | undefined, dev: string | undefined, learning: boolean | undefined) =>
+  `vni ${id} dstport ${port} local ${local}${dev ? ` dev ${dev}` : ''}${learning === false ? ' nolearning' : ''}`
+
+/** What --check and --diff show for a step. */
+export function describeStep(s: Step): Change[] {
+  switch (s.kind) {
+    case 'sysctl':
+      return [{ what: `${s.name} (runtime)`, before: s.before, after: s.value }]
+    case 'file': {
+      const old = s.before.kind === 'file' ? s.before.content.toString('utf8') : ''
+      return [{ what: `${s.before.kind === 'absent' ? 'create' : 'content'} ${s.path}`, before: displayContent(old), after: displayContent(s.content) }]
+    }
+    case 'route':
+      if (s.op === 'add') return [{ what: `add route ${s.label}`, before: '', after: routeText(s.route) }]
+      if (s.op === 'replace') return [{ what: `replace route ${s.label}`, before: (s.previous ?? []).map(routeText).join('\n'), after: routeText(s.route) }]
+      return [{ what: `remove route ${s.label}`, before: routeText(s.route), after: '' }]
+    case 'iptables-chain':
+      return describePlan(s.spec, chainState(s), s.plan)
+    case 'vxlan-create': {
+      if (!s.replaces) return [{ what: `create vxlan ${s.name}`, after: `${vxlanText(s.id, s.port, s.local, s.dev, s.learning)} mtu ${s.mtu}` }]
+      const o = s.replaces.vxlan
+      const out: Change[] = [
+        {
+          what: `recreate vxlan ${s.name}`,
+          before: vxlanText(o.id, o.port, o.local, o.link, o.learning) + (o.remote ? ` remote ${o.remote}` : ''),
+          after: vxlanText(s.id, s.port, s.local, s.dev, s.learning),
+        },
+      ]
+      for (const x of s.peersAdded ?? []) out.push({ what: `fdb ${s.name}: add peer ${x}` })
+      for (const x of s.peersRemoved ?? []) out.push({ what: `fdb ${s.name}: remove peer ${x}` })
+      if (s.masterChange) out.push({ what: `${s.name} master`, before: s.masterChange.before ?? '(none)', after: s.masterChange.after + (s.masterChange.exists ? '' : ' (does not exist yet)') })
+      return out
+    }
+    case 'link-set': {
+      if (s.fresh) return []
+      const out: Change[] = []
+      if (s.mtu) out.push({ what: `${s.name} mtu`, before: String(s.mtu.before), after: String(s.mtu.after) })
+      if (s.master) out.push({ what: `${s.name} master`, before: s.master.before ?? '(none)', after: s.master.after + (s.master.exists ? '' : ' (does not exist yet)') })
+      if (s.up) out.push({ what: `set ${s.name} up` })
+      return out
+    }
+    case 'fdb':
+      if (s.fresh) return []
+      return [{ what: `fdb ${s.dev}: ${s.op === 'append' ? 'add' : 'remove'} ${s.mac === ZERO_MAC ? 'peer' : `${s.mac} dst`} ${s.dst}` }]
+  }
+}
+
+export const ZERO_MAC = '00:00:00:00:00:00'
+
+/** The command that applies a step. */
+export function applyStep(s: Step): Command {
+  switch (s.kind) {
+    case 'sysctl':
+      return { script: sh`printf '%s\\n' ${s.value} > ${procPath(s.name)}` }
+    case 'file': {
+      const inline = Buffer.byteLength(s.content) <= INLINE_WRITE_MAX
+      const write = writeFileScript(s.path, s.mode, s.owner, inline ? Buffer.from(s.content) : undefined, s.keepOwner)
+      return { script: (s.mkdir ? sh`mkdir -p ${s.mkdir} && ` : '') + write, ...(inline ? {} : { stdin: s.content }) }
+    }
+    case 'route':
+      if (s.op === 'del') return { script: argv(['ip', `-${s.family}`, 'route', 'del', ...deleteWords(s.route, s.table)]) }
+      return { script: routeCommand(s.op, s.route, s.table, s.family) }
+    case 'iptables-chain':
+      return { script: sh`${restoreBinary(s.ipt)} -w -n`, stdin: restoreInput(s.spec, s.plan) }
+    case 'vxlan-create': {
+      const w: Array<string | number> = ['ip', 'link', 'add', s.name, 'mtu', s.mtu, 'type', 'vxlan', 'id', s.id, 'dstport', s.port, 'local', s.local]
+      if (s.dev) w.push('dev', s.dev)
+      if (!s.learning) w.push('nolearning')
+      return { script: (s.replaces ? argv(['ip', 'link', 'del', 'dev', s.name]) + ' && ' : '') + argv(w) }
+    }
+    case 'link-set': {
+      const cmds: string[] = []
+      if (s.mtu) cmds.push(argv(['ip', 'link', 'set', 'dev', s.name, 'mtu', s.mtu.after]))
+      if (s.master) cmds.push(argv(['ip', 'link', 'set', 'dev', s.name, 'master', s.master.after]))
+      if (s.up) cmds.push(argv(['ip', 'link', 'set', 'dev', s.name, 'up']))
+      const pre = s.master ? `${argv(['ip', 'link', 'show', 'dev', s.master.after])} >/dev/null 2>&1 || { echo ${quote(`bridge ${s.master.after} does not exist`)} >&2; exit 3; }` : undefined
+      return { script: cmds.join(' && '), ...(pre ? { pre } : {}) }
+    }
+    case 'fdb':
+      return { script: argv(['bridge', 'fdb', s.op, s.mac, 'dev', s.dev, 'dst', s.dst]) }
+  }
+}
+
+/** The exact inverse of a step, from what it recorded before; null when it leaves nothing to undo. */
+export function undoStep(s: Step): Undo | null {
+  switch (s.kind) {
+    case 'sysctl':
+      return { description: `${s.name}=${s.before}`, script: sh`printf '%s\\n' ${s.before} > ${procPath(s.name)}` }
+    case 'file':
+      return fileUndo(s.path, s.before)
+    case 'route':
+      if (s.op === 'add') return { description: `remove route ${s.label} (it did not exist)`, script: argv(['ip', `-${s.family}`, 'route', 'del', ...deleteWords(s.route, s.table)]) }
+      if (s.op === 'replace') {
+        const old = (s.previous ?? [])[0]
+        return old ? { description: `restore route ${routeText(old)}`, script: routeCommand('replace', old, s.table, s.family) } : null
+      }
+      return { description: `re-add ${routeText(s.route)}`, script: routeCommand('add', s.route, s.table, s.family) }
+    case 'iptables-chain':
+      return { description: s.undoText, script: undoScript(s.spec, chainState(s), s.plan) }
+    case 'vxlan-create': {
+      const del = argv(['ip', 'link', 'del', 'dev', s.name])
+      if (!s.replaces) return { description: `delete vxlan ${s.name}`, script: `${del} 2>/dev/null || true` }
+      return { description: `recreate the previous vxlan ${s.name} (vni ${s.replaces.vxlan.id})`, script: [`{ ${del} 2>/dev/null || true; }`, ...rebuildVxlan(s, s.replaces)].join(' && ') }
+    }
+    case 'link-set': {
+      if (s.fresh) return null
+      const cmds: string[] = []
+      const d: string[] = []
+      if (s.up) cmds.push(argv(['ip', 'link', 'set', 'dev', s.name, 'down'])), d.push(`${s.name} down`)
+      if (s.master) {
+        cmds.push(s.master.before ? argv(['ip', 'link', 'set', 'dev', s.name, 'master', s.master.before]) : argv(['ip', 'link', 'set', 'dev', s.name, 'nomaster']))
+        d.push(`${s.name} master ${s.master.before ?? '(none)'}`)
+      }
+      if (s.mtu) cmds.push(argv(['ip', 'link', 'set', 'dev', s.name, 'mtu', s.mtu.before])), d.push(`${s.name} mtu ${s.mtu.before}`)
+      return { description: d.join(', '), script: cmds.join(' && ') }
+    }
+    case 'fdb':
+      if (s.fresh) return null
+      if (s.op === 'append') return { description: `fdb ${s.dev}: remove ${s.dst}`, script: `${argv(['bridge', 'fdb', 'del', s.mac, 'dev', s.dev, 'dst', s.dst])} 2>/dev/null || true` }
+      return { description: `fdb ${s.dev}: add ${s.dst} back`, script: argv(['bridge', 'fdb', 'append', s.mac, 'dev', s.dev, 'dst', s.dst]) }
+  }
+}
+
+/** Commands that rebuild a vxlan device as it was read (its address, parameters, peers, master, state). */
+function rebuildVxlan(s: VxlanCreateStep, d: OldVxlan): string[] {
+  const x = d.vxlan
+  const w: Array<string | number> = ['ip', 'link', 'add', s.name, 'address', d.mac, 'mtu', d.mtu, 'type', 'vxlan', 'id', x.id ?? 0]
+  if (x.port !== undefined) w.push('dstport', x.port)
+  if (x.local) w.push('local', x.local)
+  if (x.remote) w.push('remote', x.remote)
+  if (x.group) w.push('group', x.group)
+  if (x.link) w.push('dev', x.link)
+  if (x.learning === false) w.push('nolearning')
+  if (x.ttl) w.push('ttl', x.ttl)
+  if (x.tos && x.tos !== '0') w.push('tos', x.tos)
+  if (x.ageing !== undefined) w.push('ageing', x.ageing)
+  if (x.udpCsum === false) w.push('noudpcsum')
+  if (x.srcport && (x.srcport[0] || x.srcport[1])) w.push('srcport', x.srcport[0], x.srcport[1])
+  const out = [argv(w)]
+  for (const p of d.peers) out.push(argv(['bridge', 'fdb', 'append', ZERO_MAC, 'dev', s.name, 'dst', p]))
+  if (d.master) out.push(argv(['ip', 'link', 'set', 'dev', s.name, 'master', d.master]))
+  if (d.up) out.push(argv(['ip', 'link', 'set', 'dev', s.name, 'up']))
+  return out
+}
+
+const group = (script: string) => (script.includes('\n') ? `{ ${script}\n}` : script)
+
+/**
+ * The commands that apply a plan: one command while at most one step needs stdin (usually one round
+ * trip for the whole plan), every step's pre-check first.
+ */
+export function applyCommands(steps: readonly Step[]): Command[] {
+  const cmds = steps.map(applyStep).filter((c) => c.script !== '')
+  const pre = cmds.map((c) => c.pre).filter((p): p is string => !!p)
+  const out: Command[] = []
+  let cur: { parts: string[]; stdin?: string } | undefined
+  for (const c of cmds) {
+    if (!cur || (c.stdin !== undefined && cur.stdin !== undefined)) {
+      if (cur) out.push({ script: cur.parts.join(' && '), ...(cur.stdin !== undefined ? { stdin: cur.stdin } : {}) })
+      cur = { parts: out.length === 0 ? pre.map(group) : [] }
+    }
+    cur.parts.push(group(c.script))
+    if (c.stdin !== undefined) cur.stdin = c.stdin
+  }
+  if (cur) out.push({ script: cur.parts.join(' && '), ...(cur.stdin !== undefined ? { stdin: cur.stdin } : {}) })
+  return out
+}
+
+/** The plan's undo: each step's, newest first, as one script; null when no step leaves anything to undo. */
+export function undoPlan(steps: readonly Step[]): Undo | null {
+  const undos = steps.map(undoStep).filter((u): u is Undo => !!u && u.script !== '').reverse()
+  if (!undos.length) return null
+  if (undos.length === 1) return undos[0]
+  return { description: undos.map((u) => u.description).join('; '), script: undos.map((u) => `{ ${u.script}\n}`).join(' && ') }
+}
+
+export const describePlanSteps = (steps: readonly Step[]): Change[] => steps.flatMap(describeStep)

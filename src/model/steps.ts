@@ -1,0 +1,111 @@
+/**
+ * Typed plans. A task's plan is a list of steps computed by a pure function from typed facts and typed
+ * arguments; each step is plain data (JSON-serialisable but for a file's old content) that carries what
+ * it changes and what was there before. Renderers switch on `kind`: runtime.ts turns a step into the
+ * commands that apply it, the commands that undo it and the lines --check/--diff show. A persisted-
+ * configuration renderer (networkd/NM/netplan/ifupdown) switches on the same kinds.
+ */
+import type { FileState } from '../engine/taskkit.ts'
+import type { ChainPlan, ChainSpec, IptVariant } from '../facts/iptables.ts'
+import type { RouteJson } from '../facts/routes.ts'
+import type { VxlanInfo } from './link.ts'
+
+/** A kernel parameter at runtime (/proc/sys). */
+export interface SysctlStep {
+  kind: 'sysctl'
+  name: string
+  value: string
+  before: string
+}
+
+/** A regular file's whole content (written atomically), with its mode and owner. */
+export interface FileStep {
+  kind: 'file'
+  path: string
+  content: string
+  mode: string
+  /** uid:gid (or names) to give the new file; kept from the old file when `keepOwner`. */
+  owner?: string
+  keepOwner?: boolean
+  /** Directory to create first (mkdir -p). */
+  mkdir?: string
+  before: FileState
+}
+
+/** A route in one table: added, replaced (the first of its identity) or deleted. */
+export interface RouteStep {
+  kind: 'route'
+  family: 4 | 6
+  op: 'add' | 'replace' | 'del'
+  table: number
+  route: RouteJson
+  /** replace: the routes of this identity before (the first is put back by undo). */
+  previous?: RouteJson[]
+  /** How the diff names the route ('10.1.0.0/24 via 198.18.0.2'). */
+  label: string
+}
+
+/** Our rules in a managed ORCH-* chain (facts/iptables.ts planRules), in one iptables-restore transaction. */
+export interface IptablesChainStep {
+  kind: 'iptables-chain'
+  spec: ChainSpec
+  ipt: string
+  variant: IptVariant
+  pathVariant: IptVariant
+  /** Removed rules carry their old positions: undo puts them back there. */
+  plan: ChainPlan
+  /** The undo's description. */
+  undoText: string
+}
+
+/** The old device a re-created vxlan replaces: undo builds it again with its peers, master and state. */
+export interface OldVxlan {
+  mtu: number
+  mac: string
+  master?: string
+  up: boolean
+  vxlan: VxlanInfo
+  peers: string[]
+}
+
+/** A VXLAN device created (or deleted and created again with other parameters). */
+export interface VxlanCreateStep {
+  kind: 'vxlan-create'
+  name: string
+  mtu: number
+  id: number
+  port: number
+  local: string
+  dev?: string
+  learning: boolean
+  /** Re-created: what was there. */
+  replaces?: OldVxlan
+  /** Shown by the diff of a re-created device: peers and master that differ from the old device's. */
+  peersAdded?: string[]
+  peersRemoved?: string[]
+  masterChange?: { before?: string; after: string; exists: boolean }
+}
+
+/** Attributes of an existing link (or of one a create step of this plan made: `fresh`). */
+export interface LinkSetStep {
+  kind: 'link-set'
+  name: string
+  mtu?: { before: number; after: number }
+  master?: { before?: string; after: string; exists: boolean }
+  up?: boolean
+  /** Part of a device this plan creates: no line of its own in the diff, no undo (the create's undo removes it). */
+  fresh?: boolean
+}
+
+/** A forwarding database entry (`bridge fdb append|del MAC dev D dst IP`). */
+export interface FdbStep {
+  kind: 'fdb'
+  op: 'append' | 'del'
+  dev: string
+  mac: string
+  dst: string
+  fresh?: boolean
+}
+
+export type Step = SysctlStep | FileStep | RouteStep | IptablesChainStep | VxlanCreateStep | LinkSetStep | FdbStep
+export type StepKind = Step['kind']

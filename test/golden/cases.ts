@@ -1,0 +1,180 @@
+/**
+ * The golden cases: for each, the host state to set up on a lab host (node1; node2 is its peer on the
+ * LAN), the task's arguments, and what to remove afterwards. record.ts turns them into
+ * test/unit/golden/<task>/<case>.json.
+ */
+export interface LabView {
+  /** node1's and node2's LAN addresses, the LAN's gateway. */
+  a: string
+  b: string
+  gw: string
+}
+
+export interface GoldenCase {
+  task: string
+  case: string
+  about: string
+  setup: (l: LabView) => string
+  args: (l: LabView) => unknown
+  /** The lab runs dockerd (cases on docker bridges). */
+  docker?: boolean
+  /** Removes what setup made (after the undo was checked). */
+  teardown?: (l: LabView) => string
+}
+
+const cases: GoldenCase[] = [
+  // ---------------------------------------------------------------- sysctl
+  {
+    task: 'sysctl',
+    case: 'runtime-and-new-conf',
+    about: 'runtime value differs and the conf file does not exist: a sysctl step and a file step; undo restores 0 and removes the file',
+    setup: () => 'echo 0 > /proc/sys/net/ipv4/ip_forward; rm -f /etc/sysctl.d/60-golden.conf',
+    args: () => ({ name: 'net.ipv4.ip_forward', value: 1, persist: '60-golden' }),
+    teardown: () => 'rm -f /etc/sysctl.d/60-golden.conf',
+  },
+  {
+    task: 'sysctl',
+    case: 'edit-existing-conf',
+    about: 'runtime already right; the conf file holds another value for the key: only the file step (its mode and owner kept), undo restores the old content',
+    setup: () => "echo 1 > /proc/sys/net/ipv4/ip_forward; printf '# kept\\nnet.ipv4.ip_forward = 0\\nnet.ipv4.conf.all.rp_filter = 2\\n' > /etc/sysctl.d/61-golden.conf; chmod 0640 /etc/sysctl.d/61-golden.conf",
+    args: () => ({ name: 'net.ipv4.ip_forward', value: true, persist: '61-golden' }),
+    teardown: () => 'rm -f /etc/sysctl.d/61-golden.conf',
+  },
+  {
+    task: 'sysctl',
+    case: 'multi-word-runtime-only',
+    about: 'a tab-separated value compared by words, persist false: runtime step only',
+    setup: () => 'echo "32768 60999" > /proc/sys/net/ipv4/ip_local_port_range',
+    args: () => ({ name: 'net.ipv4.ip_local_port_range', value: '20000 30000', persist: false }),
+  },
+  {
+    task: 'sysctl',
+    case: 'already-set',
+    about: 'runtime and file already right: an empty plan, no command after the read',
+    setup: () => "echo 1 > /proc/sys/net/ipv4/ip_forward; printf 'net.ipv4.ip_forward = 1\\n' > /etc/sysctl.d/62-golden.conf",
+    args: () => ({ name: 'net.ipv4.ip_forward', value: 1, persist: '62-golden' }),
+    teardown: () => 'rm -f /etc/sysctl.d/62-golden.conf',
+  },
+  // ---------------------------------------------------------------- route
+  {
+    task: 'route',
+    case: 'add',
+    about: 'no route of that identity: add (proto static); undo deletes exactly it',
+    setup: () => 'ip route del 10.77.0.0/24 2>/dev/null; true',
+    args: (l) => ({ to: '10.77.0.0/24', via: l.b }),
+  },
+  {
+    task: 'route',
+    case: 'replace',
+    about: 'a route of the same identity points elsewhere: replace; undo puts the old one back with all its attributes',
+    setup: (l) => `ip route add 10.77.1.0/24 via ${l.gw} proto boot mtu 1400`,
+    args: (l) => ({ to: '10.77.1.0/24', via: l.b }),
+    teardown: () => 'ip route del 10.77.1.0/24',
+  },
+  {
+    task: 'route',
+    case: 'absent',
+    about: 'state absent removes the route; undo re-adds it as the kernel printed it',
+    setup: (l) => `ip route add 10.77.2.0/24 via ${l.b} metric 50`,
+    args: () => ({ to: '10.77.2.0/24', metric: 50, state: 'absent' }),
+    teardown: () => 'ip route del 10.77.2.0/24 metric 50 2>/dev/null; true',
+  },
+  {
+    task: 'route',
+    case: 'new-table',
+    about: 'a numbered table that does not exist yet (ip exits 2 and prints "["): read as empty, route added there',
+    setup: () => 'ip route flush table 177 2>/dev/null; true',
+    args: () => ({ to: 'default', dev: 'eth0', table: 177 }),
+  },
+  {
+    task: 'route',
+    case: 'present',
+    about: 'the route is there already: nothing to do',
+    setup: (l) => `ip route add 10.77.3.0/24 via ${l.b} proto static`,
+    args: (l) => ({ to: '10.77.3.0/24', via: l.b }),
+    teardown: () => 'ip route del 10.77.3.0/24',
+  },
+  // ---------------------------------------------------------------- masquerade
+  {
+    task: 'masquerade',
+    case: 'new-chain',
+    about: 'no ORCH-POSTROUTING yet: create it, jump from POSTROUTING rule 1, add ACCEPT and MASQUERADE rules; undo removes chain and jump',
+    setup: () => 'true',
+    args: () => ({ from: '10.77.0.0/24', except: ['10.0.0.0/8'] }),
+  },
+  {
+    task: 'masquerade',
+    case: 'rules-differ',
+    about: 'our chain holds this source\'s old rules (another except) and another task\'s: only ours are replaced; undo puts them back at their positions',
+    setup: () =>
+      [
+        'iptables -w -t nat -N ORCH-POSTROUTING',
+        'iptables -w -t nat -I POSTROUTING 1 -j ORCH-POSTROUTING',
+        "iptables -w -t nat -A ORCH-POSTROUTING -s 10.77.0.0/24 -d 10.9.0.0/16 -m comment --comment 'orch masquerade 10.77.0.0/24' -j ACCEPT",
+        "iptables -w -t nat -A ORCH-POSTROUTING -s 10.66.0.0/24 -m comment --comment 'orch masquerade 10.66.0.0/24' -j MASQUERADE",
+        "iptables -w -t nat -A ORCH-POSTROUTING -s 10.77.0.0/24 -m comment --comment 'orch masquerade 10.77.0.0/24' -j MASQUERADE",
+      ].join(' && '),
+    args: () => ({ from: '10.77.0.0/24', except: ['10.0.0.0/8'], outInterface: 'eth0' }),
+    teardown: () => 'iptables -w -t nat -D POSTROUTING -j ORCH-POSTROUTING; iptables -w -t nat -F ORCH-POSTROUTING; iptables -w -t nat -X ORCH-POSTROUTING',
+  },
+  {
+    task: 'masquerade',
+    case: 'jump-moved',
+    about: 'rules right but a MASQUERADE was inserted above our jump (docker restarted): move the jump to rule 1',
+    setup: () =>
+      [
+        'iptables -w -t nat -N ORCH-POSTROUTING',
+        'iptables -w -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE',
+        'iptables -w -t nat -A POSTROUTING -j ORCH-POSTROUTING',
+        "iptables -w -t nat -A ORCH-POSTROUTING -s 10.77.0.0/24 -m comment --comment 'orch masquerade 10.77.0.0/24' -j MASQUERADE",
+      ].join(' && '),
+    args: () => ({ from: '10.77.0.0/24' }),
+    teardown: () => 'iptables -w -t nat -F POSTROUTING; iptables -w -t nat -F ORCH-POSTROUTING; iptables -w -t nat -X ORCH-POSTROUTING',
+  },
+  {
+    task: 'masquerade',
+    case: 'present',
+    about: 'chain, jump at rule 1 and exactly our rules: nothing to do',
+    setup: () =>
+      [
+        'iptables -w -t nat -N ORCH-POSTROUTING',
+        'iptables -w -t nat -I POSTROUTING 1 -j ORCH-POSTROUTING',
+        "iptables -w -t nat -A ORCH-POSTROUTING -s 10.77.0.0/24 -m comment --comment 'orch masquerade 10.77.0.0/24' -j MASQUERADE",
+      ].join(' && '),
+    args: () => ({ from: '10.77.0.0/24' }),
+    teardown: () => 'iptables -w -t nat -D POSTROUTING -j ORCH-POSTROUTING; iptables -w -t nat -F ORCH-POSTROUTING; iptables -w -t nat -X ORCH-POSTROUTING',
+  },
+  // ---------------------------------------------------------------- forwardAccept
+  {
+    task: 'forwardAccept',
+    case: 'new-chain-in-forward',
+    about: 'no DOCKER-USER: ORCH-FORWARD created and jumped to from FORWARD rule 1; undo removes rule, jump and chain',
+    setup: () => 'true',
+    args: () => ({ in: 'eth0', dest: '10.77.0.0/24' }),
+  },
+  {
+    task: 'forwardAccept',
+    case: 'docker-user-existing-chain',
+    about: 'DOCKER-USER exists and ORCH-FORWARD holds another rule: the jump goes into DOCKER-USER, the rule is appended; undo deletes only it',
+    setup: () =>
+      [
+        'iptables -w -N DOCKER-USER',
+        'iptables -w -A DOCKER-USER -j RETURN',
+        'iptables -w -N ORCH-FORWARD',
+        "iptables -w -A ORCH-FORWARD -i eth0 -o docker0 -m comment --comment 'orch forward-accept' -j ACCEPT",
+      ].join(' && '),
+    args: () => ({ source: '10.77.0.0/24', out: 'eth0' }),
+    teardown: () => 'iptables -w -F DOCKER-USER; iptables -w -X DOCKER-USER; iptables -w -F ORCH-FORWARD; iptables -w -X ORCH-FORWARD',
+  },
+  {
+    task: 'forwardAccept',
+    case: 'present',
+    about: 'rule and jump there: nothing to do',
+    setup: () =>
+      ['iptables -w -N ORCH-FORWARD', 'iptables -w -I FORWARD 1 -j ORCH-FORWARD', "iptables -w -A ORCH-FORWARD -i eth0 -m comment --comment 'orch forward-accept' -j ACCEPT"].join(' && '),
+    args: () => ({ in: 'eth0' }),
+    teardown: () => 'iptables -w -D FORWARD -j ORCH-FORWARD; iptables -w -F ORCH-FORWARD; iptables -w -X ORCH-FORWARD',
+  },
+]
+
+export default cases
