@@ -12,7 +12,8 @@
  * The marker starts with '@@orch', which readFileScript never lets through as text, so a file's content
  * cannot fake a section.
  */
-import { TaskFailed, type TaskContext } from '../engine/types.ts'
+import { TaskFailed } from '../errors.ts'
+import type { TaskContext } from '../engine/types.ts'
 
 export const READ_MARK = '@@orch-read@@'
 

@@ -9,7 +9,8 @@
  * this task created them and nothing else uses the chain.
  */
 import * as v from '../net/validate.ts'
-import { ArgError, type Task } from '../engine/types.ts'
+import { ArgError } from '../errors.ts'
+import type { Task } from '../engine/types.ts'
 import { sameArgs, type ChainSpec, type ChainState } from '../facts/iptables.ts'
 import { chainReader } from '../model/facts.ts'
 import type { Step } from '../model/steps.ts'

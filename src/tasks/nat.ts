@@ -14,7 +14,8 @@
  */
 import * as v from '../net/validate.ts'
 import { networkOf } from '../net/ip.ts'
-import { ArgError, TaskFailed, type Task } from '../engine/types.ts'
+import { ArgError, TaskFailed } from '../errors.ts'
+import type { Task } from '../engine/types.ts'
 import { commentOf, emptyPlan, planRules, type ChainPlan, type ChainSpec, type ChainState, type IptRule } from '../facts/iptables.ts'
 import { chainReader } from '../model/facts.ts'
 import type { Step } from '../model/steps.ts'

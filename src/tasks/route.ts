@@ -5,7 +5,8 @@
  * every attribute the kernel reported (gateway, device, protocol, scope, source, metrics, next hops).
  */
 import * as v from '../net/validate.ts'
-import { ArgError, type Task } from '../engine/types.ts'
+import { ArgError } from '../errors.ts'
+import type { Task } from '../engine/types.ts'
 import { routeText, sameKey, type RouteJson } from '../facts/routes.ts'
 import { routesReader } from '../model/facts.ts'
 import type { Reader } from '../model/read.ts'

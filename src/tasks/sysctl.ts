@@ -3,7 +3,8 @@
  * One round trip reads both; the plan is a sysctl step and a file step (model/runtime.ts renders apply
  * and undo: the old runtime value and the old file come back).
  */
-import { ArgError, TaskFailed, type Task } from '../engine/types.ts'
+import { ArgError, TaskFailed } from '../errors.ts'
+import type { Task } from '../engine/types.ts'
 import { fileReader, normalizeWords, procPath, sysctlReader } from '../model/facts.ts'
 import { compose, mapReader } from '../model/read.ts'
 import type { Step } from '../model/steps.ts'
