@@ -12,15 +12,12 @@
  * Then containers can be plugged into br0 with LAN addresses: playbooks/pipework.ts.
  * Variables and their defaults: docs/playbooks.md#bridge.
  */
-import { playbook } from '../src/engine/types.ts'
-import { gatewayPing, hostPing } from '../src/checks/index.ts'
-import { DEFAULTS } from './lib/cluster.ts'
-import { crossHostTasks } from './lib/strategies.ts'
+import { crossHostTasks, CROSSHOST_DEFAULTS, gatewayPing, hostPing, playbook } from 'orch'
 
 export default playbook({
   name: 'br0 takes over eth0',
   hosts: 'docker_hosts',
-  defaults: DEFAULTS,
+  defaults: CROSSHOST_DEFAULTS,
   max_fail_percentage: 0,
   tasks: (ctx) => crossHostTasks(ctx, 'bridge', { probe: false }),
   verify: [hostPing(), gatewayPing()],

@@ -19,15 +19,12 @@
  * (the transaction); bad or missing variables stop the run before any host is touched, naming host and
  * variable.
  */
-import { playbook } from '../src/engine/types.ts'
-import { hostPing } from '../src/checks/index.ts'
-import { DEFAULTS, probeMatrix } from './lib/cluster.ts'
-import { crossHostTasks } from './lib/strategies.ts'
+import { crossHostTasks, CROSSHOST_DEFAULTS, hostPing, playbook, probeMatrix } from 'orch'
 
 export default playbook({
   name: 'cross-host container networking',
   hosts: 'docker_hosts',
-  defaults: DEFAULTS,
+  defaults: CROSSHOST_DEFAULTS,
   // All or nothing: a host that fails stops the play, and the transaction rolls every host back.
   max_fail_percentage: 0,
   tasks: (ctx) => crossHostTasks(ctx),

@@ -14,15 +14,12 @@
  * No probe container: playbooks/cross-host.ts (orch_strategy=routes) adds one and checks the matrix.
  * Variables and their defaults: docs/playbooks.md#routes.
  */
-import { playbook } from '../src/engine/types.ts'
-import { hostPing } from '../src/checks/index.ts'
-import { DEFAULTS } from './lib/cluster.ts'
-import { crossHostTasks } from './lib/strategies.ts'
+import { crossHostTasks, CROSSHOST_DEFAULTS, hostPing, playbook } from 'orch'
 
 export default playbook({
   name: 'docker0 subnet per host, routed',
   hosts: 'docker_hosts',
-  defaults: DEFAULTS,
+  defaults: CROSSHOST_DEFAULTS,
   max_fail_percentage: 0,
   tasks: (ctx) => crossHostTasks(ctx, 'routes', { probe: false }),
   verify: [hostPing()],

@@ -15,15 +15,12 @@
  * No container: playbooks/cross-host.ts (orch_strategy=ovs-gre) plugs a probe into br-int with an
  * overlay_cidr address and checks the matrix. Variables and their defaults: docs/playbooks.md#ovs-gre.
  */
-import { playbook } from '../src/engine/types.ts'
-import { hostPing } from '../src/checks/index.ts'
-import { DEFAULTS } from './lib/cluster.ts'
-import { crossHostTasks } from './lib/strategies.ts'
+import { crossHostTasks, CROSSHOST_DEFAULTS, hostPing, playbook } from 'orch'
 
 export default playbook({
   name: 'OVS bridges in a GRE mesh',
   hosts: 'docker_hosts',
-  defaults: DEFAULTS,
+  defaults: CROSSHOST_DEFAULTS,
   max_fail_percentage: 0,
   tasks: (ctx) => crossHostTasks(ctx, 'ovs-gre', { probe: false }),
   verify: [hostPing()],

@@ -12,15 +12,13 @@
  * Then every container pings every other and sends it 1 MiB over TCP (checks).
  * Variables and their defaults: docs/playbooks.md#bridge.
  */
-import { playbook } from '../src/engine/types.ts'
+import { cluster, CROSSHOST_DEFAULTS, lanProbeTasks, playbook, probeMatrix } from 'orch'
 import * as v from '../src/net/validate.ts'
-import { cluster, DEFAULTS, probeMatrix } from './lib/cluster.ts'
-import { lanProbeTasks } from './lib/strategies.ts'
 
 export default playbook({
   name: 'containers on the LAN (pipework)',
   hosts: 'docker_hosts',
-  defaults: DEFAULTS,
+  defaults: CROSSHOST_DEFAULTS,
   max_fail_percentage: 0,
   tasks: (ctx) => {
     const c = cluster(ctx, 'bridge')

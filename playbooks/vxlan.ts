@@ -14,15 +14,12 @@
  * every other host on the same subnet. playbooks/cross-host.ts (orch_strategy=vxlan) adds a probe with
  * its overlay_ip and checks the matrix. Variables and their defaults: docs/playbooks.md#vxlan.
  */
-import { playbook } from '../src/engine/types.ts'
-import { hostPing } from '../src/checks/index.ts'
-import { DEFAULTS } from './lib/cluster.ts'
-import { crossHostTasks } from './lib/strategies.ts'
+import { crossHostTasks, CROSSHOST_DEFAULTS, hostPing, playbook } from 'orch'
 
 export default playbook({
   name: 'docker network over VXLAN',
   hosts: 'docker_hosts',
-  defaults: DEFAULTS,
+  defaults: CROSSHOST_DEFAULTS,
   max_fail_percentage: 0,
   tasks: (ctx) => crossHostTasks(ctx, 'vxlan', { probe: false }),
   verify: [hostPing()],

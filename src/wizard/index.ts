@@ -57,7 +57,7 @@ export { CancelledError, MissingFlagsError } from './ask.ts'
 export type { Strategy } from './suggest.ts'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-/** As playbooks/lib/cluster.ts: the per-host range of the vxlan overlay, and what an image reference is. */
+/** As src/crosshost: the per-host range of the vxlan overlay, and what an image reference is. */
 const VXLAN_RANGE_PREFIX = 28
 const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@+]{0,254}$/
 

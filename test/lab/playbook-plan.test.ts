@@ -13,7 +13,7 @@ import { ArgError, type PlaybookContext, type Playbook } from '../../src/engine/
 import { loadInventory, selectHosts } from '../../src/inventory/index.ts'
 import type { Host, Vars } from '../../src/inventory/types.ts'
 import { networkOf } from '../../src/net/ip.ts'
-import { allocateContainerSubnets, cluster, DEFAULTS, foreignRoutes, planLanIps, type SurveyRoute } from '../../playbooks/lib/cluster.ts'
+import { allocateContainerSubnets, cluster, CROSSHOST_DEFAULTS as DEFAULTS, foreignRoutes, planLanIps, type SurveyRoute } from '../../src/crosshost/index.ts'
 import crossHost from '../../playbooks/cross-host.ts'
 import { repo } from './playbook-common.ts'
 

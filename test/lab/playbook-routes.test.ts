@@ -12,7 +12,7 @@ import { labSkipReason, withLab } from '../helpers/lab.ts'
 import { changeLines, exec, orch, PLAYBOOK, probeIps, refused, run, snapshots, strategySuite } from './playbook-common.ts'
 import { renderCheck, type CheckHost } from '../../src/checks/index.ts'
 import { nsenterConnection } from '../../src/lab/connection.ts'
-import { probeMatrix } from '../../playbooks/lib/cluster.ts'
+import { probeMatrix } from '../../src/crosshost/index.ts'
 
 async function assertRoutes(lab: Lab): Promise<void> {
   const subnets = ['10.244.0.0/24', '10.244.1.0/24', '10.244.2.0/24']

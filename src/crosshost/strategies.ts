@@ -1,10 +1,11 @@
 /**
- * The task lists of the four cross-host strategies, per host. playbooks/cross-host.ts picks one by
- * `orch_strategy`; the building-block playbooks use the parts. See docs/playbooks.md.
+ * The task lists of the four cross-host strategies, per host. crossHostTasks picks one by `orch_strategy`
+ * (playbooks/cross-host.ts); the building-block playbooks use the parts. See docs/playbooks.md.
  */
-import { TaskFailed, type Task, type TaskContext } from '../../src/engine/types.ts'
-import { contains, hostAddress, networkOf, parseCidr4 } from '../../src/net/ip.ts'
-import { argv, sh } from '../../src/net/shell.ts'
+import { TaskFailed } from '../errors.ts'
+import type { PlaybookContext, Task, TaskContext } from '../engine/types.ts'
+import { contains, hostAddress, networkOf, parseCidr4 } from '../net/ip.ts'
+import { argv, sh } from '../net/shell.ts'
 import {
   bridgeTakeover,
   container,
@@ -20,10 +21,13 @@ import {
   route,
   vxlan,
   type Datapath,
-} from '../../src/tasks/index.ts'
-import { DETECT_DATAPATH_SCRIPT } from '../../src/tasks/ovsBridge.ts'
-import { cluster, deferred, OVERHEAD, planLanIps, sections, surveyRoutes, type Cluster, type Member, type Pending, type Strategy } from './cluster.ts'
-import type { PlaybookContext } from '../../src/engine/types.ts'
+} from '../tasks/index.ts'
+import { DETECT_DATAPATH_SCRIPT } from '../tasks/ovsBridge.ts'
+import { cluster } from './cluster.ts'
+import { deferred, sections, type Pending } from './deferred.ts'
+import { planLanIps } from './lan.ts'
+import { surveyRoutes } from './routes.ts'
+import { OVERHEAD, type Cluster, type Member, type Strategy } from './types.ts'
 
 export interface StrategyOptions {
   /** Place the probe container (default true). */

@@ -1,0 +1,160 @@
+/**
+ * The routes strategy's plan: a container subnet per host, from container_subnet or allocated from
+ * cluster_cidr around the routes the hosts already have (the survey task reads them).
+ */
+import { ArgError, TaskFailed } from '../errors.ts'
+import { task, type Resource, type Task } from '../engine/types.ts'
+import { allocateSubnets, contains, networkOf, overlaps, parseCidr4, type Cidr4 } from '../net/ip.ts'
+import * as v from '../net/validate.ts'
+import { SUBNET_PREFIX, type Cluster, type Member, type RouteSurvey, type SurveyRoute } from './types.ts'
+import { checkFor, str } from './vars.ts'
+
+export function planRoutes(c: Cluster): void {
+  for (const m of c.members) {
+    checkFor(m.name, () => {
+      const cc = v.network4('cluster_cidr', m.vars.cluster_cidr)
+      if (cc.prefix > SUBNET_PREFIX) throw new ArgError('cluster_cidr', `a network of prefix /${SUBNET_PREFIX} or shorter (it is cut into a /${SUBNET_PREFIX} per host)`, m.vars.cluster_cidr)
+      if (c.clusterCidr && networkOf(c.clusterCidr) !== networkOf(cc))
+        throw new ArgError('cluster_cidr', `the same network on every host (${c.members[0].name} has ${networkOf(c.clusterCidr)})`, m.vars.cluster_cidr)
+      c.clusterCidr = cc
+    })
+  }
+  const cc = c.clusterCidr!
+  const room = 2 ** (SUBNET_PREFIX - cc.prefix)
+  if (room < c.members.length)
+    throw new ArgError('cluster_cidr', `a network with room for ${c.members.length} /${SUBNET_PREFIX} subnets (one per host)`, networkOf(cc), c.members[0].name)
+  for (const m of c.members) {
+    const s = str(m.vars.container_subnet)
+    if (s === undefined) continue
+    checkFor(m.name, () => {
+      const n = v.network4('container_subnet', s)
+      if (n.prefix > 30 || n.prefix < 8) throw new ArgError('container_subnet', 'a network of prefix /8 to /30, e.g. 10.244.1.0/24', s)
+      if (!contains(cc, n.network) || n.prefix < cc.prefix) throw new ArgError('container_subnet', `a network inside cluster_cidr ${networkOf(cc)}`, s)
+      for (const [other, o] of c.explicitSubnets)
+        if (overlaps(o, n)) throw new ArgError('container_subnet', `a network that does not overlap ${other}'s container_subnet ${networkOf(o)}`, s)
+      c.explicitSubnets.set(m.name, n)
+    })
+  }
+}
+
+/** What the survey task found on each host; the routes strategy allocates container subnets around it. */
+export class Survey implements RouteSurvey {
+  readonly routes = new Map<string, SurveyRoute[]>()
+  readonly failed = new Map<string, string>()
+  private allocation?: Map<string, Cidr4>
+
+  record(host: string, routes: SurveyRoute[]): void {
+    this.routes.set(host, routes)
+    this.allocation = undefined
+  }
+
+  /**
+   * Waits until every target of the run reported (immediate with the linear strategy: the survey is task 1
+   * on every host before task 2 starts anywhere), then allocates.
+   */
+  async allocate(c: Cluster, timeoutMs = 60_000): Promise<Map<string, Cidr4>> {
+    const until = Date.now() + timeoutMs
+    for (;;) {
+      const missing = [...c.targets].filter((t) => !this.routes.has(t))
+      const broken = [...this.failed.keys()]
+      if (broken.length) throw new TaskFailed(`the route survey failed on ${broken.join(', ')}: container subnets cannot be allocated`)
+      if (!missing.length) break
+      if (Date.now() > until) throw new TaskFailed(`the route survey did not report from ${missing.join(', ')}: container subnets cannot be allocated`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    this.allocation ??= allocateContainerSubnets(c, this.routes)
+    return this.allocation
+  }
+}
+
+/**
+ * Routes that are not in the way of the cluster's container subnets: the kernel's local table, default
+ * routes, non-unicast entries, docker0's own subnet (dockerBip moves it), and the routes this playbook
+ * added on an earlier run (proto static, to a network inside cluster_cidr, via a cluster host).
+ */
+export function foreignRoutes(routes: SurveyRoute[], c: Pick<Cluster, 'clusterCidr' | 'members'>): Array<SurveyRoute & { net: Cidr4 }> {
+  const addrs = new Set(c.members.map((m) => m.address))
+  const out: Array<SurveyRoute & { net: Cidr4 }> = []
+  for (const r of routes) {
+    if (r.table === 'local' || r.dst === 'default') continue
+    if (r.type && r.type !== 'unicast' && r.type !== 'blackhole' && r.type !== 'unreachable' && r.type !== 'prohibit') continue
+    if (r.dev === 'docker0') continue
+    const net = parseCidr4(r.dst.includes('/') ? r.dst : `${r.dst}/32`)
+    if (!net || net.prefix === 0) continue
+    const ours = r.protocol === 'static' && !!r.gateway && addrs.has(r.gateway) && !!c.clusterCidr && contains(c.clusterCidr, net.network) && net.prefix >= c.clusterCidr.prefix
+    if (!ours) out.push({ ...r, net })
+  }
+  return out
+}
+
+const describeRoute = (r: SurveyRoute): string =>
+  [r.type && r.type !== 'unicast' ? r.type : '', r.dst, r.gateway ? `via ${r.gateway}` : '', r.dev ? `dev ${r.dev}` : '', r.table && r.table !== 'main' ? `table ${r.table}` : '']
+    .filter(Boolean)
+    .join(' ')
+
+/**
+ * Container subnets by inventory order: a host's container_subnet when set, else the next /24 of
+ * cluster_cidr that overlaps no other host's subnet, no host's underlay address and no route found on
+ * any surveyed host. Deterministic: the same inventory and the same foreign routes give the same plan.
+ */
+export function allocateContainerSubnets(c: Cluster, routes: Map<string, SurveyRoute[]>): Map<string, Cidr4> {
+  const cc = c.clusterCidr!
+  const taken: Cidr4[] = [...c.explicitSubnets.values(), ...c.members.map((m) => parseCidr4(`${m.address}/32`)!)]
+  const blockers: string[] = []
+  for (const [host, rs] of routes)
+    for (const r of foreignRoutes(rs, c)) {
+      if (!overlaps(r.net, cc)) continue
+      taken.push(r.net)
+      blockers.push(`${describeRoute(r)} on ${host}`)
+    }
+  const auto = c.members.filter((m) => !c.explicitSubnets.has(m.name))
+  let subnets: Cidr4[]
+  try {
+    subnets = allocateSubnets(cc, SUBNET_PREFIX, auto.length, taken)
+  } catch (e) {
+    throw new TaskFailed(
+      `cluster_cidr ${networkOf(cc)}: ${(e as Error).message}${blockers.length ? ` (routes in the way: ${blockers.join('; ')})` : ''}: choose another cluster_cidr or set container_subnet per host`,
+    )
+  }
+  const out = new Map<string, Cidr4>()
+  for (const m of c.members) out.set(m.name, c.explicitSubnets.get(m.name) ?? subnets[auto.indexOf(m)])
+  return out
+}
+
+/**
+ * The survey: one `ip -j -4 route show table all` per host, recorded for the allocation. Changes nothing.
+ * Fails (before any host changes: it is the first task) when a container_subnet set in the inventory
+ * overlaps a route this host already has.
+ */
+export function surveyRoutes(c: Cluster, me: Member): Task {
+  const resource: Resource<SurveyRoute[]> = {
+    module: 'survey',
+    name: 'survey routes (container subnets)',
+    async read(ctx) {
+      const r = await ctx.run('ip -j -4 route show table all')
+      if (r.code !== 0) {
+        c.survey.failed.set(me.name, r.stderr.trim())
+        throw new TaskFailed(`reading the routes failed (rc=${r.code}): ${r.stderr.trim()}`, r)
+      }
+      let routes: SurveyRoute[]
+      try {
+        routes = JSON.parse(r.stdout.trim() || '[]')
+      } catch {
+        c.survey.failed.set(me.name, 'unreadable ip -j output')
+        throw new TaskFailed(`unexpected output of ip -j route: ${r.stdout.slice(0, 200)}`)
+      }
+      for (const f of foreignRoutes(routes, c))
+        for (const [owner, s] of c.explicitSubnets)
+          if (overlaps(f.net, s)) {
+            c.survey.failed.set(me.name, 'overlap')
+            throw new TaskFailed(`container_subnet ${networkOf(s)} of ${owner} overlaps the route "${describeRoute(f)}" on ${me.name}: choose another container_subnet`)
+          }
+      c.survey.record(me.name, routes)
+      return routes
+    },
+    diff: () => [],
+    async apply() {},
+  }
+  return task(resource)
+}
+
