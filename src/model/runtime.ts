@@ -53,7 +53,7 @@ export function describeStep(s: Step): Change[] {
       return out
     }
     case 'link-set': {
-      if (s.fresh) return []
+      if (s.quiet) return []
       const out: Change[] = []
       if (s.mtu) out.push({ what: `${s.name} mtu`, before: String(s.mtu.before), after: String(s.mtu.after) })
       if (s.master) out.push({ what: `${s.name} master`, before: s.master.before ?? '(none)', after: s.master.after + (s.master.exists ? '' : ' (does not exist yet)') })
@@ -61,7 +61,7 @@ export function describeStep(s: Step): Change[] {
       return out
     }
     case 'fdb':
-      if (s.fresh) return []
+      if (s.quiet) return []
       return [{ what: `fdb ${s.dev}: ${s.op === 'append' ? 'add' : 'remove'} ${s.mac === ZERO_MAC ? 'peer' : `${s.mac} dst`} ${s.dst}` }]
   }
 }

@@ -93,8 +93,10 @@ export interface LinkSetStep {
   mtu?: { before: number; after: number }
   master?: { before?: string; after: string; exists: boolean }
   up?: boolean
-  /** Part of a device this plan creates: no line of its own in the diff, no undo (the create's undo removes it). */
+  /** On a device this plan creates: no undo of its own (the create's undo removes the device). */
   fresh?: boolean
+  /** Shown by another step's diff (a re-created device's): no line of its own. */
+  quiet?: boolean
 }
 
 /** A forwarding database entry (`bridge fdb append|del MAC dev D dst IP`). */
@@ -105,6 +107,7 @@ export interface FdbStep {
   mac: string
   dst: string
   fresh?: boolean
+  quiet?: boolean
 }
 
 export type Step = SysctlStep | FileStep | RouteStep | IptablesChainStep | VxlanCreateStep | LinkSetStep | FdbStep

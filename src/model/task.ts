@@ -32,7 +32,7 @@ export interface PlannedDef<A, F> {
   /** Names the change in an error: 'setting net.ipv4.ip_forward'. */
   applying(args: A, steps: Step[]): string
   /** Data the task reports (for `register`), from the plan applied. */
-  data?(args: A, steps: Step[]): Record<string, unknown>
+  data?(args: A, facts: F, steps: Step[]): Record<string, unknown>
   readAhead?: boolean
   risky?: boolean
 }
@@ -61,7 +61,7 @@ export function plannedTask<A, F>(def: PlannedDef<A, F>): Task<Planned<F>> {
       for (const c of applyCommands(s.steps)) {
         mustSucceed(await ctx.run(c.script, c.stdin !== undefined ? { stdin: c.stdin } : {}), def.applying(args, s.steps))
       }
-      return def.data ? { data: def.data(args, s.steps) } : {}
+      return def.data ? { data: def.data(args, s.facts, s.steps) } : {}
     },
   }
   return task(resource)

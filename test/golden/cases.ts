@@ -175,6 +175,54 @@ const cases: GoldenCase[] = [
     args: () => ({ in: 'eth0' }),
     teardown: () => 'iptables -w -D FORWARD -j ORCH-FORWARD; iptables -w -F ORCH-FORWARD; iptables -w -X ORCH-FORWARD',
   },
+  // ---------------------------------------------------------------- vxlan
+  {
+    task: 'vxlan',
+    case: 'create-in-bridge',
+    about: 'no device: create it (MTU underlay - 50), one flood entry per peer, into the bridge, up; undo deletes it',
+    // A port already there: the bridge has carrier (and its IPv6 link-local address) before the vxlan joins.
+    setup: () => 'ip link add gbr0 address 02:00:00:00:00:b0 type bridge && ip link add gdm0 mtu 1450 type veth peer name gdm1 mtu 1450 && ip link set gdm0 master gbr0 && ip link set gdm1 up && ip link set gdm0 up && ip link set gbr0 up',
+    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.a, l.b, '198.18.255.77'], bridge: 'gbr0' }),
+    teardown: () => 'ip link del gvx42 2>/dev/null; ip link del gdm0; ip link del gbr0',
+  },
+  {
+    task: 'vxlan',
+    case: 'peers-changed',
+    about: 'same device, other peers: only those flood entries are added and removed; undo puts the old ones back',
+    setup: (l) =>
+      `ip link add gvx42 mtu 1450 type vxlan id 42 dstport 4789 local ${l.a} && bridge fdb append 00:00:00:00:00:00 dev gvx42 dst 198.18.255.77 && ` +
+      `bridge fdb append 00:00:00:00:00:00 dev gvx42 dst ${l.b} && ip link set gvx42 up`,
+    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.b, '198.18.255.78'] }),
+    teardown: () => 'ip link del gvx42',
+  },
+  {
+    task: 'vxlan',
+    case: 'recreate',
+    about: 'another vni and learning off: the device is re-created (its diff shows what differs); undo builds the old one again with its MAC, peers, master and state',
+    setup: (l) =>
+      `ip link add gbr0 type bridge && ip link add gvx42 address 02:00:00:00:42:42 mtu 1400 type vxlan id 43 dstport 4789 local ${l.a} && ` +
+      `bridge fdb append 00:00:00:00:00:00 dev gvx42 dst ${l.b} && ip link set gvx42 master gbr0 && ip link set gvx42 up`,
+    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.b], bridge: 'gbr0', learning: false, mtu: 1400 }),
+    teardown: () => 'ip link del gvx42 2>/dev/null; ip link del gbr0',
+  },
+  {
+    task: 'vxlan',
+    case: 'mtu-and-up',
+    about: 'device down with another MTU: set the MTU and bring it up; undo sets both back',
+    setup: (l) => `ip link add gvx42 mtu 1300 type vxlan id 42 dstport 4789 local ${l.a} && bridge fdb append 00:00:00:00:00:00 dev gvx42 dst ${l.b}`,
+    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.b] }),
+    teardown: () => 'ip link del gvx42',
+  },
+  {
+    task: 'vxlan',
+    case: 'present',
+    about: 'device, peers, bridge and state as asked: nothing to do',
+    setup: (l) =>
+      `ip link add gbr0 type bridge && ip link add gvx42 mtu 1450 type vxlan id 42 dstport 4789 local ${l.a} && ` +
+      `bridge fdb append 00:00:00:00:00:00 dev gvx42 dst ${l.b} && ip link set gvx42 master gbr0 && ip link set gvx42 up`,
+    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.b], bridge: 'gbr0' }),
+    teardown: () => 'ip link del gvx42; ip link del gbr0',
+  },
 ]
 
 export default cases

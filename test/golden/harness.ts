@@ -11,6 +11,7 @@ import { forwardAccept } from '../../src/tasks/forward.ts'
 import { masquerade } from '../../src/tasks/nat.ts'
 import { route } from '../../src/tasks/route.ts'
 import { sysctl } from '../../src/tasks/sysctl.ts'
+import { vxlan } from '../../src/tasks/vxlan.ts'
 
 /** The tasks golden cases exist for, by module name. */
 export const TASKS: Record<string, (args: any) => Task<any>> = {
@@ -18,6 +19,7 @@ export const TASKS: Record<string, (args: any) => Task<any>> = {
   route: (a) => route(a),
   masquerade: (a) => masquerade(a),
   forwardAccept: (a) => forwardAccept(a),
+  vxlan: (a) => vxlan(a),
 }
 
 export interface RecordedRun {
