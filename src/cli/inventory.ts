@@ -29,7 +29,7 @@ export async function inventoryCommand(o: InventoryCliOptions, io: Io): Promise<
     const extraVars = await parseExtraVars(o.extraVars, io.cwd)
     let inv = await m.loadInventory(o.inventory, { extraVars })
     for (const w of inv.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)
-    if (o.limit) inv = limitInventory(inv, new Set(m.selectHosts(inv, 'all', { limit: o.limit, cwd: io.cwd }).map((h) => h.name)))
+    if (o.limit) inv = limitInventory(inv, new Set(m.selectHosts(inv, 'all', { limit: o.limit, cwd: io.cwd, warn: (w) => io.stderr.write(`[WARNING]: ${w}\n`) }).map((h) => h.name)))
     if (o.list) io.stdout.write(JSON.stringify(m.renderList(inv), null, 4) + '\n')
     else io.stdout.write(m.renderGraph(inv, typeof o.graph === 'string' ? o.graph : 'all') + '\n')
     return 0

@@ -36,7 +36,7 @@ export async function loadTargets(o: TargetOptions, io: Io, playbookDir?: string
   const extraVars = await parseExtraVars(o.extraVars ?? [], io.cwd)
   const inventory = await inv.loadInventory(o.inventory, { extraVars, playbookDir })
   for (const w of inventory.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)
-  const hosts = inv.selectHosts(inventory, 'all', { limit: o.limit, cwd: io.cwd })
+  const hosts = inv.selectHosts(inventory, 'all', { limit: o.limit, cwd: io.cwd, warn: (m) => io.stderr.write(`[WARNING]: ${m}\n`) })
   return { inventory, hosts, extraVars }
 }
 

@@ -17,7 +17,7 @@ import { resolveVars, type GroupVarsStep } from './vars.ts'
 
 export * from './types.ts'
 export { connectionVars, HostVarError, toBool, type ConnectionVars } from './connection.ts'
-export { groupHosts, NoHostsMatchedError, selectHosts, splitPattern, type SelectOptions } from './pattern.ts'
+export { groupHosts, HostPatternError, matchHosts, NoHostsMatchedError, selectHosts, splitPattern, type SelectOptions } from './pattern.ts'
 export { renderGraph, renderList, type InventoryList } from './render.ts'
 export { ANSIBLE_GROUP_PRECEDENCE, type GroupVarsStep } from './vars.ts'
 export { expandHostRange } from './hostpattern.ts'

@@ -1,5 +1,6 @@
 /**
- * Host patterns, for `--limit` and a play's `hosts:`, evaluated like Ansible's InventoryManager:
+ * Host patterns, for `--limit` and a play's `hosts:`, evaluated like Ansible's InventoryManager
+ * (ansible/inventory/manager.py, 2.14):
  *
  *   all, *              every host
  *   web                 a group (its hosts and its children's) or a host
@@ -9,22 +10,31 @@
  *   web*  db?  n[12]    shell wildcards on group and host names
  *   ~^(web|db)\d+       a regex (matched from the start of the name, like Python's re.match)
  *   web[0]  web[1:3]    a subscript: the first / second to fourth host of what `web` matched
- *   @file               (limit) the patterns listed in a file, one per line (e.g. a .retry file)
+ *   @file               (--limit only) the patterns in a file, each line one pattern (a .retry file)
  *
- * All plain terms are unioned first (in the order given), then the `&` terms intersect, then the
- * `!` terms exclude, whatever order they were written in; only `&`/`!` terms means "all" first.
- * The result is in inventory order (the order hosts were first defined), without duplicates; a
- * subscript indexes its term's matches in inventory order too.
+ * Order, as Ansible's: all plain terms first (in the order written), then the `&` terms, then the
+ * `!` terms; only `&`/`!` terms means "all" first. A term's hosts come in Ansible's group walk order
+ * (see groupHosts); a union appends the hosts not yet selected. So `db:web` lists db's hosts before
+ * web's, and `serial` batches and `web[0]` pick the hosts Ansible picks. --limit only filters.
  *
- * A term that matches nothing is a warning (like Ansible); an empty final result is a
- * NoHostsMatchedError (an InventoryError: exit code 5).
+ * A term that matches nothing is a warning (Ansible's text); an empty result is a NoHostsMatchedError
+ * and a subscript out of range a HostPatternError (both exit 1, as ansible-playbook).
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseAddress } from './hostpattern.ts'
-import { InventoryError, type Host, type Inventory } from './types.ts'
+import type { Host, Inventory } from './types.ts'
 
-export class NoHostsMatchedError extends InventoryError {
+/** A pattern Ansible refuses at run time (a subscript out of range, an unreadable limit file): exit 1. */
+export class HostPatternError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'HostPatternError'
+  }
+}
+
+/** No host left to target (ansible-playbook: "Specified inventory, host pattern and/or --limit leaves us with no hosts to target."): exit 1. */
+export class NoHostsMatchedError extends HostPatternError {
   constructor(
     message: string,
     readonly pattern: string,
@@ -35,7 +45,7 @@ export class NoHostsMatchedError extends InventoryError {
 }
 
 export interface SelectOptions {
-  /** Also restrict to this pattern (--limit): the result is pattern ∩ limit. */
+  /** Also restrict to this pattern (--limit): the result is the pattern's hosts that the limit selects too. */
   limit?: string | string[]
   /** Called for each term that matches nothing. */
   warn?: (message: string) => void
@@ -84,28 +94,49 @@ function compile(term: string): RegExp {
   try {
     return term.startsWith('~') ? new RegExp(`^(?:${term.slice(1)})`) : globToRegExp(term)
   } catch (e) {
-    throw new InventoryError(`invalid host pattern '${term}': ${(e as Error).message}`)
+    throw new HostPatternError(`Invalid host list pattern: ${term} (${(e as Error).message})`)
   }
 }
 
-/** Every host in `group` and its descendants, in inventory order. */
+/**
+ * Every host of `group` and its descendants, as Ansible's Group.get_hosts: the group's own hosts,
+ * then its children's in order, then the grandchildren's (level by level), each host once.
+ * (Ansible walks the levels below the children through a Python set, so where several groups of one
+ * level have children its order there is arbitrary; orch keeps the order of the level above.)
+ */
 export function groupHosts(inv: Inventory, group: string): Host[] {
-  const names = new Set<string>()
-  const seen = new Set<string>()
-  const walk = (g: string): void => {
-    if (seen.has(g)) return
-    seen.add(g)
-    const grp = inv.groups.get(g)
-    if (!grp) return
-    grp.hosts.forEach((h) => names.add(h))
-    grp.children.forEach(walk)
+  const start = inv.groups.get(group)
+  if (!start) return []
+  const ordered = [start.name, ...start.children]
+  const seen = new Set<string>([start.name, ...start.children])
+  let level = start.children
+  while (level.length) {
+    const next: string[] = []
+    for (const g of level) {
+      for (const kid of inv.groups.get(g)?.children ?? []) {
+        if (seen.has(kid)) continue
+        seen.add(kid)
+        ordered.push(kid)
+        next.push(kid)
+      }
+    }
+    level = next
   }
-  if (group === 'all') return [...inv.hosts.values()]
-  walk(group)
-  return [...inv.hosts.values()].filter((h) => names.has(h.name))
+  const out: Host[] = []
+  const taken = new Set<string>()
+  for (const g of ordered) {
+    for (const name of inv.groups.get(g)?.hosts ?? []) {
+      const h = inv.hosts.get(name)
+      if (h && !taken.has(name)) {
+        taken.add(name)
+        out.push(h)
+      }
+    }
+  }
+  return out
 }
 
-/** The hosts one term (without & or !) names, in inventory order. */
+/** Ansible's _match_one_pattern: the hosts one term (without & or !) names, duplicates kept as Ansible keeps them. */
 function matchTerm(inv: Inventory, term: string, warn: (m: string) => void): Host[] {
   let expr = term
   let sub: [number, number | undefined] | undefined
@@ -115,84 +146,109 @@ function matchTerm(inv: Inventory, term: string, warn: (m: string) => void): Hos
     sub = m[2] !== undefined ? [Number(m[2]), undefined] : [Number(m[3]), m[5] ? Number(m[5]) : -1]
   }
   const re = compile(expr)
-  const names = new Set<string>()
+  let hosts: Host[] = []
   const groups = [...inv.groups.keys()].filter((g) => re.test(g))
-  for (const g of groups) groupHosts(inv, g).forEach((h) => names.add(h.name))
+  for (const g of groups) hosts.push(...groupHosts(inv, g))
   if (groups.length === 0 || expr.startsWith('~') || /[.?*[]/.test(expr)) {
-    for (const h of inv.hosts.keys()) if (re.test(h)) names.add(h)
+    for (const h of inv.hosts.values()) if (re.test(h.name)) hosts.push(h)
   }
-  let hosts = [...inv.hosts.values()].filter((h) => names.has(h.name))
   if (hosts.length === 0 && groups.length === 0 && expr !== 'all') {
-    warn(`could not match supplied host pattern, ignoring: ${term}`)
+    warn(`Could not match supplied host pattern, ignoring: ${term}`)
   }
   if (sub && hosts.length) {
     const [start, end] = sub
     if (end === undefined || end === 0) {
       const i = start < 0 ? hosts.length + start : start
-      if (i < 0 || i >= hosts.length) throw new NoHostsMatchedError(`no hosts matched the subscripted pattern '${term}'`, term)
+      if (i < 0 || i >= hosts.length) throw new HostPatternError(`No hosts matched the subscripted pattern '${term}'`)
       hosts = [hosts[i]]
     } else {
+      // Python's hosts[start:end + 1] (a negative end never reaches here: the regex has none).
       hosts = hosts.slice(start, (end === -1 ? hosts.length - 1 : end) + 1)
     }
   }
   return hosts
 }
 
-function expandFiles(terms: string[], cwd: string): string[] {
-  return terms.flatMap((t) => {
+/** Ansible's InventoryManager.subset: --limit terms, @file expanded to one pattern per line (empty lines kept; they select nothing). */
+function limitTerms(limit: string | string[], cwd: string): string[] {
+  return splitPattern(limit).flatMap((t) => {
     if (!t.startsWith('@')) return [t]
     const path = resolve(cwd, t.slice(1))
     let text: string
     try {
+      if (statSync(path).isDirectory()) throw new HostPatternError(`Limit starting with "@" must be a file, not a directory: ${path}`)
       text = readFileSync(path, 'utf8')
     } catch (e) {
-      throw new InventoryError(`cannot read host list ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+      if (e instanceof HostPatternError) throw e
+      throw new HostPatternError(`Unable to find limit file ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
     }
-    return splitPattern(text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')))
+    return text.split('\n').map((l) => l.trim())
   })
 }
 
+/** Ansible's _evaluate_patterns over already split terms; duplicates removed at the end, first place kept. */
 function evaluate(inv: Inventory, terms: string[], warn: (m: string) => void): Host[] {
-  if (terms.length === 0) return [] // e.g. an empty @file: nothing, not "all"
-  const plain = terms.filter((t) => t[0] !== '&' && t[0] !== '!')
-  const and = terms.filter((t) => t[0] === '&')
-  const not = terms.filter((t) => t[0] === '!')
-  let names = new Set<string>()
-  for (const t of plain.length ? plain : ['all']) {
-    if (inv.hosts.has(t)) names.add(t)
-    else for (const h of matchTerm(inv, t, warn)) names.add(h.name)
+  const given = terms.filter(Boolean)
+  let plain = given.filter((t) => t[0] !== '&' && t[0] !== '!')
+  if (plain.length === 0) plain = ['all']
+  const ordered = [...plain, ...given.filter((t) => t[0] === '&'), ...given.filter((t) => t[0] === '!')]
+  let hosts: Host[] = []
+  for (const t of ordered) {
+    const exact = inv.hosts.get(t)
+    if (exact) {
+      hosts.push(exact)
+      continue
+    }
+    const that = matchTerm(inv, t[0] === '&' || t[0] === '!' ? t.slice(1) : t, warn)
+    if (t[0] === '!' || t[0] === '&') {
+      const names = new Set(that.map((h) => h.name))
+      hosts = hosts.filter((h) => names.has(h.name) === (t[0] === '&'))
+    } else {
+      const existing = new Set(hosts.map((h) => h.name))
+      hosts.push(...that.filter((h) => !existing.has(h.name)))
+    }
   }
-  for (const t of and) {
-    const that = new Set(matchTerm(inv, t.slice(1), warn).map((h) => h.name))
-    names = new Set([...names].filter((n) => that.has(n)))
-  }
-  for (const t of not) {
-    for (const h of matchTerm(inv, t.slice(1), warn)) names.delete(h.name)
-  }
-  return [...inv.hosts.values()].filter((h) => names.has(h.name))
+  const seen = new Set<string>()
+  return hosts.filter((h) => !seen.has(h.name) && seen.add(h.name))
 }
 
-/** The hosts a pattern (and optional limit) select, in inventory order; NoHostsMatchedError when none. */
+/** The hosts a pattern (and optional limit) select, in Ansible's order; NoHostsMatchedError when none. */
 export function selectHosts(inv: Inventory, pattern: string | string[], opts: SelectOptions = {}): Host[] {
-  const warn = opts.warn ?? (() => {})
-  const cwd = opts.cwd ?? process.cwd()
-  const shown = Array.isArray(pattern) ? pattern.join(',') : pattern
-  const terms = expandFiles(splitPattern(pattern), cwd)
-  let hosts = evaluate(inv, terms, warn)
-  let limitShown = ''
-  const limitTerms = opts.limit === undefined ? [] : splitPattern(opts.limit)
-  if (limitTerms.length) {
-    limitShown = limitTerms.join(',')
-    const allowed = new Set(evaluate(inv, expandFiles(limitTerms, cwd), warn).map((h) => h.name))
-    hosts = hosts.filter((h) => allowed.has(h.name))
+  if (inv.hosts.size === 0) {
+    // Ansible: a warning, and nothing to do (exit 0), not an error.
+    opts.warn?.('provided hosts list is empty, nothing to do')
+    return []
   }
+  const hosts = matchHosts(inv, pattern, opts)
   if (hosts.length === 0) {
-    const what = limitShown ? `pattern '${shown}' with --limit '${limitShown}'` : `pattern '${shown}'`
+    const shown = Array.isArray(pattern) ? pattern.join(',') : pattern
+    const limit = opts.limit === undefined ? [] : splitPattern(opts.limit)
+    const what = limit.length ? `pattern '${shown}' with --limit '${limit.join(',')}'` : `pattern '${shown}'`
     const known = [...inv.groups.keys()].filter((g) => g !== 'all' && g !== 'ungrouped')
     throw new NoHostsMatchedError(
-      `no hosts matched ${what} (inventory: ${inv.hosts.size} hosts; groups: ${known.join(', ') || 'none'})`,
+      `Specified inventory, host pattern and/or --limit leaves us with no hosts to target: ${what} (inventory: ${inv.hosts.size} hosts; groups: ${known.join(', ') || 'none'})`,
       shown,
     )
+  }
+  return hosts
+}
+
+/** selectHosts without the error: [] when nothing matches (a play whose hosts match nothing is skipped). */
+export function matchHosts(inv: Inventory, pattern: string | string[], opts: SelectOptions = {}): Host[] {
+  const warned = new Set<string>()
+  const warn = (m: string): void => {
+    if (!warned.has(m)) opts.warn?.(m)
+    warned.add(m)
+  }
+  // The limit file is read first, as Ansible's subset() does before any pattern is evaluated.
+  const terms = opts.limit === undefined ? [] : limitTerms(opts.limit, opts.cwd ?? process.cwd())
+  let hosts = evaluate(inv, splitPattern(pattern), warn)
+  {
+    // An empty --limit (no terms) is no limit; an empty @file gives [''], which Ansible evaluates as 'all'.
+    if (terms.length) {
+      const allowed = new Set(evaluate(inv, terms, warn).map((h) => h.name))
+      hosts = hosts.filter((h) => allowed.has(h.name))
+    }
   }
   return hosts
 }

@@ -126,13 +126,13 @@ describe('orch command line', () => {
     expect((await orch('bogus')).code).toBe(5)
   })
 
-  it('a bad inventory, --limit or playbook exits 5 naming it', async () => {
+  it('a bad inventory or playbook exits 5 naming it, a --limit matching nothing 1', async () => {
     const i = await orch('run', pb, '-i', join(dir, 'nope.ini'))
     expect(i).toMatchObject({ code: 5 })
     expect(i.err).toMatch(/inventory source not found/)
     const l = await orch('run', pb, '-i', inv, '--limit', 'db')
-    expect(l.code).toBe(5)
-    expect(l.err).toMatch(/no hosts matched/)
+    expect(l.code).toBe(1) // as ansible-playbook: a --limit that leaves no host is exit 1
+    expect(l.err).toMatch(/leaves us with no hosts to target/)
     const p = await orch('run', join(dir, 'nope.ts'), '-i', inv)
     expect(p.code).toBe(5)
     expect(p.err).toMatch(/nope\.ts: no such playbook file/)

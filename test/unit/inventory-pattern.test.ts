@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
   groupHosts,
+  HostPatternError,
   InventoryError,
   loadInventory,
   NoHostsMatchedError,
@@ -10,6 +11,7 @@ import {
   type Inventory,
 } from '../../src/inventory/index.ts'
 import { globToRegExp } from '../../src/inventory/pattern.ts'
+import { exitCodeForError } from '../../src/cli/errors.ts'
 import { FIXTURES, tree } from '../fixtures/inventory/tree.ts'
 
 let inv: Inventory
@@ -18,7 +20,8 @@ beforeAll(async () => {
 })
 
 const names = (pattern: string | string[], opts = {}): string[] => selectHosts(inv, pattern, opts).map((h) => h.name)
-const ALL = ['lonely', 'gw', 'web1', 'web2', 'web10', 'db1', 'db2', 'stg-db', '10.0.0.5', '2001:db8::7']
+// Ansible's group walk: all's children (ungrouped, prod, staging, edge) and their hosts, then prod's children.
+const ALL = ['lonely', 'gw', 'web2', 'stg-db', '10.0.0.5', '2001:db8::7', 'web1', 'web10', 'db1', 'db2']
 
 describe('splitPattern', () => {
   it('splits like Ansible', () => {
@@ -33,7 +36,7 @@ describe('splitPattern', () => {
 })
 
 describe('selectHosts', () => {
-  // Sets checked against `ansible -i patterns.ini PATTERN --list-hosts`; orch returns inventory order.
+  // Checked against `ansible -i patterns.ini PATTERN --list-hosts` (hosts and order).
   const table: Array<[string, string[]]> = [
     ['all', ALL],
     ['*', ALL],
@@ -45,8 +48,8 @@ describe('selectHosts', () => {
     ['10.0.0.5', ['10.0.0.5']],
     ['2001:db8::7', ['2001:db8::7']],
     ['web:db', ['web1', 'web2', 'web10', 'db1', 'db2']],
-    ['db,web', ['web1', 'web2', 'web10', 'db1', 'db2']], // inventory order, not pattern order
-    ['db1,gw,db1', ['gw', 'db1']],
+    ['db,web', ['db1', 'db2', 'web1', 'web2', 'web10']], // the terms' order
+    ['db1,gw,db1', ['db1', 'gw']],
     ['prod:&staging', ['web2']],
     ['prod:!db', ['gw', 'web1', 'web2', 'web10']],
     ['!db:prod', ['gw', 'web1', 'web2', 'web10']], // exclusions apply last, wherever written
@@ -80,10 +83,10 @@ describe('selectHosts', () => {
   it('warns about a term that matches nothing and keeps the rest', () => {
     const warnings: string[] = []
     expect(names('web1:nope:!nada', { warn: (m: string) => warnings.push(m) })).toEqual(['web1'])
-    expect(warnings).toEqual(['could not match supplied host pattern, ignoring: nope', 'could not match supplied host pattern, ignoring: nada'])
+    expect(warnings).toEqual(['Could not match supplied host pattern, ignoring: nope', 'Could not match supplied host pattern, ignoring: nada'])
   })
 
-  it('a pattern that matches nothing is a NoHostsMatchedError (an InventoryError) naming it', () => {
+  it('a pattern that matches nothing is a NoHostsMatchedError (exit 1, as ansible-playbook) naming it', () => {
     let err: unknown
     try {
       names('nope*')
@@ -91,35 +94,39 @@ describe('selectHosts', () => {
       err = e
     }
     expect(err).toBeInstanceOf(NoHostsMatchedError)
-    expect(err).toBeInstanceOf(InventoryError)
-    expect((err as Error).message).toMatch(/^no hosts matched pattern 'nope\*' \(inventory: 10 hosts; groups: web, db, prod, staging, edge\)$/)
+    expect(err).not.toBeInstanceOf(InventoryError)
+    expect(exitCodeForError(err)).toBe(1)
+    expect((err as Error).message).toMatch(/^Specified inventory, host pattern and\/or --limit leaves us with no hosts to target: pattern 'nope\*' \(inventory: 10 hosts; groups: web, db, prod, staging, edge\)$/)
   })
 
   it('a subscript out of range is an error', () => {
-    expect(() => names('web[5]')).toThrow("no hosts matched the subscripted pattern 'web[5]'")
-    expect(() => names('web[12]')).toThrow(NoHostsMatchedError)
+    expect(() => names('web[5]')).toThrow("No hosts matched the subscripted pattern 'web[5]'")
+    expect(() => names('web[12]')).toThrow(HostPatternError)
+    expect(() => names('web[12]')).not.toThrow(NoHostsMatchedError) // not a play to skip: an error
   })
 
-  it('an invalid regex is an InventoryError', () => {
-    expect(() => names('~web(')).toThrow(/invalid host pattern '~web\('/)
+  it('an invalid regex is an error naming it', () => {
+    expect(() => names('~web(')).toThrow(/Invalid host list pattern: ~web\(/)
   })
 
   it('--limit intersects with the pattern', () => {
     expect(names('prod', { limit: 'web*:!web10' })).toEqual(['web1', 'web2'])
     expect(names('all', { limit: '' })).toEqual(ALL) // an empty limit is no limit
-    expect(() => names('db', { limit: 'web1' })).toThrow("no hosts matched pattern 'db' with --limit 'web1'")
+    expect(() => names('db', { limit: 'web1' })).toThrow("no hosts to target: pattern 'db' with --limit 'web1'")
   })
 
-  it('--limit @file reads patterns from a file, one per line', async () => {
-    const dir = await tree({ 'retry': 'db1\n# a comment\n\nweb2\nstaging:!stg-db\n', empty: '' })
+  it('--limit @file: each line is one pattern (no comments, no splitting); an empty file limits nothing', async () => {
+    const dir = await tree({ 'retry': 'db1\n# a comment\n\n web2 \nstaging:!stg-db\n', empty: '' })
     expect(names('prod', { limit: `@${join(dir, 'retry')}` })).toEqual(['web2', 'db1'])
     expect(names('all', { limit: '@retry', cwd: dir })).toEqual(['web2', 'db1'])
-    expect(() => names('all', { limit: '@empty', cwd: dir })).toThrow(NoHostsMatchedError)
-    expect(() => names('all', { limit: '@missing', cwd: dir })).toThrow(/cannot read host list .*missing: ENOENT/)
+    expect(names('all', { limit: '@empty', cwd: dir })).toEqual(ALL)
+    expect(() => names('all', { limit: '@missing', cwd: dir })).toThrow(/Unable to find limit file .*missing \(ENOENT\)/)
+    expect(() => names('all', { limit: '@.', cwd: dir })).toThrow(/must be a file, not a directory/)
   })
 
-  it('groupHosts lists a group with its descendants in inventory order', () => {
+  it('groupHosts lists a group with its descendants in Ansible\'s walk order', () => {
     expect(groupHosts(inv, 'prod').map((h) => h.name)).toEqual(['gw', 'web1', 'web2', 'web10', 'db1', 'db2'])
+    expect(groupHosts(inv, 'all').map((h) => h.name)).toEqual(ALL)
     expect(groupHosts(inv, 'all')).toHaveLength(10)
     expect(groupHosts(inv, 'nope')).toEqual([])
   })
