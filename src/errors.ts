@@ -109,6 +109,25 @@ export class InventoryError extends Error {
   }
 }
 
+/** A host pattern Ansible refuses at run time (a subscript out of range, an unreadable limit file, a bad regex): exit 1, as ansible-playbook. */
+export class HostPatternError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'HostPatternError'
+  }
+}
+
+/** No host left to target ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target."): exit 1, as ansible-playbook. */
+export class NoHostsMatchedError extends HostPatternError {
+  constructor(
+    message: string,
+    readonly pattern: string,
+  ) {
+    super(message)
+    this.name = 'NoHostsMatchedError'
+  }
+}
+
 /** A bad command line: names the option and what was expected. Exit code 5. */
 export class UsageError extends Error {
   constructor(message: string) {

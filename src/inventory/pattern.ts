@@ -23,26 +23,10 @@
 import { readFileSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseAddress } from './hostpattern.ts'
+import { HostPatternError, NoHostsMatchedError } from '../errors.ts'
 import type { Host, Inventory } from './types.ts'
 
-/** A pattern Ansible refuses at run time (a subscript out of range, an unreadable limit file): exit 1. */
-export class HostPatternError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'HostPatternError'
-  }
-}
-
-/** No host left to target (ansible-playbook: "Specified inventory, host pattern and/or --limit leaves us with no hosts to target."): exit 1. */
-export class NoHostsMatchedError extends HostPatternError {
-  constructor(
-    message: string,
-    readonly pattern: string,
-  ) {
-    super(message)
-    this.name = 'NoHostsMatchedError'
-  }
-}
+export { HostPatternError, NoHostsMatchedError }
 
 export interface SelectOptions {
   /** Also restrict to this pattern (--limit): the result is the pattern's hosts that the limit selects too. */

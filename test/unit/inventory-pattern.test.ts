@@ -11,7 +11,7 @@ import {
   type Inventory,
 } from '../../src/inventory/index.ts'
 import { globToRegExp } from '../../src/inventory/pattern.ts'
-import { exitCodeForError } from '../../src/cli/errors.ts'
+import { exitCodeForError } from '../../src/errors.ts'
 import { FIXTURES, tree } from '../fixtures/inventory/tree.ts'
 
 let inv: Inventory
