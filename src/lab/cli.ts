@@ -1,6 +1,9 @@
-/** `npm run lab:up -- --hosts N [--docker] [--ovs] [--prefix P]`, `lab:down [-- --prefix P]`, `lab:status`. */
+/**
+ * `npm run lab:up -- --hosts N [--docker] [--ovs] [--boot [--manager M[,M...]]] [--prefix P]`,
+ * `lab:reboot -- [--hard] [--prefix P] HOST...`, `lab:down [-- --prefix P]`, `lab:status`.
+ */
 import { Command, InvalidArgumentError } from 'commander'
-import { down, LabUnavailableError, status, up } from './index.ts'
+import { down, LabUnavailableError, NETWORK_MANAGERS, open, status, up } from './index.ts'
 
 const int = (v: string): number => {
   const n = Number(v)
@@ -16,11 +19,13 @@ program
   .option('--docker', 'run dockerd in every host, with the offline busybox image', false)
   .option('--ovs', 'run ovsdb-server and ovs-vswitchd in every host', false)
   .option('--prefix <p>', 'lab name (namespaces <p>-sw, <p>-nodeN)', 'lab')
+  .option('--boot', 'hosts boot Debian 12 with systemd as PID 1 (systemd-nspawn; docs/booted-lab.md)', false)
+  .option('--manager <m>', `booted hosts' network manager: ${NETWORK_MANAGERS.join('|')}, or a comma list repeated over the hosts (default networkd)`)
   .action(async (o) => {
     const t0 = Date.now()
-    const lab = await up({ hosts: o.hosts, docker: o.docker, ovs: o.ovs, prefix: o.prefix })
-    console.log(`lab ${lab.prefix}: ${lab.hosts.length} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-    for (const h of lab.hosts) console.log(`  ${h.name}  ${h.address}`)
+    const lab = await up({ hosts: o.hosts, docker: o.docker, ovs: o.ovs, prefix: o.prefix, boot: o.boot, manager: o.manager })
+    console.log(`lab ${lab.prefix}: ${lab.hosts.length} ${lab.boot ? 'booted ' : ''}hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    for (const h of lab.hosts) console.log(`  ${h.name}  ${h.address}${h.manager ? `  ${h.manager}` : ''}`)
     console.log(`inventory: ${lab.inventoryPath}`)
     console.log(`ssh:       ssh -i ${lab.keyPath} -o UserKnownHostsFile=${lab.knownHostsPath} root@${lab.hosts[0].address}`)
   })
@@ -31,6 +36,18 @@ program
   .action(async (o) => {
     await down(o.prefix)
     console.log(`lab ${o.prefix}: removed`)
+  })
+program
+  .command('reboot')
+  .description('reboot booted hosts (clean poweroff, or a power cut with --hard); returns when they answer on SSH')
+  .argument('<hosts...>', 'host names (node1 ...)')
+  .option('--hard', 'power cut: SIGKILL the host\'s PID 1', false)
+  .option('--prefix <p>', 'lab name', 'lab')
+  .action(async (hosts: string[], o) => {
+    const lab = open(o.prefix)
+    const t0 = Date.now()
+    await Promise.all(hosts.map((h) => lab.reboot(h, { hard: o.hard })))
+    console.log(`lab ${lab.prefix}: ${hosts.join(' ')} rebooted${o.hard ? ' (power cut)' : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   })
 program
   .command('status')

@@ -14,19 +14,35 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
-import { createConnection } from 'node:net'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { sh } from '../net/shell.ts'
+import { parseManagers } from './boot-config.ts'
+import { bootExecScript, bootImage, bootInitPid, bootUnavailableReason, createBootHost, rebootBootHost, stopBootHost, type RebootOptions } from './boot.ts'
+import { LabInputError, LabUnavailableError } from './errors.ts'
 import { processStartTime, shLocal, shOk } from './exec.ts'
 import { busyboxTarball, LAB_IMAGE } from './image.ts'
+import {
+  claimSlot,
+  createSwitch,
+  defaultLabDir,
+  etcHosts,
+  filesDir,
+  inBatches,
+  readState,
+  releaseSlot,
+  saveState,
+  SLOTS_DIR,
+  validatePrefix,
+  waitPort,
+  writeInventoryFiles,
+  type LabHost,
+  type LabState,
+} from './lan.ts'
 
-export { LAB_IMAGE }
-
-const here = dirname(fileURLToPath(import.meta.url))
-const filesDir = join(here, 'files')
-export const repoRoot = resolve(here, '..', '..')
-const SLOTS_DIR = '/run/orch-lab/slots'
+export { LAB_IMAGE, LabInputError, LabUnavailableError, defaultLabDir, readState, validatePrefix }
+export { NETWORK_MANAGERS, type NetworkManagerName } from './boot-config.ts'
+export { repoRoot, type LabHost, type LabState } from './lan.ts'
+export type { RebootOptions } from './boot.ts'
 
 export interface UpOptions {
   hosts: number
@@ -38,61 +54,20 @@ export interface UpOptions {
   labDir?: string
   /** Hosts started at once. */
   concurrency?: number
-}
-
-export interface LabHost {
-  /** Inventory name and hostname: node1, node2, ... */
-  name: string
-  /** Network namespace: <prefix>-nodeN */
-  ns: string
-  address: string
-  /** PID (in the root namespace) of the unshare process holding the host's namespaces. */
-  pid: number
-  pidStart: number
-  stateDir: string
-}
-
-export interface LabState {
-  prefix: string
-  slot: number
-  dir: string
-  lanCidr: string
-  gateway: string
-  controllerIp: string
-  /** Reached from hosts only through their default route. */
-  controllerIp2: string
-  switchNs: string
-  controllerVeth: string
-  docker: boolean
-  ovs: boolean
-  image: string
-  inventoryPath: string
-  knownHostsPath: string
-  keyPath: string
-  hosts: LabHost[]
-  /** The test run that made this lab ($ORCH_TEST_RUN), so the run's teardown can sweep it. */
-  runTag?: string
+  /** Hosts boot Debian 12 with systemd as PID 1 (systemd-nspawn) instead of a bare sshd. */
+  boot?: boolean
+  /** Booted hosts: network manager(s), comma-separated, repeated over the hosts (default networkd). */
+  manager?: string
 }
 
 export interface Lab extends LabState {
   down(): Promise<void>
   /** Run a script inside a host's namespaces directly (not over SSH): for test snapshots and assertions. */
   exec(host: string | LabHost, script: string, input?: string): Promise<{ code: number; stdout: string; stderr: string }>
+  /** Booted labs: reboot a host (clean, or a power cut with `hard`); resolves when it is back on SSH. */
+  reboot(host: string | LabHost, opts?: RebootOptions): Promise<void>
 }
 
-export class LabUnavailableError extends Error {
-  name = 'LabUnavailableError'
-}
-
-export function defaultLabDir(): string {
-  return process.env.ORCH_LAB_DIR ?? join(repoRoot, '.lab')
-}
-
-export function validatePrefix(prefix: string): void {
-  if (!/^[a-z][a-z0-9]{0,7}$/.test(prefix)) {
-    throw new Error(`lab prefix ${JSON.stringify(prefix)}: expected a lowercase letter then up to 7 letters or digits`)
-  }
-}
 
 /** Why the lab cannot run here, or null. Checked before anything is created. */
 export async function labUnavailableReason(): Promise<string | null> {
@@ -105,68 +80,6 @@ export async function labUnavailableReason(): Promise<string | null> {
   }
   if (missing.length) return `missing commands: ${missing.join(', ')} (run scripts/install-deps.sh)`
   return null
-}
-
-async function claimSlot(owner: string): Promise<number> {
-  mkdirSync(SLOTS_DIR, { recursive: true })
-  for (let i = 0; i < 256; i++) {
-    const dir = join(SLOTS_DIR, String(i))
-    try {
-      mkdirSync(dir)
-      writeFileSync(join(dir, 'owner'), owner)
-      return i
-    } catch {
-      // Taken: reclaim it only if its lab is gone (state file and switch namespace both missing).
-      let prev = ''
-      try {
-        prev = readFileSync(join(dir, 'owner'), 'utf8')
-      } catch {
-        continue
-      }
-      const prevPrefix = prev.split('/').pop() ?? ''
-      if (!existsSync(join(prev, 'state.json')) && !existsSync(`/run/netns/${prevPrefix}-sw`)) {
-        rmSync(dir, { recursive: true, force: true })
-        i--
-      }
-    }
-  }
-  throw new Error('no free lab slot (256 labs exist?): run npm run lab:status')
-}
-
-function releaseSlot(slot: number, owner: string): void {
-  const dir = join(SLOTS_DIR, String(slot))
-  try {
-    if (readFileSync(join(dir, 'owner'), 'utf8') === owner) rmSync(dir, { recursive: true, force: true })
-  } catch {
-    /* already gone */
-  }
-}
-
-function saveState(s: LabState): void {
-  writeFileSync(join(s.dir, 'state.json'), JSON.stringify(s, null, 2))
-}
-
-export function readState(prefix: string, labDir = defaultLabDir()): LabState | null {
-  try {
-    return JSON.parse(readFileSync(join(labDir, prefix, 'state.json'), 'utf8')) as LabState
-  } catch {
-    return null
-  }
-}
-
-async function waitPort(address: string, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ok = await new Promise<boolean>((res) => {
-      const s = createConnection({ host: address, port, timeout: 1000 })
-      s.once('connect', () => (s.destroy(), res(true)))
-      s.once('error', () => res(false))
-      s.once('timeout', () => (s.destroy(), res(false)))
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`sshd on ${address}:${port} did not answer`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 async function waitReady(stateDir: string, name: string, timeoutMs: number): Promise<void> {
@@ -187,34 +100,17 @@ async function waitReady(stateDir: string, name: string, timeoutMs: number): Pro
   }
   throw new Error(`lab host ${name} did not become ready in ${timeoutMs} ms (see ${stateDir}/init.log)`)
 }
-
-/** Run fn over items with at most `n` at once. */
-async function inBatches<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const errors: unknown[] = []
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const item = items[next++]
-        try {
-          await fn(item)
-        } catch (e) {
-          errors.push(e)
-        }
-      }
-    }),
-  )
-  if (errors.length) throw errors[0]
-}
-
 export async function up(opts: UpOptions): Promise<Lab> {
   const prefix = opts.prefix ?? 'lab'
   validatePrefix(prefix)
   if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 250) {
-    throw new Error(`--hosts: expected an integer from 1 to 250, got ${opts.hosts}`)
+    throw new LabInputError(`--hosts: expected an integer from 1 to 250, got ${opts.hosts}`)
   }
-  const why = await labUnavailableReason()
+  if (opts.manager !== undefined && !opts.boot) throw new LabInputError('--manager needs --boot (netns hosts have no network manager)')
+  const managers = opts.boot ? parseManagers(opts.manager, opts.hosts) : []
+  const why = (await labUnavailableReason()) ?? (opts.boot ? await bootUnavailableReason() : null)
   if (why) throw new LabUnavailableError(why)
+  const bootImageDir = opts.boot ? await bootImage() : undefined
 
   const labDir = resolve(opts.labDir ?? defaultLabDir())
   const dir = join(labDir, prefix)
@@ -242,6 +138,8 @@ export async function up(opts: UpOptions): Promise<Lab> {
     knownHostsPath: join(dir, 'known_hosts'),
     keyPath: join(dir, 'id_ed25519'),
     hosts: [],
+    boot: opts.boot || undefined,
+    bootImage: bootImageDir,
     runTag: process.env.ORCH_TEST_RUN,
   }
   saveState(state)
@@ -257,12 +155,14 @@ export async function up(opts: UpOptions): Promise<Lab> {
       pid: 0,
       pidStart: 0,
       stateDir: join(dir, 'hosts', `node${k + 1}`),
+      manager: managers[k],
     }))
     state.hosts = hosts
     const pubKey = readFileSync(`${state.keyPath}.pub`, 'utf8')
-    const defaultConcurrency = state.docker ? 4 : 8
+    const defaultConcurrency = state.boot ? 4 : state.docker ? 4 : 8
     await inBatches(hosts, opts.concurrency ?? defaultConcurrency, async (h) => {
-      await createHost(state, h, pubKey, image)
+      if (state.boot) await createBootHost(state, h, pubKey, image, () => saveState(state))
+      else await createHost(state, h, pubKey, image)
       saveState(state)
     })
     saveState(state)
@@ -274,31 +174,11 @@ export async function up(opts: UpOptions): Promise<Lab> {
   }
 }
 
-async function createSwitch(s: LabState): Promise<void> {
-  await shOk(
-    sh`set -e
-      ip netns add ${s.switchNs}
-      ip -n ${s.switchNs} link set lo up
-      ip -n ${s.switchNs} link add lan type bridge stp_state 0 forward_delay 0
-      ip -n ${s.switchNs} addr add ${s.gateway + '/24'} dev lan
-      ip -n ${s.switchNs} link set lan up
-      ip link add ${s.controllerVeth} type veth peer name ctl netns ${s.switchNs}
-      ip -n ${s.switchNs} link set ctl master lan up
-      ip addr add ${s.controllerIp + '/24'} dev ${s.controllerVeth}
-      ip addr add ${s.controllerIp2 + '/32'} dev ${s.controllerVeth}
-      ip link set ${s.controllerVeth} up
-      nsenter --net=/run/netns/${s.switchNs} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
-      ip -n ${s.switchNs} route add ${s.controllerIp2.replace(/\.1$/, '.0/24')} via ${s.controllerIp}`,
-    'creating the lab switch',
-  )
-}
-
 async function createHost(s: LabState, h: LabHost, pubKey: string, image: string): Promise<void> {
   const st = h.stateDir
   for (const d of ['etc.upper/ssh', 'root/.ssh', 'var.upper', 'docker']) mkdirSync(join(st, d), { recursive: true })
   writeFileSync(join(st, 'etc.upper/hostname'), `${h.name}\n`)
-  const peers = s.hosts.map((p) => `${p.address}\t${p.name}`).join('\n')
-  writeFileSync(join(st, 'etc.upper/hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${h.name}\n::1\tlocalhost ip6-localhost\n${peers}\n`)
+  writeFileSync(join(st, 'etc.upper/hosts'), etcHosts(s, h))
   // DNS goes to the lab gateway, where nothing answers: lookups fail fast and never leave the lab.
   writeFileSync(join(st, 'etc.upper/resolv.conf'), `nameserver ${s.gateway}\noptions timeout:1 attempts:1\n`)
   writeFileSync(join(st, 'etc.upper/ssh/sshd_config'), sshdConfig())
@@ -397,40 +277,10 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 `
 }
 
-function writeInventoryFiles(s: LabState): void {
-  const keys = s.hosts.map((h) => {
-    const pub = readFileSync(join(h.stateDir, 'etc.upper/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ')
-    return `${h.address} ${pub[0]} ${pub[1]}`
-  })
-  writeFileSync(s.knownHostsPath, keys.join('\n') + '\n')
-  chmodSync(s.keyPath, 0o600)
-  const lines = [
-    `# orch lab "${s.prefix}": ${s.hosts.length} hosts on ${s.lanCidr}, gateway ${s.gateway}.`,
-    `# Written by npm run lab:up; removed by npm run lab:down -- --prefix ${s.prefix}.`,
-    '[lab]',
-    ...s.hosts.map((h) => `${h.name} ansible_host=${h.address}`),
-    '',
-  ]
-  if (s.docker) lines.push('[docker_hosts:children]', 'lab', '')
-  if (s.ovs) lines.push('[ovs_hosts:children]', 'lab', '')
-  lines.push(
-    '[all:vars]',
-    'ansible_user=root',
-    `ansible_ssh_private_key_file=${s.keyPath}`,
-    `ansible_ssh_common_args='-o UserKnownHostsFile=${s.knownHostsPath} -o StrictHostKeyChecking=yes'`,
-    'ansible_python_interpreter=/usr/bin/python3',
-    `lab_gateway=${s.gateway}`,
-    `lab_lan_cidr=${s.lanCidr}`,
-    `lab_controller_ip=${s.controllerIp}`,
-    `lab_controller_ip2=${s.controllerIp2}`,
-    `container_image=${s.image}`,
-    '',
-  )
-  writeFileSync(s.inventoryPath, lines.join('\n'))
-}
 
 /** The PID of the host's init (tini, PID 1 in its pid namespace), as seen from the root namespace. */
 function hostInitPid(h: LabHost): number | null {
+  if (h.manager) return bootInitPid(h)
   try {
     const kids = readFileSync(`/proc/${h.pid}/task/${h.pid}/children`, 'utf8').trim().split(/\s+/)
     return kids[0] ? Number(kids[0]) : null
@@ -455,7 +305,14 @@ function attach(state: LabState): Lab {
       if (!h) throw new Error(`no lab host ${String(host)}`)
       const init = ours(h) ? hostInitPid(h) : null
       if (!init) throw new Error(`lab host ${h.name} is not running`)
+      if (state.boot) return shLocal(bootExecScript(init, script), input)
       return shLocal(sh`exec nsenter -t ${init} --net --mount --uts --pid -- /bin/sh -c ${script}`, input)
+    },
+    reboot: (host, opts) => {
+      const h = typeof host === 'string' ? state.hosts.find((x) => x.name === host) : host
+      if (!h) throw new LabInputError(`no lab host ${String(host)} in lab ${state.prefix}`)
+      if (!state.boot) throw new LabInputError(`lab ${state.prefix} has no booted hosts (lab:up --boot): ${h.name} cannot reboot`)
+      return rebootBootHost(state, h, opts)
     },
   }
 }
@@ -477,6 +334,10 @@ export async function down(prefix = 'lab', labDir = defaultLabDir()): Promise<vo
   const dir = join(resolve(labDir), prefix)
   const s = readState(prefix, labDir)
   for (const h of s?.hosts ?? []) {
+    if (s?.boot) {
+      await stopBootHost(h)
+      continue
+    }
     if (!ours(h)) continue
     // SIGKILL the pid namespace's init: the kernel ends every process of the host with it.
     const init = hostInitPid(h)
@@ -542,9 +403,11 @@ export async function status(labDir = defaultLabDir()): Promise<string> {
             /* exited */
           }
         }
-        running = ['sshd', 'dockerd', 'containerd', 'ovsdb-server', 'ovs-vswitchd'].filter((n) => names.has(n))
+        running = ['systemd', 'sshd', 'dockerd', 'containerd', 'ovsdb-server', 'ovs-vswitchd', 'systemd-network', 'NetworkManager']
+          .filter((n) => names.has(n))
       }
-      out.push(`  ${h.name.padEnd(8)} ${h.address.padEnd(15)} ${init ? 'up  ' : 'DOWN'} ${running.join(' ')}`)
+      const how = h.manager ? `${h.manager} ` : ''
+      out.push(`  ${h.name.padEnd(8)} ${h.address.padEnd(15)} ${init ? 'up  ' : 'DOWN'} ${how}${running.join(' ')}`)
     }
   }
   return out.length ? out.join('\n') : 'no labs'
