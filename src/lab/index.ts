@@ -42,7 +42,7 @@ import {
 export { LAB_IMAGE, LabInputError, LabUnavailableError, defaultLabDir, readState, validatePrefix }
 export { NETWORK_MANAGERS, type NetworkManagerName } from './boot-config.ts'
 export { repoRoot, type LabHost, type LabState } from './lan.ts'
-export type { RebootOptions } from './boot.ts'
+export { bootUnavailableReason, type RebootOptions } from './boot.ts'
 
 export interface UpOptions {
   hosts: number
@@ -308,7 +308,7 @@ function attach(state: LabState): Lab {
       if (state.boot) return shLocal(bootExecScript(init, script), input)
       return shLocal(sh`exec nsenter -t ${init} --net --mount --uts --pid -- /bin/sh -c ${script}`, input)
     },
-    reboot: (host, opts) => {
+    reboot: async (host, opts) => {
       const h = typeof host === 'string' ? state.hosts.find((x) => x.name === host) : host
       if (!h) throw new LabInputError(`no lab host ${String(host)} in lab ${state.prefix}`)
       if (!state.boot) throw new LabInputError(`lab ${state.prefix} has no booted hosts (lab:up --boot): ${h.name} cannot reboot`)
