@@ -95,6 +95,14 @@ export function hostPing(): Check {
   }
 }
 
+/**
+ * One TCP connect attempt from the source host, through bash's /dev/tcp. The address and port are
+ * arguments of the script ($1, $2), never part of its text.
+ */
+export function tcpProbe(address: string, port: number): string {
+  return sh`timeout ${WAIT} bash -c 'exec 3<>"/dev/tcp/$1/$2"' tcp ${address} ${port}`
+}
+
 /** Every host opens a TCP connection to every other host's underlay address on `port` (default 22). */
 export function hostTcp(port = 22): Check {
   v.port('port', port)
@@ -102,7 +110,7 @@ export function hostTcp(port = 22): Check {
     name: `host to host (tcp/${port})`,
     run: (hosts) =>
       pairwise(`host to host (tcp/${port})`, hosts, (h) => h.address, (_s, targets) =>
-        batch(targets, (t) => sh`timeout ${WAIT} bash -c ${`exec 3<>/dev/tcp/${t}/${port}`}`),
+        batch(targets, (t) => tcpProbe(t, port)),
       ),
   }
 }

@@ -2,7 +2,7 @@
  * The cross-host playbooks' plan, without hosts: the example inventories (with every commented variable
  * switched on) plan for every strategy; addresses are allocated by inventory order; bad variables are
  * refused naming host and variable; the routes allocation avoids foreign routes and ignores its own.
- * (No lab needed: nothing connects. In test/lab/ with the other playbook tests.)
+ * (No lab needed: nothing connects.)
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,7 +15,9 @@ import type { Host, Vars } from '../../src/inventory/types.ts'
 import { networkOf } from '../../src/net/ip.ts'
 import { allocateContainerSubnets, cluster, CROSSHOST_DEFAULTS as DEFAULTS, foreignRoutes, planLanIps, type SurveyRoute } from '../../src/crosshost/index.ts'
 import crossHost from '../../playbooks/cross-host.ts'
-import { repo } from './playbook-common.ts'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+import { fileURLToPath } from 'node:url'
 
 const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan'] as const
 
