@@ -11,6 +11,7 @@ import { dirname, extname, join, resolve } from 'node:path'
 import { parseAddress } from './hostpattern.ts'
 import { parseIni } from './ini.ts'
 import { readText } from './read.ts'
+import { isExecutable, loadScript, magic } from './script.ts'
 import { InventoryBuilder } from './model.ts'
 import { InventoryError, type Group, type Host, type Inventory, type Vars } from './types.ts'
 import { resolveVars, type GroupVarsStep } from './vars.ts'
@@ -31,9 +32,24 @@ export interface LoadOptions {
   groupPrecedence?: readonly GroupVarsStep[]
 }
 
-/** Files Ansible skips in an inventory directory (INVENTORY_IGNORE_EXTS and IGNORED_ALWAYS). */
-const IGNORED_EXTS = ['.orig', '.ini', '.cfg', '.retry', '.pyc', '.pyo', '.swp', '.bak', '~', '.rpm', '.md', '.txt', '.rst']
+/** Files Ansible skips in an inventory directory: INVENTORY_IGNORE_EXTS (`ansible-config dump` default). */
+export const IGNORED_EXTS = ['.pyc', '.pyo', '.swp', '.bak', '~', '.rpm', '.md', '.txt', '.rst', '.orig', '.ini', '.cfg', '.retry']
+/** IGNORED_ALWAYS: hidden entries and the vars directories. */
 const IGNORED_NAMES = new Set(['host_vars', 'group_vars', 'vars_plugins'])
+
+/** ANSIBLE_INVENTORY_IGNORE (extensions, replacing the default) and ANSIBLE_INVENTORY_IGNORE_REGEX (patterns), as Ansible's lists. */
+function ignoreRules(): { exts: string[]; patterns: RegExp[] } {
+  const list = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)
+  const exts = process.env.ANSIBLE_INVENTORY_IGNORE !== undefined ? list(process.env.ANSIBLE_INVENTORY_IGNORE) : IGNORED_EXTS
+  const patterns = list(process.env.ANSIBLE_INVENTORY_IGNORE_REGEX).map((p) => {
+    try {
+      return new RegExp(p)
+    } catch (e) {
+      throw new InventoryError(`ANSIBLE_INVENTORY_IGNORE_REGEX: invalid pattern '${p}': ${(e as Error).message}`)
+    }
+  })
+  return { exts, patterns }
+}
 
 export type InventoryFormat = 'ini' | 'yaml'
 
@@ -70,17 +86,33 @@ export async function loadInventory(paths: string[], opts: LoadOptions = {}): Pr
   const inventoryDirs: string[] = []
 
   const parseFile = async (file: string): Promise<void> => {
+    // Ansible's plugin order: script (an executable), then YAML/INI by content; TOML is not read.
+    const kind = await magic(file)
+    if ((kind === 'shebang' || kind === 'elf') && (await isExecutable(file))) {
+      sources.push(file)
+      return loadScript(file, inv)
+    }
+    if (extname(file).toLowerCase() === '.toml') throw new InventoryError('TOML inventories are not supported (write it as YAML or INI)', file)
     const text = await readText(file)
     sources.push(file)
-    // yaml.ts (and the yaml package, ~20 ms to load) only for YAML inventories.
-    if (detectFormat(file, text) === 'yaml') (await import('./yaml.ts')).parseYamlInventory(text, file, inv)
-    else parseIni(text, file, inv)
+    try {
+      // yaml.ts (and the yaml package, ~20 ms to load) only for YAML inventories.
+      if (detectFormat(file, text) === 'yaml') (await import('./yaml.ts')).parseYamlInventory(text, file, inv)
+      else parseIni(text, file, inv)
+    } catch (e) {
+      if (kind === 'shebang' && e instanceof InventoryError) {
+        throw new InventoryError(`${e.message} (it starts with #!: make it executable to run it as an inventory script)`)
+      }
+      throw e
+    }
   }
+  const ignore = ignoreRules()
+  // Ansible's parse_source for a directory: sorted entries, nested directories too, each file through the plugins.
   const parseDir = async (dir: string): Promise<void> => {
     for (const name of (await readdir(dir)).sort()) {
       const full = join(dir, name)
-      if (name.startsWith('.') || IGNORED_NAMES.has(name)) continue
-      if (IGNORED_EXTS.some((e) => name.endsWith(e))) {
+      if (name.startsWith('.') || IGNORED_NAMES.has(name) || ignore.patterns.some((p) => p.test(name))) continue
+      if (ignore.exts.some((e) => name.endsWith(e))) {
         if (name.endsWith('.ini') || name.endsWith('.cfg')) {
           inv.warnings.push(`ignored ${full}: like Ansible, an inventory directory skips ${extname(name)} files`)
         }
