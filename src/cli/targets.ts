@@ -80,7 +80,17 @@ export async function hostPool(
   return {
     pool,
     prepare(h: Host) {
-      if (!settings.has(h.name)) settings.set(h.name, connectOptions(h.name, connectionVars(h), hostKeyChecking, askedBecomePassword))
+      if (settings.has(h.name)) return
+      const co = connectOptions(h.name, connectionVars(h), hostKeyChecking, askedBecomePassword)
+      // ssh args and ~/.ssh/config are resolved now: a bad one stops the run (exit 5) before any host is touched.
+      try {
+        transport.resolveTarget(co)
+      } catch (e) {
+        if (e instanceof transport.SshArgsError) throw new ArgError('ansible_ssh_common_args (ssh args)', `ssh options orch can honour: ${e.message}`, co.sshCommonArgs, h.name)
+        if (e instanceof transport.SshConfigError) throw new UsageError(e.message)
+        throw e
+      }
+      settings.set(h.name, co)
     },
   }
 }

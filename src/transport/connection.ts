@@ -254,6 +254,7 @@ class Connector {
           username: hop.user,
           readyTimeout: hop.connectTimeoutMs,
           ...(hop.bindAddress && !sock ? { localAddress: hop.bindAddress } : {}),
+          ...(hop.family === 4 ? { forceIPv4: true } : hop.family === 6 ? { forceIPv6: true } : {}),
           keepaliveInterval: hop.keepaliveIntervalMs,
           keepaliveCountMax: hop.keepaliveCountMax,
           authHandler: auth.handler,

@@ -10,4 +10,6 @@ export {
   type PassphraseSource,
   type ResolvedHop,
 } from './options.ts'
+export { SshArgsError, mapSshArgs } from './sshargs.ts'
+export { SshConfigError } from './sshconfig.ts'
 export { knownHostsName, hashHostName, fingerprint, checkHostKey } from './known-hosts.ts'

@@ -4,10 +4,12 @@
  * then ~/.ssh/config (Host patterns, first value wins), then OpenSSH's defaults.
  */
 import { readdirSync, readFileSync } from 'node:fs'
-import { homedir, userInfo } from 'node:os'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
-import SSHConfig from 'ssh-config'
 import type { HostKeyChecking } from './known-hosts.ts'
+import { mapSshArgs, shellSplit, type SshArgs } from './sshargs.ts'
+import { matchPattern, SshConfigError } from './sshconfig.ts'
+import { expandIdentityFile, proxyCommandLine, proxyJumpList, sshSettings, type SshSettings } from './sshsettings.ts'
+import { localInfo } from './sshtokens.ts'
 
 export type { HostKeyChecking }
 
@@ -40,6 +42,8 @@ export interface ConnectOptions {
   connectTimeoutMs?: number
   /** ssh config file; default ~/.ssh/config; null: none. A missing file is fine. */
   sshConfigPath?: string | null
+  /** System ssh config; default /etc/ssh/ssh_config when neither sshConfigPath nor -F is given (as ssh); null: none. */
+  systemSshConfigPath?: string | null
   /** Default 5000 ms / 3 (ServerAliveInterval / ServerAliveCountMax from the config if set). */
   keepaliveIntervalMs?: number
   keepaliveCountMax?: number
@@ -79,113 +83,27 @@ export interface ResolvedHop {
   proxyCommand?: string
   /** Local address to connect from (BindAddress / -b), like OpenSSH. */
   bindAddress?: string
+  /** -4 / -6 / AddressFamily. */
+  family?: 4 | 6
 }
 
 // ---------------------------------------------------------------------------------------------
-// ssh_common_args
+// ssh args (sshargs.ts) in the old shape: lower-cased keys -> values, for messages and tests.
 
-/** Split a command line like a POSIX shell would (quotes and backslashes), no expansion. */
-export function shellSplit(s: string): string[] {
-  const out: string[] = []
-  let cur = ''
-  let inWord = false
-  let i = 0
-  while (i < s.length) {
-    const c = s[i]
-    if (c === "'") {
-      const j = s.indexOf("'", i + 1)
-      if (j < 0) throw new Error(`unterminated ' in ssh args: ${s}`)
-      cur += s.slice(i + 1, j)
-      inWord = true
-      i = j + 1
-    } else if (c === '"') {
-      i++
-      while (i < s.length && s[i] !== '"') {
-        if (s[i] === '\\' && i + 1 < s.length && '"\\$`\n'.includes(s[i + 1])) i++
-        cur += s[i++]
-      }
-      if (i >= s.length) throw new Error(`unterminated " in ssh args: ${s}`)
-      i++
-      inWord = true
-    } else if (c === '\\' && i + 1 < s.length) {
-      cur += s[i + 1]
-      inWord = true
-      i += 2
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(cur)
-      cur = ''
-      inWord = false
-      i++
-    } else {
-      cur += c
-      inWord = true
-      i++
-    }
-  }
-  if (inWord) out.push(cur)
-  return out
-}
+export { shellSplit }
 
-/** ssh options given on the "command line", lower-cased keys, first value wins (like OpenSSH). */
+/** ssh options given on the "command line", lower-cased keys, in order (first value wins, like OpenSSH). */
 export type ArgOptions = Record<string, string[]>
 
-const FLAGS_WITH_VALUE = new Set(['-c', '-D', '-E', '-e', '-I', '-L', '-m', '-O', '-Q', '-R', '-S', '-W', '-w', '-B'])
-
 export function parseSshArgs(args: string | string[] | undefined): ArgOptions {
-  const words = args === undefined ? [] : Array.isArray(args) ? args : shellSplit(args)
+  const a = mapSshArgs(args)
   const out: ArgOptions = {}
-  const add = (k: string, v: string) => (out[k.toLowerCase()] ??= []).push(v)
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i]
-    const m = /^-([oJplFib])(.*)$/.exec(w)
-    if (m) {
-      const val = m[2] !== '' ? m[2] : words[++i]
-      if (val === undefined) throw new Error(`ssh args: ${w} needs a value`)
-      switch (m[1]) {
-        case 'o': {
-          const kv = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)(.*)$/.exec(val)
-          if (!kv) throw new Error(`ssh args: bad option -o ${val}`)
-          add(kv[1], kv[2].trim())
-          break
-        }
-        case 'J':
-          add('ProxyJump', val)
-          break
-        case 'p':
-          add('Port', val)
-          break
-        case 'l':
-          add('User', val)
-          break
-        case 'F':
-          add('__configfile', val)
-          break
-        case 'i':
-          add('IdentityFile', val)
-          break
-        case 'b':
-          add('BindAddress', val)
-          break
-      }
-    } else if (FLAGS_WITH_VALUE.has(w)) {
-      i++ // -L/-R/... : not relevant for orch
-    }
-    // Other flags (-C, -q, -v, -4, -T, ...) do not change how orch connects.
-  }
+  for (const [k, v] of a.cmdline) (out[k] ??= []).push(v.join(' '))
+  if (a.configFile) out['__configfile'] = [a.configFile]
   return out
 }
 
-// ---------------------------------------------------------------------------------------------
-// ~/.ssh/config
-
-const configCache = new Map<string, SSHConfig>()
-
-function globMatch(pattern: string, name: string): boolean {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
-  return new RegExp(`^${re}$`).test(name)
-}
-
-/** Text of a config file with its `Include`s spliced in (globs in the file name; relative to the file's dir). */
+/** Text of a config file with its `Include`s spliced in, for the wizard's list of Host aliases (globs; relative to ~/.ssh as ssh). */
 export function readWithIncludes(path: string, home: string, depth = 0): string | null {
   let text: string
   try {
@@ -199,14 +117,14 @@ export function readWithIncludes(path: string, home: string, depth = 0): string 
     const parts: string[] = []
     for (const arg of shellSplit(args)) {
       let p = arg.replace(/^~(?=\/|$)/, home)
-      if (!isAbsolute(p)) p = join(dirname(path), p)
+      if (!isAbsolute(p)) p = join(home, '.ssh', p)
       const dir = dirname(p)
       const base = basename(p)
       let files: string[]
       if (/[*?]/.test(base)) {
         try {
           files = readdirSync(dir)
-            .filter((f) => globMatch(base, f))
+            .filter((f) => matchPattern(f, base))
             .sort()
             .map((f) => join(dir, f))
         } catch {
@@ -220,76 +138,6 @@ export function readWithIncludes(path: string, home: string, depth = 0): string 
     }
     return parts.join('\n')
   })
-}
-
-function loadConfig(path: string | null, home: string): SSHConfig | null {
-  if (!path) return null
-  const text = readWithIncludes(path, home)
-  if (text === null) return null
-  const hit = configCache.get(text)
-  if (hit) return hit
-  let parsed: SSHConfig
-  try {
-    parsed = SSHConfig.parse(text)
-  } catch (e) {
-    throw new Error(`cannot parse ssh config ${path}: ${(e as Error).message}`)
-  }
-  if (configCache.size > 50) configCache.clear()
-  configCache.set(text, parsed)
-  return parsed
-}
-
-/** ~/.ssh/config values for a host (lower-cased keys). */
-export function computeConfig(path: string | null, host: string, user?: string, home = homedir()): Record<string, string | string[]> {
-  const cfg = loadConfig(path, home)
-  if (!cfg) return {}
-  // Match exec is not evaluated: orch never runs local commands from a config it reads.
-  return cfg.compute(user ? { Host: host, User: user } : { Host: host }, { ignoreCase: true, matchExec: false })
-}
-
-// ---------------------------------------------------------------------------------------------
-
-function first(v: string | string[] | undefined): string | undefined {
-  if (v === undefined) return undefined
-  return Array.isArray(v) ? v[0] : v
-}
-
-function all(v: string | string[] | undefined): string[] {
-  if (v === undefined) return []
-  return Array.isArray(v) ? v : [v]
-}
-
-function localUser(): string {
-  try {
-    return userInfo().username
-  } catch {
-    return process.env.USER ?? 'root'
-  }
-}
-
-export function expandTokens(s: string, t: { home: string; host: string; port: number; user: string; original: string }): string {
-  return s
-    .replace(/^~(?=\/|$)/, t.home)
-    .replace(/%([%dhprunCLlik])/g, (m, c: string) => {
-      switch (c) {
-        case '%':
-          return '%'
-        case 'd':
-          return t.home
-        case 'h':
-          return t.host
-        case 'p':
-          return String(t.port)
-        case 'r':
-          return t.user
-        case 'u':
-          return localUser()
-        case 'n':
-          return t.original
-        default:
-          return m
-      }
-    })
 }
 
 export function normalizeChecking(v: string | boolean | undefined): HostKeyChecking | undefined {
@@ -345,136 +193,112 @@ export interface HopRequest {
   port?: number
   user?: string
   privateKeyFile?: string
-  /** -o options / flags that apply to this hop. */
-  args: ArgOptions
+  /** Command-line options that apply to this hop. */
+  args: SshArgs
   /** Explicit ProxyJump for this hop (a -J list's earlier hops). */
   proxyJump?: string[]
 }
 
+const TO_CHECKING: Record<string, HostKeyChecking> = { true: 'strict', ask: 'strict', false: 'off', 'accept-new': 'accept-new' }
+/** The key types ssh2 can use, among ssh's default IdentityFiles (in ssh's order). */
+const USABLE_DEFAULT_KEYS = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ed25519']
+
+/** The ssh config (sshconfig.ts) for one hop: explicit values first on the "command line", as Ansible puts them. */
+export function hopSettings(req: HopRequest, base: ConnectOptions): SshSettings {
+  const local = localInfo(base.homeDir)
+  const userConfig = req.args.configFile ?? (base.sshConfigPath === undefined ? join(local.home, '.ssh', 'config') : base.sshConfigPath)
+  // ssh reads /etc/ssh/ssh_config unless -F is given; a test (or the caller) naming a config reads only that.
+  const systemConfig =
+    base.systemSshConfigPath !== undefined ? base.systemSshConfigPath : req.args.configFile !== undefined || base.sshConfigPath !== undefined ? null : '/etc/ssh/ssh_config'
+  const cmdline: Array<[string, string[]]> = []
+  if (req.port !== undefined) cmdline.push(['port', [String(req.port)]])
+  if (req.user !== undefined) cmdline.push(['user', [req.user]])
+  if (req.privateKeyFile) cmdline.push(['identityfile', [req.privateKeyFile]])
+  if (req.proxyJump) cmdline.push(['proxyjump', [req.proxyJump.join(',')]], ['proxycommand', ['none']])
+  cmdline.push(...req.args.cmdline)
+  try {
+    return sshSettings({ host: req.host, cmdline, userConfig: userConfig ? userConfig.replace(/^~(?=\/|$)/, local.home) : null, systemConfig, local })
+  } catch (e) {
+    if (e instanceof SshConfigError) throw new SshConfigError(`${base.hostName}: ssh config: ${e.message}`)
+    throw e
+  }
+}
+
 /** Resolve one hop against explicit values, args and the ssh config. */
 export function resolveHop(req: HopRequest, base: ConnectOptions): ResolvedHop {
-  const home = base.homeDir ?? homedir()
-  const args = req.args
-  const configPath =
-    first(args['__configfile']) ?? (base.sshConfigPath === undefined ? join(home, '.ssh', 'config') : base.sshConfigPath)
-  const explicitUser = req.user ?? first(args['user'])
-  const cfg = computeConfig(
-    configPath ? expandTokens(configPath, { home, host: req.host, port: 22, user: '', original: req.host }) : null,
-    req.host,
-    explicitUser,
-    home,
-  )
-  const pick = (key: string): string | undefined => first(args[key]) ?? first(cfg[key])
-  const pickAll = (key: string): string[] => (args[key]?.length ? args[key] : all(cfg[key]))
+  try {
+    return resolveHopIn(req, base)
+  } catch (e) {
+    if (e instanceof SshConfigError && !e.message.startsWith(`${base.hostName}: `)) throw new SshConfigError(`${base.hostName}: ${e.message}`)
+    throw e
+  }
+}
 
-  const host = pick('hostname') ? pick('hostname')!.replace(/%h/g, req.host) : req.host
-  const portStr = req.port !== undefined ? String(req.port) : pick('port')
-  const port = portStr ? Number(portStr) : 22
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${JSON.stringify(portStr)} for ${req.host}`)
-  const user = explicitUser ?? first(cfg['user']) ?? localUser()
-  const tok = { home, host, port, user, original: req.host }
-  // Like ssh: ~ and %-tokens are expanded, a relative path is relative to the current directory.
-  const expandPath = (p: string) => resolve(expandTokens(p.replace(/^"(.*)"$/, '$1'), tok))
-
-  const explicitIds = [
-    ...(req.privateKeyFile ? [req.privateKeyFile] : []),
-    ...(args['identityfile'] ?? []),
-    ...all(cfg['identityfile']),
-  ]
-  const identityFilesExplicit = explicitIds.length > 0
-  const identityFiles = (identityFilesExplicit ? explicitIds : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => `~/.ssh/${f}`))
-    .filter((f) => f.toLowerCase() !== 'none')
-    .map(expandPath)
+function resolveHopIn(req: HopRequest, base: ConnectOptions): ResolvedHop {
+  const s = hopSettings(req, base)
+  // Like ssh: ~, ${VAR} and %-tokens are expanded; a relative path is relative to the current directory.
+  const ids = (s.identityFilesExplicit ? s.identityFiles : USABLE_DEFAULT_KEYS).filter((f) => f.toLowerCase() !== 'none').map((f) => resolve(expandIdentityFile(s, f)))
 
   let agentSocket: string | null
+  const ia = s.identityAgent
   if (base.agentSocket !== undefined) agentSocket = base.agentSocket
-  else {
-    const ia = pick('identityagent')
-    if (ia === undefined || ia === 'SSH_AUTH_SOCK') agentSocket = process.env.SSH_AUTH_SOCK || null
-    else if (ia.toLowerCase() === 'none') agentSocket = null
-    else agentSocket = ia.startsWith('$') ? process.env[ia.slice(1)] || null : expandPath(ia)
-  }
+  else if (ia === undefined || ia === 'SSH_AUTH_SOCK') agentSocket = process.env.SSH_AUTH_SOCK || null
+  else if (ia === 'none') agentSocket = null
+  else agentSocket = ia.startsWith('$') ? process.env[ia.slice(1)] || null : resolve(ia)
 
-  const splitFiles = (v: string[]) => v.flatMap((x) => x.split(/\s+/)).filter(Boolean)
-  const knownHostsFiles = base.knownHostsFiles?.length
-    ? base.knownHostsFiles
-    : pickAll('userknownhostsfile').length
-      ? splitFiles(pickAll('userknownhostsfile')).filter((f) => f !== 'none').map(expandPath)
-      : [join(home, '.ssh', 'known_hosts'), join(home, '.ssh', 'known_hosts2')]
-  const globalKnownHostsFiles = base.globalKnownHostsFiles
-    ? base.globalKnownHostsFiles
-    : pickAll('globalknownhostsfile').length
-      ? splitFiles(pickAll('globalknownhostsfile')).filter((f) => f !== 'none').map(expandPath)
-      : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']
+  const files = (v: string[]) => v.filter((f) => f !== 'none').map((f) => resolve(f))
+  const knownHostsFiles = base.knownHostsFiles?.length ? base.knownHostsFiles : files(s.userKnownHostsFiles)
+  const globalKnownHostsFiles = base.globalKnownHostsFiles ?? files(s.globalKnownHostsFiles)
+  const hostKeyChecking = normalizeChecking(base.hostKeyChecking) ?? TO_CHECKING[s.strictHostKeyChecking] ?? 'strict'
 
-  const hostKeyChecking =
-    normalizeChecking(base.hostKeyChecking) ?? normalizeChecking(pick('stricthostkeychecking')) ?? 'strict'
-
-  const ct = pick('connecttimeout')
-  const connectTimeoutMs = base.connectTimeoutMs ?? (ct ? Number(ct) * 1000 : 10_000)
-  const sai = pick('serveraliveinterval')
-  const sac = pick('serveralivecountmax')
-  const keepaliveIntervalMs = base.keepaliveIntervalMs ?? (sai && Number(sai) > 0 ? Number(sai) * 1000 : 5000)
-  const keepaliveCountMax = base.keepaliveCountMax ?? (sac ? Number(sac) : 3)
-
-  let proxyJump: string[] = []
-  if (req.proxyJump) proxyJump = req.proxyJump
-  else {
-    const pj = pick('proxyjump')
-    if (pj && pj.toLowerCase() !== 'none') proxyJump = pj.split(',').map((s) => s.trim()).filter(Boolean)
-  }
-  let proxyCommand: string | undefined
-  const pc = pick('proxycommand')
-  if (pc && pc.toLowerCase() !== 'none' && proxyJump.length === 0) proxyCommand = expandTokens(pc, tok)
-
+  const proxyJump = proxyJumpList(s)
   return {
     spec: req.host,
-    host,
-    port,
-    user,
-    identityFiles: [...new Set(identityFiles)],
-    identityFilesExplicit,
-    identitiesOnly: (pick('identitiesonly') ?? 'no').toLowerCase() === 'yes',
+    host: s.host,
+    port: s.port,
+    user: s.user,
+    identityFiles: [...new Set(ids)],
+    identityFilesExplicit: s.identityFilesExplicit,
+    identitiesOnly: s.identitiesOnly,
     agentSocket,
     knownHostsFiles,
     globalKnownHostsFiles,
-    hostKeyAlias: pick('hostkeyalias'),
+    hostKeyAlias: s.hostKeyAlias,
     hostKeyChecking,
-    hashKnownHosts: (pick('hashknownhosts') ?? 'no').toLowerCase() === 'yes',
-    connectTimeoutMs,
-    keepaliveIntervalMs,
-    keepaliveCountMax,
+    hashKnownHosts: s.hashKnownHosts,
+    connectTimeoutMs: base.connectTimeoutMs ?? (s.connectTimeout ? s.connectTimeout * 1000 : 10_000),
+    keepaliveIntervalMs: base.keepaliveIntervalMs ?? (s.serverAliveInterval > 0 ? s.serverAliveInterval * 1000 : 5000),
+    keepaliveCountMax: base.keepaliveCountMax ?? s.serverAliveCountMax,
     proxyJump,
-    proxyCommand,
-    bindAddress: pick('bindaddress'),
+    // ProxyJump and ProxyCommand: the first one obtained wins (sshconfig.ts keeps only that one).
+    proxyCommand: proxyJump.length ? undefined : proxyCommandLine(s),
+    bindAddress: s.bindAddress,
+    family: req.args.family,
   }
+}
+
+/** The ssh args of a connection (ansible_ssh_*_args, --ssh-common-args, --ssh-extra-args), mapped or refused. */
+export function connectArgs(o: ConnectOptions): SshArgs {
+  return mapSshArgs(o.sshCommonArgs)
 }
 
 /** The target hop for a host. */
 export function resolveTarget(o: ConnectOptions): ResolvedHop {
-  return resolveHop(
-    { host: o.address, port: o.port, user: o.user, privateKeyFile: o.privateKeyFile, args: parseSshArgs(o.sshCommonArgs) },
-    o,
-  )
+  return resolveHop({ host: o.address, port: o.port, user: o.user, privateKeyFile: o.privateKeyFile, args: connectArgs(o) }, o)
 }
 
 /**
  * A jump host: `-J a,b` reaches b through a (OpenSSH: ssh -J a -W %h:%p b). A jump host gets its
- * own config (User/Port/IdentityFile/ProxyJump for its pattern), and the target's -F, known_hosts
- * and host key policy; not the target's explicit port/user/key.
+ * own config (User/Port/IdentityFile/ProxyJump for its pattern), and the target's -F, known_hosts,
+ * host key policy and address family; not the target's explicit port/user/key.
  */
 export function resolveJump(jumps: string[], o: ConnectOptions): ResolvedHop {
   const spec = jumps[jumps.length - 1]
   const j = parseJumpSpec(spec)
-  const targetArgs = parseSshArgs(o.sshCommonArgs)
-  const args: ArgOptions = {}
-  for (const k of ['__configfile', 'stricthostkeychecking', 'userknownhostsfile', 'globalknownhostsfile']) {
-    if (targetArgs[k]) args[k] = targetArgs[k]
-  }
-  const hop = resolveHop(
-    { host: j.host, port: j.port, user: j.user, args, proxyJump: jumps.length > 1 ? jumps.slice(0, -1) : undefined },
-    o,
-  )
+  const target = connectArgs(o)
+  const keep = new Set(['stricthostkeychecking', 'userknownhostsfile', 'globalknownhostsfile'])
+  const args: SshArgs = { cmdline: target.cmdline.filter(([k]) => keep.has(k)), configFile: target.configFile, family: target.family }
+  const hop = resolveHop({ host: j.host, port: j.port, user: j.user, args, proxyJump: jumps.length > 1 ? jumps.slice(0, -1) : undefined }, o)
   hop.spec = spec
   // The target's explicit key is a last resort for the bastion (often the same key); tried after the hop's own.
   if (o.privateKeyFile && !hop.identityFiles.includes(o.privateKeyFile)) hop.identityFiles.push(o.privateKeyFile)

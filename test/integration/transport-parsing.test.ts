@@ -115,17 +115,24 @@ describe('printfLiteral / frameCommand', () => {
 describe('ssh args', () => {
   it('splits like a shell and understands -o/-J/-p/-l/-i/-F', () => {
     expect(shellSplit(`-o "ProxyCommand=ssh -W %h:%p bastion" -o'User=x y' a\\ b`)).toEqual(['-o', 'ProxyCommand=ssh -W %h:%p bastion', '-oUser=x y', 'a b'])
-    const a = parseSshArgs('-C -q -o ControlMaster=auto -o StrictHostKeyChecking=no -J u@j:2222,k -p 2200 -lroot -i /k -F /cfg -o "UserKnownHostsFile /a /b" -L 1:h:2')
-    expect(a).toMatchObject({
+    const a = parseSshArgs('-C -q -o ControlMaster=auto -o StrictHostKeyChecking=no -J u@j:2222,k -p 2200 -lroot -i /etc/hostname -F /cfg -o "UserKnownHostsFile /a /b"')
+    expect(a).toEqual({
       stricthostkeychecking: ['no'],
       proxyjump: ['u@j:2222,k'],
+      proxycommand: ['none'],
       port: ['2200'],
       user: ['root'],
-      identityfile: ['/k'],
+      identityfile: ['/etc/hostname'],
       __configfile: ['/cfg'],
       userknownhostsfile: ['/a /b'],
-      controlmaster: ['auto'],
     })
+    // What orch cannot honour is refused, saying what to use instead.
+    expect(() => parseSshArgs('-L 1:h:2')).toThrow(/-L 1:h:2: orch makes no port forwards; use ProxyJump/)
+    expect(() => parseSshArgs('-A')).toThrow(/agent forwarding/)
+    expect(() => parseSshArgs('-o Ciphers=aes128-ctr')).toThrow(/algorithm defaults/)
+    expect(() => parseSshArgs('-o Nonsense=1')).toThrow(/Bad configuration option: nonsense/)
+    expect(() => parseSshArgs('-o ForwardAgent=yes')).toThrow(/does not forward the agent/)
+    expect(parseSshArgs('-o ForwardAgent=no -vvv -tt -4')).toEqual({})
     expect(parseJumpSpec('ssh://me@[::1]:2022')).toEqual({ host: '::1', port: 2022, user: 'me' })
     expect(parseJumpSpec('bastion')).toEqual({ host: 'bastion', port: undefined, user: undefined })
     expect(normalizeChecking('accept-new')).toBe('accept-new')
@@ -159,11 +166,11 @@ describe('known_hosts patterns', () => {
 })
 
 describe('config resolution', () => {
-  it('follows Include (globs, relative to the including file) and keeps first-value-wins', () => {
+  it('follows Include (globs) and keeps first-value-wins', () => {
     mkdirSync(join(dir, 'conf.d'), { recursive: true })
     writeFileSync(join(dir, 'conf.d', '10-a.conf'), 'Host app*\n  Port 2201\n  User alice\n')
     writeFileSync(join(dir, 'conf.d', '20-b.conf'), 'Host app1\n  Port 9999\n  HostName 10.1.1.1\n')
-    writeFileSync(join(dir, 'config'), 'Include conf.d/*.conf\nHost *\n  User fallback\n  IdentityFile ~/.ssh/id_x\n  ProxyJump j1,j2\n')
+    writeFileSync(join(dir, 'config'), `Include ${dir}/conf.d/*.conf\nHost *\n  User fallback\n  IdentityFile ~/.ssh/id_x\n  ProxyJump j1,j2\n`)
     const t = resolveTarget({ hostName: 'app1', address: 'app1', sshConfigPath: join(dir, 'config'), homeDir: '/home/me' })
     expect(t).toMatchObject({ host: '10.1.1.1', port: 2201, user: 'alice', identityFiles: ['/home/me/.ssh/id_x'], proxyJump: ['j1', 'j2'] })
     const t2 = resolveTarget({ hostName: 'x', address: 'other', port: 22, user: 'bob', sshConfigPath: join(dir, 'config'), homeDir: '/home/me', sshCommonArgs: '-o ProxyJump=none' })
@@ -175,7 +182,7 @@ describe('config resolution', () => {
     expect(t).toMatchObject({
       host: '192.0.2.1',
       port: 22,
-      identityFiles: ['/home/me/.ssh/id_ed25519', '/home/me/.ssh/id_ecdsa', '/home/me/.ssh/id_rsa'],
+      identityFiles: ['/home/me/.ssh/id_rsa', '/home/me/.ssh/id_ecdsa', '/home/me/.ssh/id_ed25519'],
       identityFilesExplicit: false,
       knownHostsFiles: ['/home/me/.ssh/known_hosts', '/home/me/.ssh/known_hosts2'],
       hostKeyChecking: 'strict',
