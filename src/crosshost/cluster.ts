@@ -7,7 +7,7 @@ import { ArgError } from '../errors.ts'
 import type { PlaybookContext } from '../engine/types.ts'
 import type { Vars } from '../inventory/types.ts'
 import * as v from '../net/validate.ts'
-import { Transaction } from '../safety/transaction.ts'
+import { confirmTimeout } from '../safety/confirm.ts'
 import { planLan } from './lan.ts'
 import { planOvs, planVxlan } from './overlay.ts'
 import { planRoutes, Survey } from './routes.ts'
@@ -57,7 +57,7 @@ function buildCluster(ctx: PlaybookContext, force?: Strategy): Cluster {
       if (typeof img !== 'string' || !IMAGE_RE.test(img)) throw new ArgError('container_image', "an image reference like 'busybox:latest'", img)
       v.oneOf('container_pull', m.vars.container_pull, ['never', 'missing'])
       v.name('probe_name', m.vars.probe_name, 'a container name')
-      Transaction.confirmTimeout(m.vars)
+      confirmTimeout(m.vars)
       const other = seenAddr.get(m.address)
       if (other) throw new ArgError(m.vars.underlay_ip !== undefined ? 'underlay_ip' : 'ansible_host', `an address no other host has (${other} has it too)`, m.address)
       seenAddr.set(m.address, m.name)

@@ -46,6 +46,7 @@ import {
 
 import { DEFAULT_FORKS } from './defaults.ts'
 import { NotAhead, ReadsAhead, captureRead, readsAhead, type CapturedRead } from './readahead.ts'
+import { confirmTimeout } from '../safety/confirm.ts'
 export { DEFAULT_FORKS }
 
 export interface RunOptions {
@@ -289,6 +290,8 @@ export function planRun(opts: RunOptions): PlannedPlay[] {
           if (!hmap.has(n)) throw new PlaybookError(`${where}: ${label} (${t.opts.name ?? t.resource.name}) notifies ${JSON.stringify(n)}, which is not a handler of this play (handlers: ${[...hmap.keys()].join(', ') || 'none'})`, file)
         try {
           t.resource.validate?.(host, hv)
+          // A risky task runs under commit-confirmed: its timeout is checked now, not when the timer is armed.
+          if (t.resource.risky) confirmTimeout(hv)
         } catch (e) {
           if (e instanceof ArgError) throw e.forHost(host.name)
           throw new PlaybookError(`${where}: ${label} (${t.resource.name}) on host ${host.name}: ${(e as Error)?.message ?? e}`, file)

@@ -17,7 +17,8 @@ import type { PlannedPlay, SnapshotPrefix } from '../engine/runner.ts'
 import { mergeVars } from '../engine/runner.ts'
 import type { HostTxOutcome, RunSummary, TransactionOutcome } from '../engine/results.ts'
 import type { ApplyOutcome, TaskContext } from '../engine/types.ts'
-import { ArgError, EXIT, TransactionRefused } from '../errors.ts'
+import { EXIT, TransactionRefused } from '../errors.ts'
+import { confirmTimeout, DEFAULT_CONFIRM_TIMEOUT } from './confirm.ts'
 import type { Host, Vars } from '../inventory/types.ts'
 import type { CheckHost, CheckResult } from '../checks/index.ts'
 import { gatewayPing } from '../checks/index.ts'
@@ -26,7 +27,7 @@ import { parseSnapshot, snapshot, snapshotDiff, SNAPSHOT_SCRIPT, SNAPSHOT_START 
 import { journalDir } from '../engine/journal.ts'
 import { armScript, beginScript, commitScript, disarmScript, parseStatus, releaseScript, rollbackScript, ROLLBACK_BIN, STATUS_SCRIPT } from './remote.ts'
 
-export const DEFAULT_CONFIRM_TIMEOUT = 60
+export { DEFAULT_CONFIRM_TIMEOUT }
 
 /** Where a change's command saves the host's pre-run snapshot (snapshotPrefix). */
 const preSnapshotPath = (runId: string) => `${journalDir(runId)}/pre-run.snapshot`
@@ -190,10 +191,7 @@ export class Transaction {
 
   /** Seconds a risky task may cut the controller off: the `confirm_timeout` variable (host, play or -e), else 60. */
   static confirmTimeout(vars: Vars): number {
-    const v = vars.confirm_timeout ?? DEFAULT_CONFIRM_TIMEOUT
-    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 5 || n > 3600) throw new ArgError('confirm_timeout', 'whole seconds from 5 to 3600', v)
-    return n
+    return confirmTimeout(vars)
   }
 
   /**
