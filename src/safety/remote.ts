@@ -5,7 +5,8 @@
  *   /var/lib/orch/                      root-only (0700)
  *     bin/rollback.sh RUN WHO           replays RUN's undo journal newest first (run by orch or a timer)
  *     bin/rollback.version              the version of rollback.sh in place (ROLLBACK_STAMP)
- *     lock                              "RUN PID": the run that holds this host and its shell's parent (sshd);
+ *     lock                              "RUN PID BOOT": the run that holds this host, its shell's parent (sshd)
+ *                                       and the boot id then (a PID from an earlier boot does not hold it);
  *                                       created with noclobber (O_EXCL), the atomic lock; a directory
  *                                       lock/ with lock/run and lock/pid is an older orch's, read the same
  *     last-committed                    id of the last committed run (what `orch rollback` undoes)
@@ -164,8 +165,10 @@ if [ "$v" != ${ROLLBACK_VERSION} ]; then
     if { printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}; } 2>/dev/null; then set +C; echo ${ROLLBACK_VERSION} > ${ROLLBACK_STAMP}; else set +C; fi
   fi
 fi
+# The boot the lock was taken in: after a reboot its PID may belong to another process (PIDs start again).
+boot=; read -r boot < /proc/sys/kernel/random/boot_id 2>/dev/null
 set -C
-if { echo ${runId} "$PPID" > ${LOCK_PATH}; } 2>/dev/null; then set +C
+if { echo ${runId} "$PPID" "$boot" > ${LOCK_PATH}; } 2>/dev/null; then set +C
 else
   set +C
   ${raw(READ_LOCK)}
@@ -173,10 +176,12 @@ else
   if [ -z "$holder" ] && [ -f ${LOCK_PATH} ]; then sleep 0.2; ${raw(READ_LOCK)}; fi
   st=; [ -n "$holder" ] && [ -f ${JOURNAL_ROOT}/"$holder"/status ] && read -r st < ${JOURNAL_ROOT}/"$holder"/status; st=\${st:-unknown}
   if [ ${resume ? 1 : 0} = 1 ] && [ "$holder" = ${runId} ]; then
-    if [ -d ${LOCK_PATH} ]; then echo ${runId} > ${LOCK_PATH}/run; echo $PPID > ${LOCK_PATH}/pid; else echo ${runId} "$PPID" > ${LOCK_PATH}; fi
+    if [ -d ${LOCK_PATH} ]; then echo ${runId} > ${LOCK_PATH}/run; echo $PPID > ${LOCK_PATH}/pid; else echo ${runId} "$PPID" "$boot" > ${LOCK_PATH}; fi
   else
     [ $made = 0 ] || rmdir ${dir} 2>/dev/null
-    if [ "$st" = applying ] && [ "\${lpid:-0}" -gt 1 ] 2>/dev/null && kill -0 "$lpid" 2>/dev/null; then echo "held $holder"; else echo "unfinished $holder $st"; fi
+    # Held: its shell's parent still runs, in this boot (a lock without a boot id is an older orch's).
+    lboot=; case "$lpid" in *' '*) lboot=\${lpid#* }; lpid=\${lpid%% *} ;; esac
+    if [ "$st" = applying ] && [ "\${lpid:-0}" -gt 1 ] 2>/dev/null && kill -0 "$lpid" 2>/dev/null && { [ -z "$lboot" ] || [ "$lboot" = "$boot" ]; }; then echo "held $holder"; else echo "unfinished $holder $st"; fi
     exit 0
   fi
 fi

@@ -83,6 +83,29 @@ describe.skipIf(labSkipReason)('target-side transaction scripts', () => {
     expect(await ok(conn(), commitScript(refused))).toBe('disarmed\nunchanged')
   })
 
+  it('a lock records the boot id; a live PID from another boot does not hold the host (PID reuse after a reboot)', async () => {
+    const run = newRunId()
+    expect(await ok(conn(), beginScript(run, 'boot'))).toBe('ok 0')
+    const boot = await ok(conn(), 'cat /proc/sys/kernel/random/boot_id')
+    expect((await ok(conn(), 'cat /var/lib/orch/lock')).split(/\s+/)[2]).toBe(boot)
+    // The lock's PID is a process that runs now on the host, as a PID reused after a reboot would be.
+    const pid = await ok(conn(), 'setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $!')
+    const lock = (b: string) => ok(conn(), `echo ${run} ${pid}${b} > /var/lib/orch/lock`)
+    try {
+      const other = newRunId()
+      await lock(` ${boot}`)
+      expect(await ok(conn(), beginScript(other, 'x'))).toBe(`held ${run}`)
+      await lock(' 00000000-0000-4000-8000-000000000000')
+      expect(await ok(conn(), beginScript(other, 'x'))).toBe(`unfinished ${run} applying`)
+      await lock('') // an older orch's "RUN PID" lock: judged by the PID alone, as before
+      expect(await ok(conn(), beginScript(other, 'x'))).toBe(`held ${run}`)
+    } finally {
+      await conn().run(`kill ${pid}`)
+      await ok(conn(), rollbackScript(run, 'orch'))
+    }
+    expect(await ok(conn(), 'test -e /var/lib/orch/lock && echo held || echo free')).toBe('free')
+  })
+
   it('an armed timer restores the host by itself when nobody disarms it', async () => {
     const before = await snapshot(conn())
     const run = newRunId()
