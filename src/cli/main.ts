@@ -51,6 +51,11 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .addOption(new Option('--run-id <id>', 'id of this run (names the undo journal on the targets)').hideHelp())
     .option('--resume <run>', 'continue the unfinished run <run> on the hosts it holds (its journal is kept)')
     .option('-K, --ask-become-pass', 'ask for the sudo password (become) once, on the terminal')
+    .option('-u, --user <user>', 'login user for hosts without ansible_user')
+    .option('--private-key, --key-file <file>', 'private key for hosts without ansible_private_key_file')
+    .option('--ssh-common-args <args>', 'ssh options for hosts without ansible_ssh_common_args (-o K=V, -J, ...)')
+    .option('--ssh-extra-args <args>', 'ssh options added after the common args')
+    .option('-T, --timeout <seconds>', 'connection timeout in seconds (default 10)', positiveInt)
     .action(async (playbook: string, opts) => {
       // run.ts (the runner, the transaction, the reporters) only for `orch run`: other commands start faster.
       const { runCommand } = await import('./run.ts')

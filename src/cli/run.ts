@@ -30,6 +30,14 @@ export interface RunCliOptions {
   resume?: string
   /** -K: ask for the sudo password once. */
   askBecomePass?: boolean
+  /** -u, --private-key, --ssh-common-args, --ssh-extra-args, -T: connection defaults (inventory vars win). */
+  user?: string
+  privateKey?: string
+  /** commander names --private-key / --key-file by the last spelling. */
+  keyFile?: string
+  sshCommonArgs?: string
+  sshExtraArgs?: string
+  timeout?: number
 }
 
 /**
@@ -82,7 +90,13 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
   } catch (e) {
     return fail(e)
   }
-  const { pool, prepare: prepareHost } = await hostPool(forks, o.hostKeyChecking, becomePassword)
+  const { pool, prepare: prepareHost } = await hostPool(forks, o.hostKeyChecking, becomePassword, {
+    user: o.user,
+    privateKeyFile: o.privateKey ?? o.keyFile,
+    sshCommonArgs: o.sshCommonArgs,
+    sshExtraArgs: o.sshExtraArgs,
+    timeoutSec: o.timeout,
+  })
 
   // A run that may change hosts is a transaction (safety/): hosts locked before the first task,
   // risky tasks under commit-confirmed, checks, then commit or roll back every host.

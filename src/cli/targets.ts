@@ -40,17 +40,40 @@ export async function loadTargets(o: TargetOptions, io: Io, playbookDir?: string
   return { inventory, hosts, extraVars }
 }
 
+/**
+ * `orch run` flags that set connection defaults (-u, --private-key, --ssh-common-args, --ssh-extra-args,
+ * -T). As in Ansible, a host's inventory variables win over -u / --private-key / --ssh-common-args;
+ * --ssh-extra-args is added after the common args; -T is the connect timeout.
+ */
+export interface ConnectionDefaults {
+  user?: string
+  privateKeyFile?: string
+  sshCommonArgs?: string
+  sshExtraArgs?: string
+  timeoutSec?: number
+}
+
 /** Where an inventory host's connection variables turn into the transport's settings. */
-export function connectOptions(name: string, cv: ConnectionVars, hostKeyChecking?: HostKeyMode, askedBecomePassword?: string): ConnectOptions {
+export function connectOptions(
+  name: string,
+  cv: ConnectionVars,
+  hostKeyChecking?: HostKeyMode,
+  askedBecomePassword?: string,
+  d: ConnectionDefaults = {},
+): ConnectOptions {
   // become means root through sudo (what every network task needs); refuse what would be silently ignored.
   if (cv.becomeUser !== undefined && cv.becomeUser !== 'root') throw new ArgError('ansible_become_user', "'root' (orch becomes root only)", cv.becomeUser, name)
   if (cv.becomeMethod !== undefined && cv.becomeMethod !== 'sudo') throw new ArgError('ansible_become_method', "'sudo'", cv.becomeMethod, name)
   const co: ConnectOptions = { hostName: name, address: cv.address, become: cv.become }
   if (cv.portSet) co.port = cv.port
-  if (cv.user !== undefined) co.user = cv.user
-  if (cv.privateKeyFile !== undefined) co.privateKeyFile = cv.privateKeyFile
+  const user = cv.user ?? d.user
+  if (user !== undefined) co.user = user
+  const key = cv.privateKeyFile ?? d.privateKeyFile
+  if (key !== undefined) co.privateKeyFile = key
   if (cv.password !== undefined) co.password = cv.password
-  if (cv.sshCommonArgs !== undefined) co.sshCommonArgs = cv.sshCommonArgs
+  const args = [cv.sshCommonArgs ?? d.sshCommonArgs, d.sshExtraArgs].filter((a) => a !== undefined && a !== '')
+  if (args.length) co.sshCommonArgs = args.join(' ')
+  if (d.timeoutSec !== undefined) co.connectTimeoutMs = d.timeoutSec * 1000
   if (cv.becomePassword !== undefined) co.becomePassword = cv.becomePassword
   else if (askedBecomePassword !== undefined) co.becomePassword = askedBecomePassword
   if (hostKeyChecking) co.hostKeyChecking = hostKeyChecking
@@ -65,6 +88,7 @@ export async function hostPool(
   forks: number,
   hostKeyChecking?: HostKeyMode,
   askedBecomePassword?: string,
+  defaults: ConnectionDefaults = {},
 ): Promise<{ pool: ConnectionPool; prepare(h: Host): void }> {
   const { connectionVars } = await import('../inventory/index.ts')
   const transport = await import('../transport/index.ts')
@@ -81,7 +105,7 @@ export async function hostPool(
     pool,
     prepare(h: Host) {
       if (settings.has(h.name)) return
-      const co = connectOptions(h.name, connectionVars(h), hostKeyChecking, askedBecomePassword)
+      const co = connectOptions(h.name, connectionVars(h), hostKeyChecking, askedBecomePassword, defaults)
       // ssh args and ~/.ssh/config are resolved now: a bad one stops the run (exit 5) before any host is touched.
       try {
         transport.resolveTarget(co)

@@ -18,3 +18,30 @@ describe('inventory variables become connection settings', () => {
     expect(() => connectOptions('web1', connectionVars(host({ ansible_become_method: 'su' })))).toThrow(/web1: ansible_become_method: expected 'sudo'/)
   })
 })
+
+describe('orch run connection flags (-u, --private-key, --ssh-common-args, --ssh-extra-args, -T)', () => {
+  it('are defaults: the inventory variables win; extra args come after the common ones', () => {
+    const d = { user: 'cli', privateKeyFile: '/k/cli', sshCommonArgs: '-o ConnectTimeout=3', sshExtraArgs: '-o ServerAliveInterval=9', timeoutSec: 4 }
+    expect(connectOptions('web1', connectionVars(host({})), undefined, undefined, d)).toMatchObject({
+      user: 'cli',
+      privateKeyFile: '/k/cli',
+      sshCommonArgs: '-o ConnectTimeout=3 -o ServerAliveInterval=9',
+      connectTimeoutMs: 4000,
+    })
+    const inv = connectOptions('web1', connectionVars(host({ ansible_user: 'inv', ansible_private_key_file: '/k/inv', ansible_ssh_common_args: '-o Port=2' })), undefined, undefined, d)
+    expect(inv).toMatchObject({ user: 'inv', privateKeyFile: '/k/inv', sshCommonArgs: '-o Port=2 -o ServerAliveInterval=9' })
+  })
+  it('are parsed by orch run (both spellings of the key flag)', async () => {
+    const { buildProgram } = await import('../../src/cli/main.ts')
+    for (const keyFlag of ['--private-key', '--key-file']) {
+      let seen: Record<string, unknown> = {}
+      const io = { stdout: { write: () => true }, stderr: { write: () => true } } as never
+      const p = buildProgram(io, () => undefined)
+      const run = p.commands.find((c) => c.name() === 'run')!
+      run.action((_pb: string, opts: Record<string, unknown>) => void (seen = opts))
+      await p.parseAsync(['node', 'orch', 'run', 'pb.ts', '-i', 'h,', '-u', 'ops', keyFlag, '/k', '--ssh-common-args', '-o X=1', '--ssh-extra-args=-4', '-T', '7'])
+      expect(seen).toMatchObject({ user: 'ops', sshCommonArgs: '-o X=1', sshExtraArgs: '-4', timeout: 7 })
+      expect(seen.privateKey ?? seen.keyFile).toBe('/k')
+    }
+  })
+})
