@@ -44,9 +44,9 @@ export function routesReader(family: 4 | 6, table: number | 'all'): Reader<Route
   })
 }
 
-/** One link (`ip -d -j link show dev N`), or null when there is none of that name. */
-export function linkReader(name: string): Reader<Link | null> {
-  return reader('link', `${argv(['ip', '-d', '-j', 'link', 'show', 'dev', name])} 2>/dev/null || true`, (s) => parseLinks(s.out)[0] ?? null)
+/** One link (`ip -d -j link show dev N`; with addresses: `ip -d -j addr show dev N`), or null when there is none of that name. */
+export function linkReader(name: string, o: { addresses?: boolean } = {}): Reader<Link | null> {
+  return reader('link', `${argv(['ip', '-d', '-j', o.addresses ? 'addr' : 'link', 'show', 'dev', name])} 2>/dev/null || true`, (s) => parseLinks(s.out)[0] ?? null)
 }
 
 /** The ports of a bridge (`ip -d -j link show master B`); [] when it has none or does not exist. */

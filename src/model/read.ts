@@ -67,8 +67,9 @@ export function splitRead(stdout: string): Map<string, Section> {
   const out = new Map<string, Section>()
   const start = `${READ_MARK} `
   const end = `\n${READ_MARK} rc `
-  let pos = 0
-  while (stdout.startsWith(start, pos)) {
+  // Output of a change may come first (a read run behind a change, in the same round trip).
+  let pos = stdout.startsWith(start) ? 0 : stdout.indexOf(`\n${start}`) + 1
+  while (pos >= 0 && stdout.startsWith(start, pos)) {
     const nl = stdout.indexOf('\n', pos)
     if (nl < 0) break
     const e = stdout.indexOf(end, nl)

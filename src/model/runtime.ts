@@ -5,11 +5,12 @@
  */
 import { argv, quote, sh } from '../net/shell.ts'
 import type { Change, Undo } from '../engine/types.ts'
-import { displayContent, fileUndo, INLINE_WRITE_MAX, writeFileScript } from '../engine/taskkit.ts'
+import { displayContent, fileUndo, INLINE_WRITE_MAX, restoreFileScript, writeFileScript } from '../engine/taskkit.ts'
+import { restartDockerScript } from './docker.ts'
 import { describePlan, restoreBinary, restoreInput, undoScript, type ChainState } from '../facts/iptables.ts'
 import { deleteWords, routeCommand, routeText } from '../facts/routes.ts'
 import { procPath } from './facts.ts'
-import type { OldVxlan, Step, VxlanCreateStep } from './steps.ts'
+import type { DockerRestartStep, OldVxlan, Step, VxlanCreateStep } from './steps.ts'
 
 export interface Command {
   script: string
@@ -60,6 +61,21 @@ export function describeStep(s: Step): Change[] {
       if (s.up) out.push({ what: `set ${s.name} up` })
       return out
     }
+    case 'docker-daemon':
+      return s.settings.map((x) => ({ what: `${s.path} "${x.key}"`, before: x.before === undefined ? '(unset)' : JSON.stringify(x.before), after: JSON.stringify(x.after) }))
+    case 'docker-restart': {
+      const out: Change[] = [{ what: 'restart docker', before: s.why.join('; '), after: s.target }]
+      const again = s.containers.filter((c) => !c.autoRemove)
+      const hasPolicy = (c: { restart: string }) => c.restart !== '' && c.restart !== 'no'
+      if (again.length)
+        out.push({
+          what: s.liveRestore ? 'containers stopped for the restart (live-restore would keep the old network) and started again' : 'containers running again after the restart',
+          after: again.map((c) => `${c.name}${s.liveRestore || !hasPolicy(c) ? ' (docker start)' : ''}`).join(', '),
+        })
+      const lost = s.containers.filter((c) => c.autoRemove)
+      if (lost.length) out.push({ what: 'containers docker removes on restart (started with --rm)', before: lost.map((c) => c.name).join(', '), after: '' })
+      return out
+    }
     case 'fdb':
       if (s.quiet) return []
       return [{ what: `fdb ${s.dev}: ${s.op === 'append' ? 'add' : 'remove'} ${s.mac === ZERO_MAC ? 'peer' : `${s.mac} dst`} ${s.dst}` }]
@@ -99,8 +115,15 @@ export function applyStep(s: Step): Command {
     }
     case 'fdb':
       return { script: argv(['bridge', 'fdb', s.op, s.mac, 'dev', s.dev, 'dst', s.dst]) }
+    case 'docker-daemon':
+      return { script: sh`mkdir -p /etc/docker && ` + restoreFileScript(s.path, Buffer.from(s.content), s.mode, s.owner) }
+    case 'docker-restart':
+      return { script: `{ ${restartDockerScript(s.manager, restartIds(s), { liveRestore: s.liveRestore })}; }` }
   }
 }
+
+/** The containers a restart brings back: those that ran, but not --rm ones (docker removed them). */
+const restartIds = (s: DockerRestartStep) => s.containers.filter((c) => !c.autoRemove).map((c) => c.id)
 
 /** The exact inverse of a step, from what it recorded before; null when it leaves nothing to undo. */
 export function undoStep(s: Step): Undo | null {
@@ -139,7 +162,37 @@ export function undoStep(s: Step): Undo | null {
       if (s.fresh) return null
       if (s.op === 'append') return { description: `fdb ${s.dev}: remove ${s.dst}`, script: `${argv(['bridge', 'fdb', 'del', s.mac, 'dev', s.dev, 'dst', s.dst])} 2>/dev/null || true` }
       return { description: `fdb ${s.dev}: add ${s.dst} back`, script: argv(['bridge', 'fdb', 'append', s.mac, 'dev', s.dev, 'dst', s.dst]) }
+    case 'docker-daemon':
+      return s.undoneByRestart ? null : fileUndo(s.path, s.before)
+    case 'docker-restart':
+      return dockerRestartUndo(s)
   }
+}
+
+/**
+ * dockerd keeps the default bridge's subnet (and MTU) in its network store and, without a bip in
+ * daemon.json, reuses it: the old file alone would leave docker0 on the new subnet. So first restart with
+ * the old values pinned in the file (the store takes them), then restore the file byte-exact and restart
+ * (or stop docker, when it was not running); docker0 gets its old MAC back.
+ */
+function dockerRestartUndo(s: DockerRestartStep): Undo | null {
+  const u = s.undo
+  if (!u) return null
+  const fu = fileUndo(u.path, u.file)
+  if (!fu) return null
+  const steps: string[] = []
+  const desc: string[] = []
+  if (u.pinned) {
+    steps.push(restoreFileScript(u.path, Buffer.from(u.pinned.content), u.pinned.mode, u.pinned.owner), `{ ${restartDockerScript(s.manager, [], { liveRestore: s.liveRestore })}; } >/dev/null`)
+    desc.push(u.pinned.text)
+  }
+  steps.push(fu.script, `{ ${restartDockerScript(s.manager, restartIds(s), { stopOnly: !u.dockerWasUp, liveRestore: s.liveRestore })}; }`)
+  desc.push(fu.description, u.dockerWasUp ? 'restart docker and start the containers that were running' : 'stop docker (it was not running)')
+  if (u.docker0Mac && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(u.docker0Mac)) {
+    steps.push(sh`{ [ ! -e /sys/class/net/docker0 ] || [ "$(cat /sys/class/net/docker0/address)" = ${u.docker0Mac} ] || ip link set dev docker0 address ${u.docker0Mac}; }`)
+    desc.push(`docker0 MAC ${u.docker0Mac}`)
+  }
+  return { description: desc.join('; '), script: steps.join(' && ') }
 }
 
 /** Commands that rebuild a vxlan device as it was read (its address, parameters, peers, master, state). */

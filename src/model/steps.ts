@@ -9,6 +9,7 @@ import type { FileState } from '../engine/taskkit.ts'
 import type { ChainPlan, ChainSpec, IptVariant } from '../facts/iptables.ts'
 import type { RouteJson } from '../facts/routes.ts'
 import type { VxlanInfo } from './link.ts'
+import type { RunningContainer, ServiceManager } from './docker.ts'
 
 /** A kernel parameter at runtime (/proc/sys). */
 export interface SysctlStep {
@@ -110,5 +111,40 @@ export interface FdbStep {
   quiet?: boolean
 }
 
-export type Step = SysctlStep | FileStep | RouteStep | IptablesChainStep | VxlanCreateStep | LinkSetStep | FdbStep
+/** Settings of docker's daemon.json (the file rewritten with every other key kept). */
+export interface DockerDaemonStep {
+  kind: 'docker-daemon'
+  path: string
+  settings: Array<{ key: string; before?: unknown; after: unknown }>
+  content: string
+  mode: string
+  owner?: string
+  before: FileState
+  /** A docker-restart step of the same plan undoes it (the old file alone would not bring the old daemon back). */
+  undoneByRestart?: boolean
+}
+
+/** Restart docker so the running daemon takes its configuration; the containers that ran run again. */
+export interface DockerRestartStep {
+  kind: 'docker-restart'
+  manager: ServiceManager
+  /** What differs in the running daemon. */
+  why: string[]
+  /** What it runs with afterwards, for the diff. */
+  target: string
+  /** Running before the restart. */
+  containers: RunningContainer[]
+  liveRestore: boolean
+  /** Present when the daemon's file changed in the same plan (otherwise restarting again would give the same). */
+  undo?: {
+    path: string
+    file: FileState
+    /** The old values written into the file for one restart first (dockerd keeps the default bridge in its store). */
+    pinned?: { content: string; mode: string; owner?: string; text: string }
+    dockerWasUp: boolean
+    docker0Mac?: string
+  }
+}
+
+export type Step = SysctlStep | FileStep | RouteStep | IptablesChainStep | VxlanCreateStep | LinkSetStep | FdbStep | DockerDaemonStep | DockerRestartStep
 export type StepKind = Step['kind']

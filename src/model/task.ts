@@ -33,9 +33,23 @@ export interface PlannedDef<A, F> {
   applying(args: A, steps: Step[]): string
   /** Data the task reports (for `register`), from the plan applied. */
   data?(args: A, facts: F, steps: Step[]): Record<string, unknown>
+  /**
+   * A read run right after the last apply command, in the same round trip, and what it means: the
+   * outcome (failed with a message when the host did not end up as planned). Without it, apply reports
+   * `data`.
+   */
+  verify?(args: A, facts: F, steps: Step[], host: string): Verify<any> | null
   readAhead?: boolean
   risky?: boolean
 }
+
+export interface Verify<V> {
+  reader: Reader<V>
+  check(v: V): ApplyOutcome
+}
+
+/** A Verify with the check's argument typed from the reader. */
+export const verifyWith = <V>(reader: Reader<V>, check: (v: V) => ApplyOutcome): Verify<V> => ({ reader, check })
 
 export function plannedTask<A, F>(def: PlannedDef<A, F>): Task<Planned<F>> {
   const resource: Resource<Planned<F>> = {
@@ -58,8 +72,14 @@ export function plannedTask<A, F>(def: PlannedDef<A, F>): Task<Planned<F>> {
     undo: (s) => undoPlan(s.steps),
     async apply(ctx, s): Promise<ApplyOutcome> {
       const args = def.parseArgs()
-      for (const c of applyCommands(s.steps)) {
-        mustSucceed(await ctx.run(c.script, c.stdin !== undefined ? { stdin: c.stdin } : {}), def.applying(args, s.steps))
+      const cmds = applyCommands(s.steps)
+      const verify = def.verify?.(args, s.facts, s.steps, ctx.host.name) ?? null
+      for (const [i, c] of cmds.entries()) {
+        const last = i === cmds.length - 1
+        // The check reads in the same round trip as the last change (its sections after the change's output).
+        const script = last && verify ? `${c.script} && {\n${readScript(verify.reader)}\n}` : c.script
+        const r = mustSucceed(await ctx.run(script, c.stdin !== undefined ? { stdin: c.stdin } : {}), def.applying(args, s.steps))
+        if (last && verify) return verify.check(parseRead(verify.reader, r, `checking ${def.name}`))
       }
       return def.data ? { data: def.data(args, s.facts, s.steps) } : {}
     },

@@ -11,13 +11,34 @@
  * Undo: daemon.json byte-exact as it was (or removed when it did not exist), docker restarted, and the
  * containers that were running before are running again.
  */
-import { sh } from '../net/shell.ts'
 import { hostCidr4, int, mtu as mtuArg, network4 } from '../net/validate.ts'
 import { networkOf, overlaps, parseCidr4, type Cidr4 } from '../net/ip.ts'
-import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
-import { fileUndo, mustSucceed, parseFileState, readFileScript, restoreFileScript, SECTION, sectionMark, splitSections, type FileState } from '../engine/taskkit.ts'
+import { ArgError, TaskFailed } from '../errors.ts'
+import type { ApplyOutcome, Task } from '../engine/types.ts'
+import type { FileState } from '../engine/taskkit.ts'
+import type { RouteJson } from '../facts/routes.ts'
+import {
+  bridgeAfterReader,
+  containersRunningReader,
+  DAEMON_JSON,
+  defaultBridgeReader,
+  dockerdPidReader,
+  dockerdReader,
+  formatDaemonJson,
+  restartedReader,
+  runningContainersReader,
+  serviceManagerReader,
+  type DefaultBridge,
+  type RunningContainer,
+  type ServiceManager,
+} from '../model/docker.ts'
+import { fileReader, linkReader, routesReader } from '../model/facts.ts'
+import type { Link } from '../model/link.ts'
+import { compose, mapReader, type Reader } from '../model/read.ts'
+import type { DockerRestartStep, Step } from '../model/steps.ts'
+import { plannedTask, verifyWith, type Planned } from '../model/task.ts'
 
-export const DAEMON_JSON = '/etc/docker/daemon.json'
+export { DAEMON_JSON, formatDaemonJson, restartDockerScript, type RunningContainer, type ServiceManager } from '../model/docker.ts'
 
 export interface AddressPool {
   /** A network: '10.200.0.0/16'. */
@@ -35,113 +56,57 @@ export interface DockerBipArgs {
   defaultAddressPools?: AddressPool[]
 }
 
-export type ServiceManager = 'systemctl' | 'service'
-
-/** A container that was running when the state was read. */
-export interface RunningContainer {
-  id: string
-  name: string
-  /** '' or 'no' when it has no restart policy. */
-  restart: string
-  /** Started with --rm: dockerd removes it when it stops it, so it cannot come back. */
-  autoRemove: boolean
-}
-
-export interface DockerBipState {
-  daemonJson: FileState
-  /** daemon.json parsed ({} when absent). */
-  config: Record<string, unknown>
-  /** Whether dockerd answered. */
-  dockerUp: boolean
-  /** What the running dockerd uses for the default bridge (from `docker network inspect bridge`). */
-  running: { subnet?: string; gateway?: string; mtu?: number }
-  /** docker0's IPv4 addresses ('172.17.0.1/16'). */
-  docker0: string[]
-  /** docker0's MAC: dockerd recreates docker0 (new random MAC) when default-address-pools are set. */
-  docker0Mac?: string
-  routes: Array<{ dst: string; dev?: string; gateway?: string; protocol?: string }>
-  containers: RunningContainer[]
-  manager: ServiceManager
-  dockerdPid?: number
-  dockerdArgs: string[]
-}
-
-/** After a restart: what the script printed back. */
-interface Verified {
-  docker0: string[]
-  subnet?: string
-  gateway?: string
+/** The arguments checked and typed. */
+export interface DockerBip {
+  bip: string
+  cidr: Cidr4
   mtu?: number
-  pid?: number
-  running: Map<string, boolean>
-  started: string[]
-  gone: string[]
+  pools?: AddressPool[]
 }
 
-/** Running containers as "id name restartpolicy autoremove" lines; "docker-down" when dockerd does not answer. */
-export const RUNNING_CONTAINERS_SCRIPT =
-  `if ids=$(docker ps -q --no-trunc 2>/dev/null); then ` +
-  `if [ -n "$ids" ]; then docker inspect --format '{{.Id}} {{.Name}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.AutoRemove}}' $ids || exit 3; fi; ` +
-  `else echo docker-down; fi`
-
-/** 'systemctl' or 'service' (the lab has a systemctl stand-in; hosts without systemd have `service`). */
-export const SERVICE_MANAGER_SCRIPT =
-  `if command -v systemctl >/dev/null 2>&1; then echo systemctl; elif command -v service >/dev/null 2>&1; then echo service; else echo none; fi`
-
-/** dockerd's PID then its argv, one word a line. */
-export const DOCKERD_SCRIPT =
-  `p=$(cat /run/docker.pid 2>/dev/null || cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd 2>/dev/null); ` +
-  `if [ -n "$p" ] && [ -r "/proc/$p/cmdline" ]; then echo "$p"; tr '\\0' '\\n' < "/proc/$p/cmdline"; fi; true`
-
-export function parseRunning(out: string): { up: boolean; containers: RunningContainer[] } {
-  const lines = out.split('\n').map((l) => l.trim()).filter(Boolean)
-  if (lines.includes('docker-down')) return { up: false, containers: [] }
-  return {
-    up: true,
-    containers: lines.map((l) => {
-      const [id, name, restart, autoRemove] = l.split(' ')
-      return { id, name: (name ?? '').replace(/^\//, ''), restart: restart ?? '', autoRemove: autoRemove === 'true' }
-    }),
+export function parseDockerBipArgs(args: DockerBipArgs): DockerBip {
+  const bip = hostCidr4('dockerBip.bip', args.bip)
+  if (bip.prefix < 8 || bip.prefix > 30) throw new ArgError('dockerBip.bip', 'a host address with a prefix from /8 to /30, e.g. 10.1.1.1/24', args.bip)
+  if (args.mtu !== undefined) mtuArg('dockerBip.mtu', args.mtu)
+  let pools: AddressPool[] | undefined
+  if (args.defaultAddressPools !== undefined) {
+    if (!Array.isArray(args.defaultAddressPools) || args.defaultAddressPools.length === 0)
+      throw new ArgError('dockerBip.defaultAddressPools', "a non-empty array like [{ base: '10.200.0.0/16', size: 24 }]", args.defaultAddressPools)
+    pools = args.defaultAddressPools.map((p, i) => {
+      const v = `dockerBip.defaultAddressPools[${i}]`
+      if (!p || typeof p !== 'object') throw new ArgError(v, "{ base: '10.200.0.0/16', size: 24 }", p)
+      const base = network4(`${v}.base`, p.base)
+      const size = int(`${v}.size`, p.size, Math.max(base.prefix, 8), 30)
+      if (overlaps(base, bip)) throw new ArgError(`${v}.base`, `a pool that does not overlap dockerBip.bip ${args.bip}`, p.base)
+      return { base: networkOf(base), size }
+    })
   }
+  return { bip: args.bip, cidr: bip, ...(args.mtu !== undefined ? { mtu: Number(args.mtu) } : {}), ...(pools ? { pools } : {}) }
 }
 
-const hasPolicy = (c: RunningContainer) => c.restart !== '' && c.restart !== 'no'
-/** live-restore on: in daemon.json or on dockerd's command line. */
-const liveRestore = (s: DockerBipState): boolean =>
-  s.config['live-restore'] === true || s.dockerdArgs.some((w) => w === '--live-restore' || w === '--live-restore=true')
-
-/**
- * Restart docker (or only stop it), wait until it answers, then `docker start` every container of `ids`
- * that is not running (dockerd brings back only those with a restart policy). Prints the ids it started,
- * a section mark, the ids that no longer exist. POSIX sh; runs in undo scripts without the controller.
- *
- * With live-restore, dockerd keeps running containers across the restart and then keeps the old network
- * configuration too ("There are old running containers, the network config will not take affect"): the
- * running containers are stopped first and started again afterwards.
- */
-export function restartDockerScript(manager: ServiceManager, ids: string[], o: { stopOnly?: boolean; liveRestore?: boolean } = {}): string {
-  const svc = (action: string) => (manager === 'systemctl' ? sh`systemctl ${action} docker` : sh`service docker ${action}`)
-  const must = (action: string) => `${svc(action)} >&2 || { echo "orch: docker ${action} failed" >&2; exit 5; }`
-  if (o.stopOnly) return must('stop')
-  const stopFirst = o.liveRestore
-    ? `orch_live=$(docker ps -q --no-trunc 2>/dev/null); if [ -n "$orch_live" ]; then docker stop $orch_live >/dev/null || { echo "orch: stopping the containers before the restart failed" >&2; exit 5; }; fi; `
-    : 'orch_live=; '
-  return (
-    stopFirst +
-    `${must('restart')}; ` +
-    `i=0; until docker info >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 600 ]; then echo "orch: docker does not answer 60 s after the restart" >&2; exit 6; fi; sleep 0.1; done; ` +
-    `orch_started=; orch_gone=; ` +
-    `for c in ${ids.length ? sh`${ids}` : ''} $orch_live; do ` +
-    `case " $orch_started $orch_gone " in *" $c "*) continue ;; esac; ` +
-    `if s=$(docker inspect --format '{{.State.Running}}' "$c" 2>/dev/null); then ` +
-    `if [ "$s" != true ] && docker start "$c" >/dev/null; then orch_started="$orch_started $c"; fi; ` +
-    `else orch_gone="$orch_gone $c"; fi; done; ` +
-    `echo "$orch_started"; ${sectionMark}; echo "$orch_gone"`
-  )
+export interface DockerBipFacts {
+  daemonJson: FileState
+  bridge: DefaultBridge | null
+  docker0: Link | null
+  routes: RouteJson[]
+  containers: RunningContainer[] | null
+  manager: ServiceManager | null
+  dockerd: { pid: number; args: string[] } | null
 }
 
-/** JSON as daemon.json is usually written: 2-space indent, trailing newline. */
-export const formatDaemonJson = (o: Record<string, unknown>): string => JSON.stringify(o, null, 2) + '\n'
+/** One round trip: daemon.json, the running default bridge, docker0, the main table, running containers, the service manager, dockerd's argv. */
+export function dockerBipFacts(): Reader<DockerBipFacts> {
+  const r = compose({
+    daemonJson: fileReader(DAEMON_JSON),
+    bridge: defaultBridgeReader(),
+    docker0: linkReader('docker0', { addresses: true }),
+    routes: routesReader(4, 254),
+    containers: runningContainersReader(),
+    manager: serviceManagerReader(),
+    dockerd: dockerdReader(),
+  })
+  return mapReader(r, (f) => f as DockerBipFacts)
+}
 
 function deepEqual(a: unknown, b: unknown): boolean {
   return JSON.stringify(canon(a)) === JSON.stringify(canon(b))
@@ -152,294 +117,152 @@ function canon(v: unknown): unknown {
   return v
 }
 
-function addrsOf(ipAddrJson: unknown): string[] {
-  if (!Array.isArray(ipAddrJson)) return []
-  const out: string[] = []
-  for (const l of ipAddrJson as Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number }> }>)
-    for (const a of l.addr_info ?? []) if (a.family === 'inet') out.push(`${a.local}/${a.prefixlen}`)
-  return out
-}
+const v4Addresses = (l: Link | null | undefined): string[] => (l?.addresses ?? []).filter((x) => x.family === 4).map((x) => `${x.address}/${x.prefixlen}`)
 
-function parseJson<T>(text: string, what: string): T {
+/** daemon.json parsed ({} when absent or empty). */
+export function daemonConfig(f: FileState, host: string): Record<string, unknown> {
+  if (f.kind !== 'file' && f.kind !== 'absent') throw new TaskFailed(`${DAEMON_JSON} is not a regular file (${f.kind})`)
+  if (f.kind !== 'file' || f.content.toString('utf8').trim() === '') return {}
+  let parsed: unknown
   try {
-    return JSON.parse(text) as T
-  } catch {
-    throw new TaskFailed(`unexpected output from ${what}: ${text.trim().slice(0, 200)}`)
+    parsed = JSON.parse(f.content.toString('utf8'))
+  } catch (e) {
+    throw new TaskFailed(`${DAEMON_JSON} on ${host} is not valid JSON (${(e as Error).message}): fix it by hand first, dockerd would not start with it either`)
   }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TaskFailed(`${DAEMON_JSON} on ${host} is not a JSON object`)
+  return parsed as Record<string, unknown>
 }
 
-const routeText = (r: DockerBipState['routes'][number]) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`
+/** live-restore on: in daemon.json or on dockerd's command line. */
+const liveRestore = (config: Record<string, unknown>, f: DockerBipFacts): boolean =>
+  config['live-restore'] === true || (f.dockerd?.args ?? []).some((w) => w === '--live-restore' || w === '--live-restore=true')
 
-export function dockerBip(bip: string, opts?: Omit<DockerBipArgs, 'bip'>): Task<DockerBipState>
-export function dockerBip(args: DockerBipArgs): Task<DockerBipState>
-export function dockerBip(a: string | DockerBipArgs, o?: Omit<DockerBipArgs, 'bip'>): Task<DockerBipState> {
-  const args: DockerBipArgs = typeof a === 'string' ? { ...(o ?? {}), bip: a } : (a ?? ({} as DockerBipArgs))
-  let bip: Cidr4
-  let pools: AddressPool[] | undefined
+/** Pure: facts + arguments → a docker-daemon step (keys that differ) and a docker-restart step (when the running daemon differs). */
+export function planDockerBip(f: DockerBipFacts, a: DockerBip, host: string): Step[] {
+  const config = daemonConfig(f.daemonJson, host)
+  if (!f.manager) throw new TaskFailed(`no service manager on ${host} to restart docker (neither systemctl nor service)`)
+  const subnet = networkOf(a.cidr)
+  const gateway = a.cidr.address
+  // Host state that makes the change impossible or dangerous: refuse before touching anything.
+  for (const r of f.routes) {
+    if (r.dst === 'default' || r.dev === 'docker0') continue
+    const c = parseCidr4(r.dst.includes('/') ? r.dst : `${r.dst}/32`)
+    if (c && overlaps(c, a.cidr)) {
+      const text = `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`
+      throw new TaskFailed(`dockerBip.bip ${a.bip} (${subnet}) overlaps the route "${text}" on ${host}: pick a docker0 subnet that no route of the host covers`)
+    }
+  }
+  const argv = f.dockerd?.args ?? []
+  for (const w of argv.filter((x) => /^--(bip|mtu|default-address-pool|config-file)(=|$)/.test(x))) {
+    const [flag, val] = w.split('=')
+    if (flag === '--config-file') {
+      const path = val ?? argv[argv.indexOf(w) + 1]
+      if (path !== DAEMON_JSON) throw new TaskFailed(`dockerd on ${host} reads its configuration from ${path} (--config-file), not ${DAEMON_JSON}`)
+      continue
+    }
+    const key = flag === '--default-address-pool' ? 'defaultAddressPools' : flag.slice(2)
+    if (key === 'bip' || (key === 'mtu' && a.mtu !== undefined) || (key === 'defaultAddressPools' && a.pools))
+      throw new TaskFailed(`dockerd on ${host} is started with ${flag} on its command line: with the same setting in ${DAEMON_JSON} it would refuse to start; remove the flag from its service first`)
+  }
 
   /** The keys this task owns, in the order they are appended to daemon.json. */
-  const wanted = (): Record<string, unknown> => {
-    const w: Record<string, unknown> = { bip: args.bip }
-    if (args.mtu !== undefined) w.mtu = Number(args.mtu)
-    if (pools) w['default-address-pools'] = pools
-    return w
-  }
-  const merged = (s: DockerBipState): Record<string, unknown> => ({ ...s.config, ...wanted() })
-  const gatewayOf = () => bip.address
-  const subnetOf = () => networkOf(bip)
+  const want: Record<string, unknown> = { bip: a.bip, ...(a.mtu !== undefined ? { mtu: a.mtu } : {}), ...(a.pools ? { 'default-address-pools': a.pools } : {}) }
+  const settings = Object.entries(want)
+    .filter(([k, v]) => !deepEqual(config[k], v))
+    .map(([key, after]) => ({ key, ...(config[key] !== undefined ? { before: config[key] } : {}), after }))
+  const file = f.daemonJson
+  const mode = file.kind === 'file' ? file.mode : '0644'
+  const owner = file.kind === 'file' ? `${file.uid}:${file.gid}` : undefined
 
+  const dockerUp = f.containers !== null && f.bridge !== null
+  const running = f.bridge ?? {}
+  const docker0 = v4Addresses(f.docker0)
   /** What makes the running dockerd differ from the wanted one: a restart is needed. */
-  const runningDiffers = (s: DockerBipState): string[] => {
-    const why: string[] = []
-    if (!s.dockerUp) why.push('docker is not running')
-    else {
-      if (s.running.subnet !== subnetOf() || s.running.gateway !== gatewayOf()) why.push(`default bridge ${s.running.gateway ?? '?'} in ${s.running.subnet ?? '?'}`)
-      if (args.mtu !== undefined && s.running.mtu !== Number(args.mtu)) why.push(`mtu ${s.running.mtu ?? '?'}`)
+  const why: string[] = []
+  if (!dockerUp) why.push('docker is not running')
+  else {
+    if (running.subnet !== subnet || running.gateway !== gateway) why.push(`default bridge ${running.gateway ?? '?'} in ${running.subnet ?? '?'}`)
+    if (a.mtu !== undefined && running.mtu !== a.mtu) why.push(`mtu ${running.mtu ?? '?'}`)
+  }
+  if (!docker0.includes(a.bip)) why.push(`docker0 has ${docker0.join(', ') || 'no IPv4 address'}`)
+  // dockerd does not show its address pools: a change in the file is the only sign.
+  if (a.pools && !deepEqual(config['default-address-pools'], a.pools)) why.push('default-address-pools changed')
+
+  const steps: Step[] = []
+  if (settings.length)
+    steps.push({ kind: 'docker-daemon', path: DAEMON_JSON, settings, content: formatDaemonJson({ ...config, ...want }), mode, ...(owner ? { owner } : {}), before: file, ...(why.length ? { undoneByRestart: true } : {}) })
+  if (why.length) {
+    const live = liveRestore(config, f)
+    const restart: DockerRestartStep = {
+      kind: 'docker-restart',
+      manager: f.manager,
+      why,
+      target: `docker0 ${a.bip}${a.mtu !== undefined ? `, mtu ${a.mtu}` : ''}`,
+      containers: f.containers ?? [],
+      liveRestore: live,
     }
-    if (!s.docker0.includes(args.bip)) why.push(`docker0 has ${s.docker0.join(', ') || 'no IPv4 address'}`)
-    // dockerd does not show its address pools: a change in the file is the only sign.
-    if (pools && !deepEqual(s.config['default-address-pools'], pools)) why.push('default-address-pools changed')
-    return why
-  }
-
-  const resource: Resource<DockerBipState> = {
-    module: 'dockerBip',
-    name: `dockerBip ${typeof a === 'string' ? a : args.bip}`,
-    validate() {
-      bip = hostCidr4('dockerBip.bip', args.bip)
-      if (bip.prefix < 8 || bip.prefix > 30) throw new ArgError('dockerBip.bip', 'a host address with a prefix from /8 to /30, e.g. 10.1.1.1/24', args.bip)
-      if (args.mtu !== undefined) mtuArg('dockerBip.mtu', args.mtu)
-      if (args.defaultAddressPools !== undefined) {
-        if (!Array.isArray(args.defaultAddressPools) || args.defaultAddressPools.length === 0)
-          throw new ArgError('dockerBip.defaultAddressPools', "a non-empty array like [{ base: '10.200.0.0/16', size: 24 }]", args.defaultAddressPools)
-        pools = args.defaultAddressPools.map((p, i) => {
-          const v = `dockerBip.defaultAddressPools[${i}]`
-          if (!p || typeof p !== 'object') throw new ArgError(v, "{ base: '10.200.0.0/16', size: 24 }", p)
-          const base = network4(`${v}.base`, p.base)
-          const size = int(`${v}.size`, p.size, Math.max(base.prefix, 8), 30)
-          if (overlaps(base, bip)) throw new ArgError(`${v}.base`, `a pool that does not overlap dockerBip.bip ${args.bip}`, p.base)
-          return { base: networkOf(base), size }
-        })
-      }
-    },
-    async read(ctx) {
-      const script = [
-        readFileScript(DAEMON_JSON),
-        sectionMark,
-        `docker network inspect --format '{{json .IPAM.Config}} {{index .Options "com.docker.network.driver.mtu"}}' bridge 2>/dev/null || echo down`,
-        sectionMark,
-        `ip -j addr show dev docker0 2>/dev/null || echo '[]'`,
-        sectionMark,
-        `ip -j -4 route show table main`,
-        sectionMark,
-        RUNNING_CONTAINERS_SCRIPT,
-        sectionMark,
-        SERVICE_MANAGER_SCRIPT,
-        sectionMark,
-        DOCKERD_SCRIPT,
-      ].join('\n')
-      const r = mustSucceed(await ctx.run(script), 'reading docker state')
-      const parts = splitSections(r.stdout)
-      if (parts.length !== 7) throw new TaskFailed(`unexpected output reading docker state on ${ctx.host.name}`, { stdout: r.stdout, stderr: r.stderr })
-      const [fileOut, bridgeOut, docker0Out, routesOut, psOut, mgrOut, pidOut] = parts
-      const daemonJson = parseFileState(fileOut, DAEMON_JSON)
-      if (daemonJson.kind !== 'file' && daemonJson.kind !== 'absent') throw new TaskFailed(`${DAEMON_JSON} is not a regular file (${daemonJson.kind})`)
-      let config: Record<string, unknown> = {}
-      if (daemonJson.kind === 'file' && daemonJson.content.toString('utf8').trim() !== '') {
-        let parsed: unknown
-        try {
-          parsed = JSON.parse(daemonJson.content.toString('utf8'))
-        } catch (e) {
-          throw new TaskFailed(`${DAEMON_JSON} on ${ctx.host.name} is not valid JSON (${(e as Error).message}): fix it by hand first, dockerd would not start with it either`)
-        }
-        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new TaskFailed(`${DAEMON_JSON} on ${ctx.host.name} is not a JSON object`)
-        config = parsed as Record<string, unknown>
-      }
-      const running: DockerBipState['running'] = {}
-      const b = bridgeOut.trim()
-      if (b !== 'down' && b !== '') {
-        const sp = b.indexOf(' ')
-        const cfg = parseJson<Array<{ Subnet?: string; Gateway?: string }> | null>(sp < 0 ? b : b.slice(0, sp), 'docker network inspect bridge') ?? []
-        const v4 = cfg.find((c) => parseCidr4(c.Subnet))
-        running.subnet = v4?.Subnet
-        running.gateway = v4?.Gateway
-        const m = sp < 0 ? '' : b.slice(sp + 1).trim()
-        if (/^\d+$/.test(m)) running.mtu = Number(m)
-      }
-      const ps = parseRunning(psOut)
-      const mgr = mgrOut.trim()
-      if (mgr !== 'systemctl' && mgr !== 'service') throw new TaskFailed(`no service manager on ${ctx.host.name} to restart docker (neither systemctl nor service)`)
-      const d0 = parseJson<unknown>(docker0Out.trim() || '[]', 'ip -j addr show docker0')
-      const [pid, ...dockerdArgs] = pidOut.split('\n').filter(Boolean)
-      return {
-        daemonJson,
-        config,
-        dockerUp: ps.up && b !== 'down',
-        running,
-        docker0: addrsOf(d0),
-        docker0Mac: Array.isArray(d0) ? (d0 as Array<{ ifname?: string; address?: string }>).find((l) => l?.ifname === 'docker0')?.address : undefined,
-        routes: parseJson<DockerBipState['routes']>(routesOut.trim() || '[]', 'ip -j route'),
-        containers: ps.containers,
-        manager: mgr,
-        dockerdPid: pid ? Number(pid) : undefined,
-        dockerdArgs,
-      }
-    },
-    diff(s, ctx) {
-      // Host state that makes the change impossible or dangerous: refuse before touching anything.
-      for (const r of s.routes) {
-        if (r.dst === 'default' || r.dev === 'docker0') continue
-        const c = parseCidr4(r.dst.includes('/') ? r.dst : `${r.dst}/32`)
-        if (c && overlaps(c, bip))
-          throw new TaskFailed(
-            `dockerBip.bip ${args.bip} (${subnetOf()}) overlaps the route "${routeText(r)}" on ${ctx.host.name}: pick a docker0 subnet that no route of the host covers`,
-          )
-      }
-      const flags = s.dockerdArgs.filter((w) => /^--(bip|mtu|default-address-pool|config-file)(=|$)/.test(w))
-      for (const f of flags) {
-        const [flag, val] = f.split('=')
-        if (flag === '--config-file') {
-          const path = val ?? s.dockerdArgs[s.dockerdArgs.indexOf(f) + 1]
-          if (path !== DAEMON_JSON) throw new TaskFailed(`dockerd on ${ctx.host.name} reads its configuration from ${path} (--config-file), not ${DAEMON_JSON}`)
-          continue
-        }
-        const key = flag === '--default-address-pool' ? 'defaultAddressPools' : flag.slice(2)
-        if (key === 'bip' || (key === 'mtu' && args.mtu !== undefined) || (key === 'defaultAddressPools' && pools))
-          throw new TaskFailed(
-            `dockerd on ${ctx.host.name} is started with ${flag} on its command line: with the same setting in ${DAEMON_JSON} it would refuse to start; remove the flag from its service first`,
-          )
-      }
-
-      const out: Change[] = []
-      const want = wanted()
-      for (const [k, v] of Object.entries(want)) {
-        if (!deepEqual(s.config[k], v))
-          out.push({ what: `${DAEMON_JSON} "${k}"`, before: s.config[k] === undefined ? '(unset)' : JSON.stringify(s.config[k]), after: JSON.stringify(v) })
-      }
-      const why = runningDiffers(s)
-      if (why.length) {
-        out.push({ what: 'restart docker', before: why.join('; '), after: `docker0 ${args.bip}${args.mtu !== undefined ? `, mtu ${args.mtu}` : ''}` })
-        const again = s.containers.filter((c) => !c.autoRemove)
-        const live = liveRestore(s)
-        if (again.length)
-          out.push({
-            what: live ? 'containers stopped for the restart (live-restore would keep the old network) and started again' : 'containers running again after the restart',
-            after: again.map((c) => `${c.name}${live || !hasPolicy(c) ? ' (docker start)' : ''}`).join(', '),
-          })
-        const lost = s.containers.filter((c) => c.autoRemove)
-        if (lost.length) out.push({ what: 'containers docker removes on restart (started with --rm)', before: lost.map((c) => c.name).join(', '), after: '' })
-      }
-      return out
-    },
-    undo(s, changes): Undo | null {
-      const fileChanged = changes.some((c) => c.what.startsWith(DAEMON_JSON))
-      if (!fileChanged) return null // the file already asked for this: restarting again would give the same
-      const fu = fileUndo(DAEMON_JSON, s.daemonJson)!
-      // No restart happened (dockerd already ran with these values): putting the file back is the inverse.
-      if (!changes.some((c) => c.what === 'restart docker')) return fu
-      const live = liveRestore(s)
-      const ids = s.containers.filter((c) => !c.autoRemove).map((c) => c.id)
-      // dockerd keeps the default bridge's subnet (and MTU) in its network store and, without a bip in
-      // daemon.json, reuses it: the old file alone would leave docker0 on the new subnet. So first restart
-      // with the old values pinned in the file (the store takes them), then restore the file byte-exact.
-      const pinned: Record<string, unknown> = { ...s.config }
-      const oldBip = s.running.gateway && s.running.subnet ? `${s.running.gateway}/${s.running.subnet.split('/')[1]}` : s.docker0[0]
+    if (settings.length) {
+      const pinned: Record<string, unknown> = { ...config }
+      const oldBip = running.gateway && running.subnet ? `${running.gateway}/${running.subnet.split('/')[1]}` : docker0[0]
       if (pinned.bip === undefined && oldBip) pinned.bip = oldBip
-      if (args.mtu !== undefined && pinned.mtu === undefined && s.running.mtu !== undefined) pinned.mtu = s.running.mtu
-      const steps: string[] = []
-      const desc: string[] = []
-      if (!deepEqual(pinned, s.config)) {
-        const mode = s.daemonJson.kind === 'file' ? s.daemonJson.mode : '0644'
-        const owner = s.daemonJson.kind === 'file' ? `${s.daemonJson.uid}:${s.daemonJson.gid}` : undefined
-        steps.push(restoreFileScript(DAEMON_JSON, Buffer.from(formatDaemonJson(pinned)), mode, owner), `{ ${restartDockerScript(s.manager, [], { liveRestore: live })}; } >/dev/null`)
-        desc.push(`restart docker with bip ${String(pinned.bip)}${pinned.mtu !== s.config.mtu ? ` and mtu ${String(pinned.mtu)}` : ''} pinned`)
+      if (a.mtu !== undefined && pinned.mtu === undefined && running.mtu !== undefined) pinned.mtu = running.mtu
+      restart.undo = {
+        path: DAEMON_JSON,
+        file,
+        ...(deepEqual(pinned, config)
+          ? {}
+          : { pinned: { content: formatDaemonJson(pinned), mode, ...(owner ? { owner } : {}), text: `restart docker with bip ${String(pinned.bip)}${pinned.mtu !== config.mtu ? ` and mtu ${String(pinned.mtu)}` : ''} pinned` } }),
+        dockerWasUp: dockerUp,
+        ...(f.docker0?.mac ? { docker0Mac: f.docker0.mac } : {}),
       }
-      steps.push(fu.script, `{ ${restartDockerScript(s.manager, ids, { stopOnly: !s.dockerUp, liveRestore: live })}; }`)
-      desc.push(fu.description, s.dockerUp ? 'restart docker and start the containers that were running' : 'stop docker (it was not running)')
-      if (s.docker0Mac && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s.docker0Mac)) {
-        steps.push(sh`{ [ ! -e /sys/class/net/docker0 ] || [ "$(cat /sys/class/net/docker0/address)" = ${s.docker0Mac} ] || ip link set dev docker0 address ${s.docker0Mac}; }`)
-        desc.push(`docker0 MAC ${s.docker0Mac}`)
-      }
-      return { description: desc.join('; '), script: steps.join(' && ') }
-    },
-    async apply(ctx, s, changes) {
-      const fileChanged = changes.some((c) => c.what.startsWith(DAEMON_JSON))
-      const restart = changes.some((c) => c.what === 'restart docker')
-      const ids = s.containers.filter((c) => !c.autoRemove).map((c) => c.id)
-      const parts: string[] = []
-      if (fileChanged) {
-        const mode = s.daemonJson.kind === 'file' ? s.daemonJson.mode : '0644'
-        const owner = s.daemonJson.kind === 'file' ? `${s.daemonJson.uid}:${s.daemonJson.gid}` : undefined
-        parts.push(sh`mkdir -p /etc/docker`, restoreFileScript(DAEMON_JSON, Buffer.from(formatDaemonJson(merged(s))), mode, owner))
-      }
-      if (!restart) {
-        mustSucceed(await ctx.run(parts.join(' && ')), `writing ${DAEMON_JSON}`)
-        return { data: { restarted: false, bip: args.bip } }
-      }
-      const verify = [
-        `docker network inspect --format '{{json .IPAM.Config}} {{index .Options "com.docker.network.driver.mtu"}}' bridge`,
-        `ip -j addr show dev docker0`,
-        `cat /run/docker.pid 2>/dev/null || cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd || echo 0`,
-        ids.length ? sh`docker inspect --format '{{.Id}} {{.State.Running}}' ${ids} 2>/dev/null; true` : 'true',
-      ]
-      const script = [...parts, `{ ${restartDockerScript(s.manager, ids, { liveRestore: liveRestore(s) })}; }`].join(' && ') + ` && ${sectionMark} && ` + verify.join(` && ${sectionMark} && `)
-      const r = await ctx.run(script)
-      mustSucceed(r, fileChanged ? `writing ${DAEMON_JSON} and restarting docker` : 'restarting docker')
-      const v = parseVerify(r.stdout)
-      const problems: string[] = []
-      if (!v.docker0.includes(args.bip)) problems.push(`docker0 has ${v.docker0.join(', ') || 'no IPv4 address'}, not ${args.bip}`)
-      if (v.subnet !== subnetOf() || v.gateway !== gatewayOf()) problems.push(`dockerd's default bridge is ${v.gateway} in ${v.subnet}`)
-      if (args.mtu !== undefined && v.mtu !== Number(args.mtu)) problems.push(`dockerd's bridge mtu is ${v.mtu}`)
-      const byId = new Map(s.containers.map((c) => [c.id, c.name]))
-      const down = ids.filter((id) => v.running.get(id) !== true && !v.gone.includes(id))
-      if (down.length) problems.push(`containers not running after the restart: ${down.map((id) => byId.get(id)).join(', ')}`)
-      const gone = v.gone.map((id) => byId.get(id) ?? id)
-      const lost = s.containers.filter((c) => c.autoRemove).map((c) => c.name)
-      const notes: string[] = []
-      if (v.started.length) notes.push(`started again: ${v.started.map((id) => byId.get(id) ?? id).join(', ')}`)
-      if (gone.length) notes.push(`removed during the restart: ${gone.join(', ')}`)
-      if (lost.length) notes.push(`removed by docker (--rm): ${lost.join(', ')}`)
-      const data = { restarted: true, bip: args.bip, docker0: v.docker0, dockerdPid: v.pid, startedAgain: v.started.map((id) => byId.get(id) ?? id), removed: [...gone, ...lost] }
-      if (problems.length) return { failed: true, msg: `after the docker restart on ${ctx.host.name}: ${problems.join('; ')}`, data }
-      return { msg: notes.join('; ') || undefined, data }
-    },
+    }
+    steps.push(restart)
   }
-  return task(resource)
+  return steps
 }
 
-function parseVerify(stdout: string): Verified {
-  // restart script: started, gone; then: bridge, docker0, pid, container states.
-  const p = stdout.split(`\n${SECTION}\n`)
-  const [started, gone, bridge, docker0, pid, states] = p.length >= 6 ? p : [...p, ...Array(6 - p.length).fill('')]
-  const b = (bridge ?? '').trim()
-  const sp = b.indexOf(' ')
-  let cfg: Array<{ Subnet?: string; Gateway?: string }> = []
-  try {
-    cfg = JSON.parse(sp < 0 ? b : b.slice(0, sp)) ?? []
-  } catch {
-    /* reported as a mismatch */
-  }
-  const v4 = cfg.find((c) => parseCidr4(c.Subnet))
-  let addrs: string[] = []
-  try {
-    addrs = addrsOf(JSON.parse(docker0.trim() || '[]'))
-  } catch {
-    /* reported as a mismatch */
-  }
-  const running = new Map<string, boolean>()
-  for (const l of (states ?? '').split('\n')) {
-    const [id, st] = l.trim().split(' ')
-    if (id) running.set(id, st === 'true')
-  }
-  const m = sp < 0 ? '' : b.slice(sp + 1).trim()
-  return {
-    started: started.trim().split(/\s+/).filter(Boolean),
-    gone: gone.trim().split(/\s+/).filter(Boolean),
-    subnet: v4?.Subnet,
-    gateway: v4?.Gateway,
-    mtu: /^\d+$/.test(m) ? Number(m) : undefined,
-    docker0: addrs,
-    pid: Number(pid.trim()) || undefined,
-    running,
-  }
+/** After a restart, in the same round trip: the restart's containers, the default bridge, docker0, dockerd's PID, the containers' states. */
+function verifyRestart(a: DockerBip, steps: Step[], host: string) {
+  const restart = steps.find((s): s is DockerRestartStep => s.kind === 'docker-restart')
+  if (!restart) return null
+  const ids = restart.containers.filter((c) => !c.autoRemove).map((c) => c.id)
+  const reader = compose({ restarted: restartedReader(), bridge: bridgeAfterReader(), docker0: linkReader('docker0', { addresses: true }), pid: dockerdPidReader(), states: containersRunningReader(ids) })
+  return verifyWith(reader, (v): ApplyOutcome => {
+      const docker0 = v4Addresses(v.docker0)
+      const problems: string[] = []
+      if (!docker0.includes(a.bip)) problems.push(`docker0 has ${docker0.join(', ') || 'no IPv4 address'}, not ${a.bip}`)
+      if (v.bridge.subnet !== networkOf(a.cidr) || v.bridge.gateway !== a.cidr.address) problems.push(`dockerd's default bridge is ${v.bridge.gateway} in ${v.bridge.subnet}`)
+      if (a.mtu !== undefined && v.bridge.mtu !== a.mtu) problems.push(`dockerd's bridge mtu is ${v.bridge.mtu}`)
+      const byId = new Map(restart.containers.map((c) => [c.id, c.name]))
+      const down = ids.filter((id) => v.states.get(id) !== true && !v.restarted.gone.includes(id))
+      if (down.length) problems.push(`containers not running after the restart: ${down.map((id) => byId.get(id)).join(', ')}`)
+      const gone = v.restarted.gone.map((id) => byId.get(id) ?? id)
+      const lost = restart.containers.filter((c) => c.autoRemove).map((c) => c.name)
+      const started = v.restarted.started.map((id) => byId.get(id) ?? id)
+      const notes: string[] = []
+      if (started.length) notes.push(`started again: ${started.join(', ')}`)
+      if (gone.length) notes.push(`removed during the restart: ${gone.join(', ')}`)
+      if (lost.length) notes.push(`removed by docker (--rm): ${lost.join(', ')}`)
+      const data = { restarted: true, bip: a.bip, docker0, dockerdPid: v.pid || undefined, startedAgain: started, removed: [...gone, ...lost] }
+      if (problems.length) return { failed: true, msg: `after the docker restart on ${host}: ${problems.join('; ')}`, data }
+      return { msg: notes.join('; ') || undefined, data }
+  })
+}
+
+export function dockerBip(bip: string, opts?: Omit<DockerBipArgs, 'bip'>): Task<Planned<DockerBipFacts>>
+export function dockerBip(args: DockerBipArgs): Task<Planned<DockerBipFacts>>
+export function dockerBip(a: string | DockerBipArgs, o?: Omit<DockerBipArgs, 'bip'>): Task<Planned<DockerBipFacts>> {
+  const args: DockerBipArgs = typeof a === 'string' ? { ...(o ?? {}), bip: a } : (a ?? ({} as DockerBipArgs))
+  return plannedTask<DockerBip, DockerBipFacts>({
+    module: 'dockerBip',
+    name: `dockerBip ${args.bip}`,
+    parseArgs: () => parseDockerBipArgs(args),
+    reader: dockerBipFacts,
+    reading: () => 'reading docker state',
+    plan: planDockerBip,
+    applying: (_x, steps) => (steps.some((s) => s.kind === 'docker-restart') ? (steps.some((s) => s.kind === 'docker-daemon') ? `writing ${DAEMON_JSON} and restarting docker` : 'restarting docker') : `writing ${DAEMON_JSON}`),
+    data: (x) => ({ restarted: false, bip: x.bip }),
+    verify: (x, _f, steps, host) => verifyRestart(x, steps, host),
+    readAhead: true,
+  })
 }

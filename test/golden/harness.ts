@@ -12,6 +12,7 @@ import { masquerade } from '../../src/tasks/nat.ts'
 import { route } from '../../src/tasks/route.ts'
 import { sysctl } from '../../src/tasks/sysctl.ts'
 import { vxlan } from '../../src/tasks/vxlan.ts'
+import { dockerBip } from '../../src/tasks/dockerBip.ts'
 
 /** The tasks golden cases exist for, by module name. */
 export const TASKS: Record<string, (args: any) => Task<any>> = {
@@ -20,6 +21,7 @@ export const TASKS: Record<string, (args: any) => Task<any>> = {
   masquerade: (a) => masquerade(a),
   forwardAccept: (a) => forwardAccept(a),
   vxlan: (a) => vxlan(a),
+  dockerBip: (a) => dockerBip(a),
 }
 
 export interface RecordedRun {
@@ -44,6 +46,8 @@ export interface Golden {
   plan: unknown
   changes: Change[]
   undo: Undo | null
+  /** What apply reported (msg, data, failed): a task that checks the host after its change says so here. */
+  outcome?: unknown
   /** The read of a second run, after apply: it must plan nothing. */
   second: RecordedRun[]
 }
@@ -71,6 +75,7 @@ export interface Outcome {
   plan: unknown
   changes: Change[]
   undo: Undo | null
+  outcome?: unknown
 }
 
 /** The engine's order on one host: validate, read, diff, undo, apply (when there is something to change). */
@@ -87,9 +92,10 @@ export async function drive(t: Task<any>, hostName: string, exec: (script: strin
   const state = await res.read(ctx)
   const changes = res.diff(state, ctx)
   const undo = changes.length ? (res.undo?.(state, changes, ctx) ?? null) : null
+  let outcome: unknown
   if (changes.length && apply) {
     phase = 'apply'
-    await res.apply(ctx, state, changes)
+    outcome = JSON.parse(JSON.stringify((await res.apply(ctx, state, changes)) ?? {}))
   }
-  return { runs, plan: planJson((state as { steps?: unknown }).steps ?? null), changes, undo }
+  return { runs, plan: planJson((state as { steps?: unknown }).steps ?? null), changes, undo, ...(outcome !== undefined ? { outcome } : {}) }
 }

@@ -41,6 +41,7 @@ describe('golden task cases', () => {
       expect(out.plan).toEqual(g.plan)
       expect(out.changes).toEqual(g.changes)
       expect(out.undo && { ...out.undo, script: normalize(out.undo.script) }).toEqual(g.undo && { ...g.undo, script: normalize(g.undo.script) })
+      expect(out.outcome).toEqual(g.outcome)
       const again = await drive(TASKS[g.task](g.args), 'node1', replay(g.second), false)
       expect(again.changes).toEqual([])
     })
