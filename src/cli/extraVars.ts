@@ -1,6 +1,8 @@
 /**
  * -e / --extra-vars, as Ansible: `key=value key2='a b'` (strings), `@file.yml` / `@file.json`, or inline
  * JSON/YAML `{"a": 1}`. Several -e merge left to right (later wins, top-level keys replaced).
+ * Files and inline values are JSON when they parse as JSON, else YAML read as PyYAML reads it
+ * (YAML 1.1: yes/no booleans, 0644 octal, 1:30 sexagesimal), the one reading of inventory/yaml.ts.
  */
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -9,8 +11,8 @@ import { UsageError } from '../errors.ts'
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 
-/** The yaml package (~20 ms to load) only when a -e needs it. */
-const parseYaml = async (text: string): Promise<unknown> => (await import('yaml')).parse(text)
+/** yaml.ts (and the yaml package, ~20 ms to load) only when a -e needs it. */
+const parseYaml = async (text: string, file: string): Promise<unknown> => (await import('../inventory/yaml.ts')).parseYamlValue(text, file)
 
 /** Split like a POSIX shell (quotes and backslashes), for key=value lists. */
 export function splitWords(s: string): string[] {
@@ -51,8 +53,10 @@ export function splitWords(s: string): string[] {
 }
 
 function asMapping(v: unknown, what: string): Vars {
-  if (v === null || v === undefined) return {}
-  if (typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`${what}: expected a mapping of variables (key: value), got ${Array.isArray(v) ? 'a list' : typeof v}`)
+  // An empty file is refused too, as Ansible does ("could not be made into a dictionary").
+  if (v === null || v === undefined || typeof v !== 'object' || Array.isArray(v)) {
+    throw new UsageError(`${what}: expected a mapping of variables (key: value), got ${v == null ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v}`)
+  }
   for (const k of Object.keys(v)) if (!KEY.test(k)) throw new UsageError(`${what}: ${JSON.stringify(k)} is not a valid variable name`)
   return v as Vars
 }
@@ -70,9 +74,13 @@ export async function parseExtraVar(value: string, cwd = process.cwd()): Promise
     }
     let parsed: unknown
     try {
-      parsed = await parseYaml(text)
-    } catch (e) {
-      throw new UsageError(`-e ${v}: ${file}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`)
+      parsed = JSON.parse(text)
+    } catch {
+      try {
+        parsed = await parseYaml(text, file)
+      } catch (e) {
+        throw new UsageError(`-e ${v}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`)
+      }
     }
     return asMapping(parsed, `-e ${v}`)
   }
@@ -82,13 +90,14 @@ export async function parseExtraVar(value: string, cwd = process.cwd()): Promise
       parsed = JSON.parse(v)
     } catch {
       try {
-        parsed = await parseYaml(v)
+        parsed = await parseYaml(v, '-e')
       } catch (e) {
-        throw new UsageError(`-e ${value}: not valid JSON: ${(e as Error).message.split('\n')[0]}`)
+        throw new UsageError(`-e ${value}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`)
       }
     }
     return asMapping(parsed, `-e ${value}`)
   }
+  if (v.startsWith('/') || v.startsWith('.')) throw new UsageError(`-e ${v}: a vars file is written @${v} (as in Ansible)`)
   const out: Vars = {}
   for (const word of splitWords(v)) {
     const eq = word.indexOf('=')

@@ -26,6 +26,7 @@ import {
   isSeq,
   LineCounter,
   parseDocument,
+  visit,
   type Document,
   type DocumentOptions,
   type Node,
@@ -40,17 +41,67 @@ import { InventoryError, type Vars } from './types.ts'
 type Tags = Extract<NonNullable<DocumentOptions & ParseOptions & SchemaOptions>['customTags'], unknown[]>
 type Tag = Tags[number]
 
+/** PyYAML's timestamp pattern (its resolver's, not the `yaml` package's looser one). */
+const TIMESTAMP =
+  /^(?:([0-9]{4})-([0-9]{2})-([0-9]{2})|([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$/
+
+const pad = (n: string | number, w = 2): string => String(n).padStart(w, '0')
+
+/**
+ * A timestamp as Ansible shows it: PyYAML builds a date/datetime, Ansible's JSON writes isoformat()
+ * (2001-12-14T21:59:43.100000-05:00); orch keeps that string. An impossible date is an error, as in PyYAML.
+ */
+function timestampText(text: string): string {
+  const m = TIMESTAMP.exec(text)!
+  if (m[1]) {
+    checkDate(+m[1], +m[2], +m[3])
+    return text
+  }
+  const [y, mo, d, h, mi, sec] = [m[4], m[5], m[6], m[7], m[8], m[9]].map(Number)
+  checkDate(y, mo, d)
+  if (h > 23 || mi > 59 || sec > 59) throw new Error(`invalid time in timestamp ${text}`)
+  let out = `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(sec)}`
+  const frac = (m[10] ?? '').slice(0, 6).padEnd(6, '0')
+  if (Number(frac) !== 0) out += '.' + frac
+  const tz = m[11]
+  if (tz === 'Z') out += '+00:00'
+  else if (tz) {
+    const [th, tm = '0'] = tz.slice(1).split(':')
+    out += `${tz[0]}${pad(Number(th))}:${pad(Number(tm))}`
+  }
+  return out
+}
+
+function checkDate(y: number, m: number, d: number): void {
+  const dt = new Date(Date.UTC(y, m - 1, d))
+  if (y < 1 || dt.getUTCMonth() !== m - 1 || dt.getUTCDate() !== d) throw new Error(`invalid date ${y}-${m}-${d}`)
+}
+
+/** An explicit `!!float` (any of PyYAML's float forms, or an int: !!float 1 is 1.0). */
+function explicitFloat(text: string): number {
+  const s = text.replace(/_/g, '').toLowerCase()
+  const sign = s.startsWith('-') ? -1 : 1
+  const body = s.replace(/^[-+]/, '')
+  if (body === '.inf') return sign * Infinity
+  if (body === '.nan') return NaN
+  if (body.includes(':')) return sign * body.split(':').reduce((acc, p) => acc * 60 + Number(p), 0)
+  const n = Number(s)
+  if (Number.isNaN(n)) throw new Error(`invalid float ${text}`)
+  return n
+}
+
 /**
  * The YAML 1.1 scalars of PyYAML (which Ansible uses), where the `yaml` package's 1.1 schema differs:
  * only yes/no/true/false/on/off are booleans (not y/n); 08 and 1e3 are strings; sexagesimal
- * numbers must not start with 0, so a MAC address like 02:42:10:00:00:02 stays a string; dates
- * stay strings (Ansible's JSON output shows them as strings too).
+ * numbers must not start with 0, so a MAC address like 02:42:10:00:00:02 stays a string; timestamps
+ * are strings as Ansible's JSON shows them (timestampText); a plain `=` is an error (PyYAML's
+ * !!value). test/unit/yaml11-pyyaml.test.ts checks all of it against PyYAML.
  */
 function pyyamlTags(tags: Tags): Tags {
   const BOOL = 'tag:yaml.org,2002:bool'
   const INT = 'tag:yaml.org,2002:int'
   const FLOAT = 'tag:yaml.org,2002:float'
-  return tags
+  const mapped = tags
     .filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:timestamp')
     .map((t): Tag => {
       if (typeof t === 'string' || !('test' in t) || !t.test) return t
@@ -59,12 +110,45 @@ function pyyamlTags(tags: Tags): Tags {
         const truthy = t.identify?.(true)
         return { ...t, test: truthy ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/ }
       }
-      if (is(INT)) return { ...t, test: /^[-+]?(?:0|[1-9][0-9_]*)$/ }
+      // Python has no -0 integer.
+      if (is(INT)) return { ...t, test: /^[-+]?(?:0|[1-9][0-9_]*)$/, resolve: (str: string) => +(t.resolve!(str, () => {}, {} as never) as number) || 0 }
       if (is(INT, 'TIME')) return { ...t, test: /^[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+$/ }
       if (is(FLOAT, 'EXP')) return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)[eE][-+][0-9]+$/ }
       if (is(FLOAT) && !t.test.source.includes('inf')) return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)$/ }
       return t
     })
+  const timestamp: Tag = {
+    tag: 'tag:yaml.org,2002:timestamp',
+    default: true,
+    test: TIMESTAMP,
+    resolve: (s: string, onError: (m: string) => void) => {
+      try {
+        return timestampText(s)
+      } catch (e) {
+        onError((e as Error).message)
+        return s
+      }
+    },
+  }
+  const value: Tag = {
+    tag: 'tag:yaml.org,2002:value',
+    default: true,
+    test: /^=$/,
+    resolve: (s: string, onError: (m: string) => void) => {
+      onError("a plain '=' is YAML 1.1's !!value, which PyYAML (Ansible) refuses: quote it")
+      return s
+    },
+  }
+  // Only for an explicit !!float tag: not default, no test, so plain scalars never reach it.
+  const floatTag: Tag = { tag: FLOAT, resolve: (s: string, onError: (m: string) => void) => {
+    try {
+      return explicitFloat(s)
+    } catch (e) {
+      onError((e as Error).message)
+      return s
+    }
+  } }
+  return [...mapped, timestamp, value, floatTag]
 }
 
 export interface ParsedYaml {
@@ -78,6 +162,12 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   const doc = parseDocument(text, { version: '1.1', customTags: pyyamlTags, lineCounter: lines, prettyErrors: true })
   const e = doc.errors[0]
   if (e) throw new InventoryError(`invalid YAML: ${e.message.split('\n')[0]}`, file, e.linePos?.[0].line)
+  // A null key is Python's None, which Ansible's JSON writes as "null" (the yaml package would make it "").
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === null) pair.key.value = 'null'
+    },
+  })
   return { doc, lines }
 }
 
@@ -187,4 +277,10 @@ export function parseYamlInventory(text: string, file: string, inv: InventoryBui
     const name = keyOf(pair.key, '(top)')
     parseGroup(name, pair.value, name, pair.key)
   }
+}
+
+/** Any YAML document read the one way (PyYAML's YAML 1.1), as plain JS: -e @file, inline -e. */
+export function parseYamlValue(text: string, file: string): unknown {
+  const { doc } = parseYaml(text, file)
+  return doc.toJS() ?? null
 }
