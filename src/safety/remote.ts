@@ -283,11 +283,12 @@ export interface HostTxStatus {
   runs: Array<{ run: string; status: string; rolledBackBy: string | null; timer: string | null; pending: number; meta: string }>
 }
 
-/** One round trip: lock holder, last committed run, and every journalled run with its status. */
-export const STATUS_SCRIPT = sh`${raw(READ_LOCK)}
-echo "lock $holder"
-echo "last $(cat ${ORCH_ROOT}/last-committed 2>/dev/null)"
-for d in ${JOURNAL_ROOT}/*/; do
+/**
+ * One round trip: every journalled run with its status, then the lock holder and the last committed run.
+ * Read in that order because rollback releases the lock before it writes rolled-back: a reader that saw
+ * rolled-back then reads the lock already gone (read first, a rollback in between tore the two).
+ */
+export const STATUS_SCRIPT = sh`for d in ${JOURNAL_ROOT}/*/; do
   [ -d "$d" ] || continue
   r=$(basename "$d")
   n=$(ls "$d" | grep -cE '^[0-9]{4}-.*\\.sh$')
@@ -297,7 +298,9 @@ for d in ${JOURNAL_ROOT}/*/; do
   printf 'run %s %s %s %s %s\\n' "$r" "\${st:-unknown}" "$(cat "$d/rolled-back-by" 2>/dev/null || echo -)" "$n" "$(sed -n 1p "$d/timer" 2>/dev/null | tr ' ' _ || true)"
   printf 'meta %s %s\\n' "$r" "$m"
 done
-true`
+${raw(READ_LOCK)}
+echo "lock $holder"
+echo "last $(cat ${ORCH_ROOT}/last-committed 2>/dev/null)"`
 
 export function parseStatus(out: string): HostTxStatus {
   const s: HostTxStatus = { lock: null, lastCommitted: null, runs: [] }

@@ -117,6 +117,10 @@ export class TestSshd {
       [
         // sshd keeps the first value of a keyword: extra lines come first so that they win.
         ...(this.opts.extraConfig ?? []),
+        // Logins here are this machine's real root, whose ~/.bashrc (sourced by Debian's bash for
+        // `bash -c` from sshd) runs `pyenv init`: its rehash lock queued 24 logins at once past the 10 s
+        // shell timeout. bash skips that rc file when SHLVL says it is nested: tests see a clean login.
+        'SetEnv SHLVL=1',
         `Port ${this.port}`,
         'ListenAddress 127.0.0.1',
         ...Object.values(this.hostKeys).map((k) => `HostKey ${k.privateKeyFile}`),
