@@ -1,5 +1,5 @@
 /** `orch run <playbook.ts> -i INV ...`: load everything, check everything, then run. */
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { Host, Inventory } from '../inventory/types.ts'
 import type { Connection } from '../transport/types.ts'
 import { loadPlaybook } from '../engine/loader.ts'
@@ -72,6 +72,9 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     inventoryMod = await import('../inventory/index.ts')
     inv = await inventoryMod.loadInventory(o.inventory, { extraVars, playbookDir: dirname(playbookPath) })
     for (const w of inv.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)
+    // Templated variables ({{ }}) rendered for every host now: a bad one is exit 5 before any host is touched.
+    const bookDir = resolve(io.cwd, dirname(playbookPath))
+    inv = (await import('../inventory/template/index.ts')).renderInventory(inv, { searchDir: bookDir, playbookDir: bookDir })
     if (o.limit) inventoryMod.selectHosts(inv, 'all', { limit: o.limit, cwd: io.cwd })
     plays = (await loadPlaybook(playbookPath)).plays
   } catch (e) {

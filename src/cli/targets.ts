@@ -2,6 +2,7 @@
  * Shared by the commands that act on hosts (run, facts, rollback, status): inventory variables become
  * ssh2 connection settings here, and one ConnectionPool per command holds one connection per host.
  */
+import { resolve } from 'node:path'
 import type { Host, Inventory } from '../inventory/types.ts'
 import type { ConnectionVars } from '../inventory/index.ts'
 import type { ConnectOptions, ConnectionPool } from '../transport/index.ts'
@@ -34,8 +35,11 @@ export async function loadTargets(o: TargetOptions, io: Io, playbookDir?: string
   if (o.forks !== undefined && !(Number.isInteger(o.forks) && o.forks >= 1)) throw new UsageError(`--forks: expected an integer >= 1, got ${o.forks}`)
   const inv = await import('../inventory/index.ts')
   const extraVars = await parseExtraVars(o.extraVars ?? [], io.cwd)
-  const inventory = await inv.loadInventory(o.inventory, { extraVars, playbookDir })
-  for (const w of inventory.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)
+  const raw = await inv.loadInventory(o.inventory, { extraVars, playbookDir })
+  for (const w of raw.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)
+  // Templated variables rendered before any host is touched (lookup('file') from the playbook's dir, else cwd).
+  const searchDir = playbookDir ? resolve(io.cwd, playbookDir) : io.cwd
+  const inventory = (await import('../inventory/template/index.ts')).renderInventory(raw, { searchDir, playbookDir: playbookDir && searchDir })
   const hosts = inv.selectHosts(inventory, 'all', { limit: o.limit, cwd: io.cwd, warn: (m) => io.stderr.write(`[WARNING]: ${m}\n`) })
   return { inventory, hosts, extraVars }
 }

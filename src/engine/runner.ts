@@ -150,7 +150,10 @@ const notifyList = (n: string | string[] | undefined): string[] => (n === undefi
 const hostAddress = (h: Host): string => String(h.vars.ansible_host ?? h.name)
 
 export function mergeVars(play: Playbook<any>, host: Host, extra: Vars): Vars {
-  return { ...(play.defaults ?? {}), ...host.vars, ...(play.vars ?? {}), ...extra }
+  // -e values are in host.vars too, there rendered for the host (inventory/template): prefer those.
+  const ex: Vars = {}
+  for (const k of Object.keys(extra)) ex[k] = Object.hasOwn(host.vars, k) ? host.vars[k] : extra[k]
+  return { ...(play.defaults ?? {}), ...host.vars, ...(play.vars ?? {}), ...ex }
 }
 
 function describeValue(x: unknown): string {

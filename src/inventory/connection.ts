@@ -73,6 +73,8 @@ export function connectionVars(host: Host): ConnectionVars {
     if (typeof value !== 'string' || (value === '' && !allowEmpty)) {
       throw new HostVarError(host.name, name, allowEmpty ? 'a string' : 'a non-empty string', value)
     }
+    // Templates are rendered when the inventory is loaded (inventory/template); one never reaches a connection.
+    if (/\{\{|\{%/.test(value)) throw new HostVarError(host.name, name, 'a rendered value, not a template (orch renders templates when it loads the inventory)', value)
     return value
   }
 

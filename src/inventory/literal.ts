@@ -24,7 +24,11 @@ const ID_CHAR = /[A-Za-z0-9_]/
 
 class LiteralParser {
   private i = 0
-  constructor(private readonly s: string) {}
+  /** jsonNames: true/false/null read as True/False/None (Ansible's Json2Python on templated text). */
+  constructor(
+    private readonly s: string,
+    private readonly jsonNames = false,
+  ) {}
 
   parse(): unknown {
     this.ws()
@@ -83,6 +87,9 @@ class LiteralParser {
       if (name === 'True') return true
       if (name === 'False') return false
       if (name === 'None') return null
+      if (this.jsonNames && name === 'true') return true
+      if (this.jsonNames && name === 'false') return false
+      if (this.jsonNames && name === 'null') return null
       return fail()
     }
     if (c === '"' || c === "'") return this.strings()
@@ -270,11 +277,11 @@ class LiteralParser {
 }
 
 /** Python's ast.literal_eval on `text`: `{ ok: false }` where Python would raise. */
-export function literalEval(text: string): Result {
+export function literalEval(text: string, opts: { jsonNames?: boolean } = {}): Result {
   // Python >= 3.10 strips leading spaces and tabs before evaluating.
   const src = text.replace(/^[ \t]+/, '')
   try {
-    return { ok: true, value: new LiteralParser(src).parse() }
+    return { ok: true, value: new LiteralParser(src, opts.jsonNames).parse() }
   } catch (e) {
     if (e instanceof Fail) return { ok: false }
     throw e

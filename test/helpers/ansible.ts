@@ -73,3 +73,27 @@ export function ansiblePatterns(sources: string[], cases: PatternCase[], cwd?: s
     p.stdin.end(JSON.stringify({ sources, cases }))
   })
 }
+
+export type TemplateAnswer = { value: unknown; type: string } | { error: string }
+const TEMPLATE_PY = join(dirname(fileURLToPath(import.meta.url)), 'ansible_template.py')
+
+/**
+ * Ansible's rendering of host variables (its Templar over VariableManager's variables for the host) for
+ * each case, one process for all; `basedir` is where lookup('file') looks (the playbook's directory).
+ */
+export function ansibleTemplate(sources: string[], basedir: string, cases: Array<{ host: string; var: string }>, env: NodeJS.ProcessEnv = {}): Promise<TemplateAnswer[]> {
+  const base = ansibleEnv()
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', [TEMPLATE_PY], { cwd: base.cwd, env: { ...base.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    p.stdout.on('data', (d) => (out += d))
+    p.stderr.on('data', (d) => (err += d))
+    p.on('error', reject)
+    p.on('close', (code) => {
+      if (code !== 0) reject(new Error(`ansible_template.py exited ${code}: ${err}`))
+      else resolve(JSON.parse(out) as TemplateAnswer[])
+    })
+    p.stdin.end(JSON.stringify({ sources, basedir, cases }))
+  })
+}

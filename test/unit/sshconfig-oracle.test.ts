@@ -183,7 +183,8 @@ beforeAll(() => {
   writeFileSync(relPath, 'Host rel\n  User relative\n')
   includeCases(dir)
   oracle = runOracle()
-})
+  // ~190 `ssh -G` runs: seconds on an idle machine, past vitest's 10 s default when 2 cores are shared.
+}, 120_000)
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
