@@ -128,6 +128,18 @@ export class NoHostsMatchedError extends HostPatternError {
   }
 }
 
+/** A vaulted file or value that cannot be decrypted (no password, wrong password, bad format): names the file (and line), never the plaintext. Exit code 5. */
+export class VaultError extends Error {
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly line?: number,
+  ) {
+    super(file ? `${file}${line ? `:${line}` : ''}: ${message}` : message)
+    this.name = 'VaultError'
+  }
+}
+
 /** A bad command line: names the option and what was expected. Exit code 5. */
 export class UsageError extends Error {
   constructor(message: string) {
@@ -191,7 +203,7 @@ export class TransactionRefused extends Error {
 }
 
 export function isBadInput(e: unknown): boolean {
-  return e instanceof UsageError || e instanceof ArgError || e instanceof PlaybookError || e instanceof InventoryError
+  return e instanceof UsageError || e instanceof ArgError || e instanceof PlaybookError || e instanceof InventoryError || e instanceof VaultError
 }
 
 export function exitCodeForError(e: unknown): number {

@@ -7,6 +7,8 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Vars } from '../inventory/types.ts'
+import { decryptIfVaulted, wasVaulted } from '../inventory/read.ts'
+import { markSecretsIn } from '../inventory/secret.ts'
 import { UsageError } from '../errors.ts'
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -72,13 +74,17 @@ export async function parseExtraVar(value: string, cwd = process.cwd()): Promise
     } catch (e) {
       throw new UsageError(`-e ${v}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
     }
+    // A vault file (ansible-vault encrypt vars.yml), as Ansible's loader reads it.
+    text = decryptIfVaulted(text, file)
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
+      if (wasVaulted(file)) markSecretsIn(parsed)
     } catch {
       try {
         parsed = await parseYaml(text, file)
       } catch (e) {
+        if ((e as Error).name === 'VaultError') throw e
         throw new UsageError(`-e ${v}: not valid YAML/JSON: ${(e as Error).message.split('\n')[0]}`)
       }
     }

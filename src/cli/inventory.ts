@@ -3,8 +3,9 @@ import type { Group, Inventory } from '../inventory/types.ts'
 import { exitCodeForError, UsageError } from '../errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
+import { setupVault, type VaultCliOptions } from './vault.ts'
 
-export interface InventoryCliOptions {
+export interface InventoryCliOptions extends VaultCliOptions {
   inventory: string[]
   list?: boolean
   graph?: string | boolean
@@ -26,6 +27,8 @@ export async function inventoryCommand(o: InventoryCliOptions, io: Io): Promise<
     if (!o.list && !o.graph) throw new UsageError('orch inventory: pass --list or --graph [group]')
     if (o.list && o.graph) throw new UsageError('orch inventory: --list and --graph exclude each other')
     const m = await import('../inventory/index.ts')
+    // Inline !vault values stay envelopes, as ansible-inventory --list prints them.
+    await setupVault(o, io, true)
     const extraVars = await parseExtraVars(o.extraVars, io.cwd)
     let inv = await m.loadInventory(o.inventory, { extraVars })
     for (const w of inv.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)

@@ -10,6 +10,8 @@ import { EXIT, UsageError } from '../errors.ts'
 import { inventoryCommand } from './inventory.ts'
 import { processIo, type Io } from './io.ts'
 import { registerWizard } from './wizard.ts'
+import { vaultOptions } from './vault.ts'
+import { redactingIo } from './redact.ts'
 
 const collect = (v: string, prev: string[]) => [...prev, v]
 const count = (_: string, prev: number) => prev + 1
@@ -116,13 +118,28 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     done(await statusCommand(opts, io))
   })
 
+  program
+    .command('config')
+    .description('the ansible.cfg settings orch honours: value and origin (as ansible-config)')
+    .argument('<action>', 'dump')
+    .option('--only-changed', 'only settings not at their default')
+    .action(async (action: string, opts: { onlyChanged?: boolean }) => {
+      const { configCommand } = await import('./config.ts')
+      done(configCommand(action, opts, io))
+    })
+
+  // The commands that read inventories and vars files read vaulted ones too.
+  for (const c of program.commands) if (['run', 'inventory', 'facts', 'rollback', 'status'].includes(c.name())) vaultOptions(c)
+
   // orch wizard: options and action in src/cli/wizard.ts (the wizard itself is loaded when it runs).
   registerWizard(program, io, done)
 
   return program
 }
 
-export async function main(argv: string[] = process.argv, io: Io = processIo()): Promise<number> {
+export async function main(argv: string[] = process.argv, rawIo: Io = processIo()): Promise<number> {
+  // Everything orch writes goes through redaction of vaulted values (src/inventory/secret.ts).
+  const io = redactingIo(rawIo)
   let code: number = EXIT.OK
   const program = buildProgram(io, (c) => (code = c))
   try {

@@ -13,8 +13,9 @@ import { createReporter, errorDocument } from '../report/index.ts'
 import { exitCodeForError, UsageError } from '../errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
+import { setupVault, type VaultCliOptions } from './vault.ts'
 
-export interface RunCliOptions {
+export interface RunCliOptions extends VaultCliOptions {
   inventory: string[]
   limit?: string
   extraVars: string[]
@@ -68,6 +69,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
   try {
     if (!o.inventory.length) throw new UsageError('no inventory: pass -i <file|dir|host1,host2,>')
     if (o.forks !== undefined && !(Number.isInteger(o.forks) && o.forks >= 1)) throw new UsageError(`--forks: expected an integer >= 1, got ${o.forks}`)
+    await setupVault(o, io)
     extraVars = await parseExtraVars(o.extraVars, io.cwd)
     inventoryMod = await import('../inventory/index.ts')
     inv = await inventoryMod.loadInventory(o.inventory, { extraVars, playbookDir: dirname(playbookPath) })

@@ -11,10 +11,11 @@ import { ArgError } from '../engine/types.ts'
 import { UsageError } from '../errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
+import { setupVault, type VaultCliOptions } from './vault.ts'
 
 export type HostKeyMode = 'strict' | 'accept-new' | 'off'
 
-export interface TargetOptions {
+export interface TargetOptions extends VaultCliOptions {
   inventory: string[]
   limit?: string
   extraVars?: string[]
@@ -34,6 +35,7 @@ export async function loadTargets(o: TargetOptions, io: Io, playbookDir?: string
   if (!o.inventory.length) throw new UsageError('no inventory: pass -i <file|dir|host1,host2,>')
   if (o.forks !== undefined && !(Number.isInteger(o.forks) && o.forks >= 1)) throw new UsageError(`--forks: expected an integer >= 1, got ${o.forks}`)
   const inv = await import('../inventory/index.ts')
+  await setupVault(o, io)
   const extraVars = await parseExtraVars(o.extraVars ?? [], io.cwd)
   const raw = await inv.loadInventory(o.inventory, { extraVars, playbookDir })
   for (const w of raw.warnings ?? []) io.stderr.write(`[WARNING]: ${w}\n`)

@@ -1,29 +1,61 @@
 /**
- * Secret values (vaulted, or templated from one). Values stay plain strings so every consumer works;
- * the registry lets output be redacted. Minimal version with the vault engineer's agreed API
- * (markSecret / isSecret / redact / hasSecrets); vault decryption fills it.
+ * Secret values (decrypted vault values), kept out of every output the way Ansible's no_log
+ * remove_values does it: values stay plain strings (every consumer reads them unchanged) and the
+ * strings are registered here; whatever orch writes (reports, --diff, -v, --json, errors) goes
+ * through redact(), which replaces each registered secret with '********'. A leaf: imports nothing.
+ *
+ * The templating engine keeps a value made from a secret secret: markSecret(result) when any input
+ * isSecret.
  */
-const secrets = new Set<string>()
 
-/** Registers `s` as secret and returns the same string. */
+export const MASK = '********'
+
+const secrets = new Set<string>()
+/** Longest first, so a secret that contains another is masked whole. */
+let ordered: string[] = []
+
+const esc = (s: string): string => JSON.stringify(s).slice(1, -1)
+function forms(s: string): string[] {
+  // The JSON forms too: --json escapes quotes, backslashes and control characters, twice for a message
+  // that already quoted the value as JSON (`got "..."`).
+  return [...new Set([s, esc(s), esc(esc(s))])]
+}
+
+/** Registers s as a secret; returns s itself (still a plain string). The empty string is never a secret. */
 export function markSecret(s: string): string {
-  if (s !== '') secrets.add(s)
+  if (typeof s !== 'string' || s === '' || secrets.has(s)) return s
+  secrets.add(s)
+  ordered = [...new Set([...ordered, ...forms(s)])].sort((a, b) => b.length - a.length)
   return s
 }
 
-/** A string that is, or contains, a registered secret. */
+/** Whether v is a string that is, or contains, a secret. */
 export function isSecret(v: unknown): boolean {
-  if (typeof v !== 'string' || secrets.size === 0) return false
-  if (secrets.has(v)) return true
-  for (const s of secrets) if (v.includes(s)) return true
-  return false
+  if (typeof v !== 'string' || !ordered.length) return false
+  return secrets.has(v) || ordered.some((s) => v.includes(s))
 }
 
-/** Every secret substring of `text` replaced by '********' (longest first). */
+export function hasSecrets(): boolean {
+  return ordered.length > 0
+}
+
+/** Every secret in text replaced by MASK. */
 export function redact(text: string): string {
+  if (!ordered.length || typeof text !== 'string') return text
   let out = text
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join('********')
+  for (const s of ordered) if (out.includes(s)) out = out.split(s).join(MASK)
   return out
 }
 
-export const hasSecrets = (): boolean => secrets.size > 0
+/** Marks every string leaf of a value (a vaulted file's variables) as secret. */
+export function markSecretsIn(v: unknown): void {
+  if (typeof v === 'string') markSecret(v)
+  else if (Array.isArray(v)) v.forEach(markSecretsIn)
+  else if (v && typeof v === 'object') Object.values(v).forEach(markSecretsIn)
+}
+
+/** For tests: forget every secret. */
+export function clearSecrets(): void {
+  secrets.clear()
+  ordered = []
+}

@@ -36,6 +36,9 @@ import {
 } from 'yaml'
 import { expandHostPattern, HostRangeError } from './hostpattern.ts'
 import type { InventoryBuilder } from './model.ts'
+import { wasVaulted } from './read.ts'
+import { markSecret, markSecretsIn } from './secret.ts'
+import { inlineVault } from '../vault/keyring.ts'
 import { InventoryError, type Vars } from './types.ts'
 
 type Tags = Extract<NonNullable<DocumentOptions & ParseOptions & SchemaOptions>['customTags'], unknown[]>
@@ -148,7 +151,9 @@ function pyyamlTags(tags: Tags): Tags {
       return s
     }
   } }
-  return [...mapped, timestamp, value, floatTag]
+  // Ansible's inline vault value: kept as text here, decrypted in parseYaml (which knows the line).
+  const vault: Tag = { tag: '!vault', resolve: (s: string) => s }
+  return [...mapped, timestamp, value, floatTag, vault]
 }
 
 export interface ParsedYaml {
@@ -156,16 +161,31 @@ export interface ParsedYaml {
   lines: LineCounter
 }
 
-/** Parses YAML 1.1 (as Ansible does); syntax errors become InventoryError with file and line. */
+/**
+ * Parses YAML 1.1 (as Ansible does); syntax errors become InventoryError with file and line. `!vault`
+ * values are decrypted here (VaultError naming file and line); every string value of a vaulted file
+ * (readText decrypted it) and every `!vault` value is marked secret.
+ */
 export function parseYaml(text: string, file: string): ParsedYaml {
   const lines = new LineCounter()
   const doc = parseDocument(text, { version: '1.1', customTags: pyyamlTags, lineCounter: lines, prettyErrors: true })
   const e = doc.errors[0]
   if (e) throw new InventoryError(`invalid YAML: ${e.message.split('\n')[0]}`, file, e.linePos?.[0].line)
   // A null key is Python's None, which Ansible's JSON writes as "null" (the yaml package would make it "").
+  const secretFile = wasVaulted(file)
+  const endsInBreak = /[\r\n]$/.test(text)
   visit(doc, {
     Pair(_, pair) {
       if (isScalar(pair.key) && pair.key.value === null) pair.key.value = 'null'
+    },
+    Scalar(key, node) {
+      // PyYAML: a block scalar that ends the file without a line break has none (the yaml package adds one).
+      if ((node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') && !endsInBreak && node.range?.[1] === text.length && typeof node.value === 'string') {
+        node.value = node.value.replace(/\n$/, '')
+      }
+      if (node.tag === '!vault') {
+        node.value = inlineVault(String(node.value), file, lineOf(node, lines))
+      } else if (secretFile && key !== 'key' && typeof node.value === 'string') markSecret(node.value)
     },
   })
   return { doc, lines }
@@ -181,6 +201,7 @@ export function parseVarsFile(text: string, file: string): Vars {
   if (file.endsWith('.json')) {
     try {
       const v: unknown = JSON.parse(text)
+      if (wasVaulted(file)) markSecretsIn(v)
       if (v === null) return {}
       if (typeof v !== 'object' || Array.isArray(v)) throw new InventoryError('a vars file must contain a mapping', file)
       return v as Vars
