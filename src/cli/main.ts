@@ -130,6 +130,19 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 
   // The commands that read inventories and vars files read vaulted ones too.
   for (const c of program.commands) if (['run', 'inventory', 'facts', 'rollback', 'status'].includes(c.name())) vaultOptions(c)
+  // ansible.cfg / ANSIBLE_* fill the flags not given on the command line (src/config/apply.ts).
+  program.hook('preAction', async (_, cmd) => {
+    if (cmd.name() === 'config' || cmd.name() === 'wizard') return
+    const { cliDefaults } = await import('../config/apply.ts')
+    const { config } = await import('../config/index.ts')
+    const c = config(io.cwd)
+    for (const w of c.warnings) io.stderr.write(`[WARNING]: ${w}\n`)
+    for (const [key, value] of Object.entries(cliDefaults(c))) {
+      const given = cmd.getOptionValueSource(key)
+      const has = cmd.options.some((o) => o.attributeName() === key)
+      if (has && (given === undefined || given === 'default')) cmd.setOptionValueWithSource(key, value, 'config')
+    }
+  })
 
   // orch wizard: options and action in src/cli/wizard.ts (the wizard itself is loaded when it runs).
   registerWizard(program, io, done)

@@ -57,6 +57,8 @@ export interface ConnectionDefaults {
   sshCommonArgs?: string
   sshExtraArgs?: string
   timeoutSec?: number
+  /** ansible.cfg [ssh_connection] ssh_args: before the common args (Ansible: ssh_args + common + extra). */
+  sshArgs?: string
 }
 
 /** Where an inventory host's connection variables turn into the transport's settings. */
@@ -77,7 +79,7 @@ export function connectOptions(
   const key = cv.privateKeyFile ?? d.privateKeyFile
   if (key !== undefined) co.privateKeyFile = key
   if (cv.password !== undefined) co.password = cv.password
-  const args = [cv.sshCommonArgs ?? d.sshCommonArgs, d.sshExtraArgs].filter((a) => a !== undefined && a !== '')
+  const args = [d.sshArgs, cv.sshCommonArgs ?? d.sshCommonArgs, d.sshExtraArgs].filter((a) => a !== undefined && a !== '')
   if (args.length) co.sshCommonArgs = args.join(' ')
   if (d.timeoutSec !== undefined) co.connectTimeoutMs = d.timeoutSec * 1000
   if (cv.becomePassword !== undefined) co.becomePassword = cv.becomePassword
@@ -98,6 +100,11 @@ export async function hostPool(
 ): Promise<{ pool: ConnectionPool; prepare(h: Host): void }> {
   const { connectionVars } = await import('../inventory/index.ts')
   const transport = await import('../transport/index.ts')
+  // ansible.cfg / ANSIBLE_* below the flags; its become* below each host's own variables.
+  const cfg = await import('../config/apply.ts')
+  const undef = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+  defaults = { ...cfg.connectionDefaults(), ...undef(defaults) }
+  const becomeVars = cfg.becomeDefaults()
   const settings = new Map<string, ConnectOptions>()
   const pool = new transport.ConnectionPool({
     forks,
@@ -111,7 +118,8 @@ export async function hostPool(
     pool,
     prepare(h: Host) {
       if (settings.has(h.name)) return
-      const co = connectOptions(h.name, connectionVars(h), hostKeyChecking, askedBecomePassword, defaults)
+      const vars = Object.keys(becomeVars).length ? { ...becomeVars, ...h.vars } : h.vars
+      const co = connectOptions(h.name, connectionVars({ ...h, vars }), hostKeyChecking, askedBecomePassword, defaults)
       // ssh args and ~/.ssh/config are resolved now: a bad one stops the run (exit 5) before any host is touched.
       try {
         transport.resolveTarget(co)
