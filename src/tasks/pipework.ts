@@ -34,7 +34,7 @@ import { contains, parseCidr4 } from '../net/ip.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed } from '../engine/taskkit.ts'
 import { parseAddrs, parseJsonArray, parseLinks, parseRoutes, routeArgv, type IpAddr, type IpLink, type IpRoute } from './persist/iproute.ts'
-import { shortHash } from './bridgeTakeover.ts'
+import { shortHash } from '../net/hash.ts'
 
 export type PipeworkTarget = string | { pid: number } | { netns: string }
 

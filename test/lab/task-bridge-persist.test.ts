@@ -13,6 +13,8 @@ const file = (text: string, mode = '0644'): FileState => ({ kind: 'file', size: 
 const facts = (files: Record<string, string>, extra: Partial<PersistFacts> = {}): PersistFacts => ({
   tools: { nmcli: false, netplan: false, ifup: false },
   nmRunning: false,
+  networkdRunning: false,
+  ifstate: false,
   nmDevices: {},
   files: Object.entries(files).map(([path, text]) => ({ path, state: file(text) })),
   ...extra,

@@ -5,9 +5,9 @@
  *   orch-<bridge>-<iface>.nmconnection    the interface as the bridge's port
  * and the interface's own keyfile profile gets autoconnect=false (kept, so the undo is a file restore).
  *
- * The files are not loaded into the running NetworkManager (the takeover itself is done with `ip`, and
- * a reload could make NetworkManager re-apply the old profile): they take effect at the next boot or
- * `nmcli connection reload`. Keyfiles are written 0600, as NetworkManager requires.
+ * During the confirm window the two new profiles live in /run (in-memory, gone at a reboot) and are
+ * activated there; at commit they are written here and NetworkManager reloads them (takeover/managers.ts).
+ * Keyfiles are written 0600, as NetworkManager requires.
  */
 import { createHash } from 'node:crypto'
 import { isKernelRoute } from './iproute.ts'
@@ -81,6 +81,9 @@ function ipSections(spec: TakeoverSpec, from?: Ini): string[] {
     const copied = from?.find((s) => s.section === fam)
     if (copied) {
       out.push(...copied.lines.filter((l) => l.trim() !== ''))
+      // NetworkManager's default metric is per device type (ethernet 100, bridge 425): keep the running one.
+      const dflt = spec.routes.find((r) => r.family === (fam === 'ipv4' ? 4 : 6) && (r.json.dst ?? 'default') === 'default' && r.json.metric !== undefined && !r.json.table)
+      if (dflt && !copied.lines.some((l) => /^\s*route-metric\s*=/.test(l))) out.push(`route-metric=${String(dflt.json.metric)}`)
       continue
     }
     const family = fam === 'ipv4' ? 'inet' : 'inet6'
@@ -160,6 +163,5 @@ export function planNetworkManager(facts: PersistFacts, spec: TakeoverSpec): Per
     writes.push({ path: old.path, before: old.state, content: render(oldIni) + '\n', mode: old.state.kind === 'file' ? old.state.mode : '0600' })
     notes.push(`networkmanager: ${old.path} (the old profile of ${spec.iface}) gets autoconnect=false`)
   } else notes.push(`networkmanager: no keyfile profile for ${spec.iface} in ${DIR}: the bridge profile is written from the running addresses`)
-  notes.push('networkmanager: profiles take effect at the next boot or `nmcli connection reload` (not loaded now)')
   return { kind: 'networkmanager', writes, notes }
 }

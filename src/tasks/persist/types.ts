@@ -6,9 +6,9 @@
 import type { FileState } from '../../engine/taskkit.ts'
 import type { IpAddr, IpRoute } from './iproute.ts'
 
-export type PersistKind = 'ifupdown' | 'netplan' | 'networkmanager'
+export type PersistKind = 'ifupdown' | 'netplan' | 'networkmanager' | 'networkd'
 export type PersistMode = 'auto' | 'none' | PersistKind
-export const PERSIST_MODES: readonly PersistMode[] = ['auto', 'none', 'ifupdown', 'netplan', 'networkmanager']
+export const PERSIST_MODES: readonly PersistMode[] = ['auto', 'none', 'ifupdown', 'netplan', 'networkmanager', 'networkd']
 
 export interface ConfigFile {
   path: string
@@ -18,6 +18,10 @@ export interface ConfigFile {
 export interface PersistFacts {
   tools: { nmcli: boolean; netplan: boolean; ifup: boolean }
   nmRunning: boolean
+  /** systemd-networkd is the running unit (systemd is PID 1 and the unit is active). */
+  networkdRunning: boolean
+  /** ifupdown keeps its state in /run/network (networking.service ran). */
+  ifstate: boolean
   /** NetworkManager device states by device name ('connected', 'unmanaged', ...). */
   nmDevices: Record<string, string>
   files: ConfigFile[]

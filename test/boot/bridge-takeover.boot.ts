@@ -1,0 +1,117 @@
+/**
+ * bridgeTakeover on hosts that boot real systemd, one network manager each (networkd, NetworkManager,
+ * netplan on networkd, ifupdown): the bridge strategy of playbooks/cross-host.ts takes eth0 over under
+ * commit-confirmed; the host's own manager then owns br0 (it loaded the new configuration), SSH stays;
+ * after a clean reboot and a power cut br0 comes back from the persisted files with eth0's address, route
+ * and MAC, STP off; `orch rollback` gives eth0 back with the manager's own files as they were, and a
+ * reboot then boots plain eth0. Everything is asserted on the host (ip -j, bridge, networkctl, nmcli,
+ * ifquery, netplan) over SSH, as an operator would look.
+ */
+import { describe, expect, it } from 'vitest'
+import { bootUnavailableReason, type Lab, type LabHost } from '../../src/lab/index.ts'
+import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
+import { orch, run as runStrategy } from '../lab/playbook-common.ts'
+import { expectManagerOwnsEth0, run } from './manager.ts'
+
+const skip = labSkipReason ?? (await bootUnavailableReason())
+
+const CONFIG = '/etc/systemd/network/* /etc/netplan/* /etc/NetworkManager/system-connections/* /etc/network/interfaces /etc/network/interfaces.d/*'
+/** The network configuration files of every manager, with mode: what a rollback must give back. */
+const configFiles = (lab: Lab, h: LabHost) => run(lab, h, `for f in ${CONFIG}; do [ -f "$f" ] || continue; echo "== $f $(stat -c %a "$f")"; cat "$f"; done`)
+
+async function expectBridge(lab: Lab, h: LabHost, mac: string): Promise<void> {
+  const br = JSON.parse(await run(lab, h, 'ip -d -j link show dev br0'))[0]
+  expect(br.address, h.name).toBe(mac)
+  expect(br.linkinfo.info_data.stp_state, `${h.name}: STP off`).toBe(0)
+  expect(JSON.parse(await run(lab, h, 'ip -j link show dev eth0'))[0].master, h.name).toBe('br0')
+  expect(await run(lab, h, 'bridge link show dev eth0'), h.name).toMatch(/master br0 state forwarding/)
+  const addrs = JSON.parse(await run(lab, h, 'ip -j -4 addr show dev br0'))[0].addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)
+  expect(addrs, h.name).toEqual([`${h.address}/24`])
+  expect(JSON.parse(await run(lab, h, 'ip -j -4 addr show dev eth0'))[0]?.addr_info ?? [], h.name).toEqual([])
+  expect(JSON.parse(await run(lab, h, 'ip -j -4 route show default')), h.name).toMatchObject([{ dev: 'br0', gateway: lab.gateway }])
+  // The manager owns br0: it loaded (or booted) the configuration orch wrote.
+  switch (h.manager) {
+    case 'networkd':
+    case 'netplan': {
+      const st = await run(lab, h, 'networkctl status br0 --no-pager')
+      expect(st, h.name).toMatch(/State: routable \(configured\)/)
+      expect(st, h.name).toContain(`Network File: ${h.manager === 'netplan' ? '/run/systemd/network/10-netplan-br0.network' : '/etc/systemd/network/10-orch-br0.network'}`)
+      expect(await run(lab, h, 'networkctl status eth0 --no-pager'), h.name).toMatch(/State: enslaved \(configured\)/)
+      if (h.manager === 'netplan') expect(await run(lab, h, 'netplan get bridges.br0.interfaces'), h.name).toContain('eth0')
+      break
+    }
+    case 'networkmanager': {
+      const dev = await run(lab, h, 'nmcli -t -f DEVICE,STATE,CONNECTION device')
+      expect(dev, h.name).toContain('br0:connected:orch-br0\n')
+      expect(dev, h.name).toContain('eth0:connected:orch-br0-eth0\n')
+      expect(await run(lab, h, 'nmcli -t -f NAME,FILENAME connection show --active'), h.name).toContain('orch-br0:/etc/NetworkManager/system-connections/orch-br0.nmconnection')
+      break
+    }
+    case 'ifupdown':
+      expect(await run(lab, h, 'ifquery --state br0'), h.name).toBe('br0=br0\n')
+      expect(await run(lab, h, 'ifquery br0'), h.name).toMatch(/bridge[-_]ports: eth0/)
+      break
+  }
+}
+
+/** SSH from the second controller address, which reaches the host only through its default route. */
+const viaDefaultRoute = async (lab: Lab, h: LabHost) => expect((await ssh(lab, h.address, 'true', ['-b', lab.controllerIp2])).code, h.name).toBe(0)
+
+describe.skipIf(skip)('bridgeTakeover on booted hosts, one network manager each', () => {
+  const lab = withLab({ hosts: 4, boot: true, docker: true, manager: 'networkd,networkmanager,netplan,ifupdown' })
+  const before = new Map<string, { mac: string; files: string }>()
+  const runs: string[] = []
+
+  it('the bridge strategy: br0 takes over eth0 and the host\'s own manager loads it; SSH kept; the matrix passes; committed', async () => {
+    expect(lab().hosts.map((h) => h.manager)).toEqual(['networkd', 'networkmanager', 'netplan', 'ifupdown'])
+    for (const h of lab().hosts) {
+      await expectManagerOwnsEth0(lab(), h)
+      before.set(h.name, { mac: JSON.parse(await run(lab(), h, 'ip -j link show dev eth0'))[0].address, files: await configFiles(lab(), h) })
+    }
+    const r = await runStrategy(lab(), 'bridge')
+    expect(r.code, r.err + JSON.stringify(r.doc?.transaction)).toBe(0)
+    expect(r.doc.transaction.status).toBe('committed')
+    expect(r.doc.checks.every((c: { ok: boolean }) => c.ok), JSON.stringify(r.doc.checks)).toBe(true)
+    runs.push(r.doc.orch.runId)
+    for (const h of lab().hosts) {
+      await expectBridge(lab(), h, before.get(h.name)!.mac)
+      await viaDefaultRoute(lab(), h)
+      expect(await configFiles(lab(), h), `${h.name}: the manager's files changed`).not.toBe(before.get(h.name)!.files)
+    }
+  })
+
+  for (const hard of [false, true]) {
+    it(`${hard ? 'a power cut' : 'a clean reboot'}: every host boots into br0 with eth0's address, route and MAC; a new run changes nothing of the takeover and the matrix passes`, async () => {
+      await Promise.all(lab().hosts.map((h) => lab().reboot(h, { hard })))
+      for (const h of lab().hosts) {
+        await expectBridge(lab(), h, before.get(h.name)!.mac)
+        await viaDefaultRoute(lab(), h)
+      }
+      const r = await runStrategy(lab(), 'bridge')
+      expect(r.code, r.err + JSON.stringify(r.doc?.transaction)).toBe(0)
+      expect(r.doc.checks.every((c: { ok: boolean }) => c.ok), JSON.stringify(r.doc.checks)).toBe(true)
+      const takeover = r.doc.plays.flatMap((p: any) => p.tasks).find((t: any) => t.task.module === 'bridge_takeover')
+      for (const h of lab().hosts) expect(takeover.hosts[h.name].changed, `${h.name}: ${JSON.stringify(takeover.hosts[h.name].changes)}`).toBe(false)
+      if (r.doc.transaction.status === 'committed') runs.push(r.doc.orch.runId)
+    })
+  }
+
+  it('orch rollback: eth0 back from the manager\'s own files, as they were; a reboot boots plain eth0', async () => {
+    for (const id of [...runs].reverse()) {
+      const r = await orch('rollback', '-i', lab().inventoryPath, '--run', id)
+      expect(r.code, `rollback ${id}: ${r.out}${r.err}`).toBe(0)
+    }
+    for (const h of lab().hosts) {
+      expect(await configFiles(lab(), h), h.name).toBe(before.get(h.name)!.files)
+      expect((await ssh(lab(), h.address, 'ip link show dev br0')).code, `${h.name}: br0 gone`).not.toBe(0)
+      await expectManagerOwnsEth0(lab(), h)
+    }
+    await Promise.all(lab().hosts.map((h) => lab().reboot(h)))
+    for (const h of lab().hosts) {
+      expect((await ssh(lab(), h.address, 'ip link show dev br0')).code, `${h.name}: br0 after the reboot`).not.toBe(0)
+      await expectManagerOwnsEth0(lab(), h)
+      await viaDefaultRoute(lab(), h)
+      expect(await configFiles(lab(), h), h.name).toBe(before.get(h.name)!.files)
+    }
+  })
+})
