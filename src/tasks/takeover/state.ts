@@ -117,7 +117,8 @@ export function planTakeover(s: TakeoverState, o: TakeoverOptions): TakeoverPlan
     if (s.bridge.mac.toLowerCase() !== s.iface.mac.toLowerCase()) fix.mac = s.iface.mac
     if (s.bridge.mtu !== s.iface.mtu) fix.mtu = s.iface.mtu
     if (s.bridge.stpState !== wantStp(stp)) fix.stp = wantStp(stp)
-    if (s.bridge.forwardDelay !== wantFd(stp)) fix.forwardDelay = wantFd(stp)
+    // Without STP the kernel forwards at once and ignores the delay (NetworkManager writes 2 s at least).
+    if (s.bridge.forwardDelay !== wantFd(stp) && (stp || s.bridge.stpState !== 0)) fix.forwardDelay = wantFd(stp)
     if (!s.bridge.up) fix.up = true
   }
   const moveAddrs = s.ifaceAddrs
