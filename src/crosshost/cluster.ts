@@ -11,6 +11,7 @@ import { confirmTimeout } from '../safety/confirm.ts'
 import { planLan } from './lan.ts'
 import { planOvs, planVxlan } from './overlay.ts'
 import { planRoutes, Survey } from './routes.ts'
+import { KeyGathering, planWireguard } from './wireguard.ts'
 import { STRATEGIES, type Cluster, type Member, type Strategy } from './types.ts'
 import { checkFor, IMAGE_RE, str } from './vars.ts'
 
@@ -77,11 +78,13 @@ function buildCluster(ctx: PlaybookContext, force?: Strategy): Cluster {
     overlayIps: new Map(),
     overlayRanges: new Map(),
     survey: new Survey(),
+    wgKeys: new KeyGathering(),
   }
   if (strategy === 'routes') planRoutes(c)
   if (strategy === 'bridge') planLan(c)
   if (strategy === 'ovs-gre') planOvs(c)
   if (strategy === 'vxlan') planVxlan(c)
+  if (strategy === 'wireguard') planRoutes(c), planWireguard(c)
   return c
 }
 

@@ -7,6 +7,7 @@ export { DEFAULTS as CROSSHOST_DEFAULTS } from './vars.ts'
 export { cluster } from './cluster.ts'
 export { allocateContainerSubnets, foreignRoutes, surveyRoutes, Survey } from './routes.ts'
 export { planLanIps } from './lan.ts'
+export { wireguardTasks, KeyGathering, rotateKeys } from './wireguard.ts'
 export { deferred, type Pending } from './deferred.ts'
 export { probeMatrix, probeIface } from './check.ts'
 export {

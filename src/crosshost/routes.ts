@@ -70,9 +70,10 @@ export class Survey implements RouteSurvey {
 /**
  * Routes that are not in the way of the cluster's container subnets: the kernel's local table, default
  * routes, non-unicast entries, docker0's own subnet (dockerBip moves it), and the routes this playbook
- * added on an earlier run (proto static, to a network inside cluster_cidr, via a cluster host).
+ * added on an earlier run (proto static, to a network inside cluster_cidr, via a cluster host or, for
+ * wireguard, through its device).
  */
-export function foreignRoutes(routes: SurveyRoute[], c: Pick<Cluster, 'clusterCidr' | 'members'>): Array<SurveyRoute & { net: Cidr4 }> {
+export function foreignRoutes(routes: SurveyRoute[], c: Pick<Cluster, 'clusterCidr' | 'members'> & { wgIface?: string }): Array<SurveyRoute & { net: Cidr4 }> {
   const addrs = new Set(c.members.map((m) => m.address))
   const out: Array<SurveyRoute & { net: Cidr4 }> = []
   for (const r of routes) {
@@ -81,7 +82,9 @@ export function foreignRoutes(routes: SurveyRoute[], c: Pick<Cluster, 'clusterCi
     if (r.dev === 'docker0') continue
     const net = parseCidr4(r.dst.includes('/') ? r.dst : `${r.dst}/32`)
     if (!net || net.prefix === 0) continue
-    const ours = r.protocol === 'static' && !!r.gateway && addrs.has(r.gateway) && !!c.clusterCidr && contains(c.clusterCidr, net.network) && net.prefix >= c.clusterCidr.prefix
+    // wireguard: a route through the strategy's device (no gateway) is its own too.
+    const mine = (!!r.gateway && addrs.has(r.gateway)) || (!!c.wgIface && !r.gateway && r.dev === c.wgIface)
+    const ours = r.protocol === 'static' && mine && !!c.clusterCidr && contains(c.clusterCidr, net.network) && net.prefix >= c.clusterCidr.prefix
     if (!ours) out.push({ ...r, net })
   }
   return out

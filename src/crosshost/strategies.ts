@@ -1,5 +1,5 @@
 /**
- * The task lists of the four cross-host strategies, per host. crossHostTasks picks one by `orch_strategy`
+ * The task lists of the cross-host strategies, per host. crossHostTasks picks one by `orch_strategy`
  * (playbooks/cross-host.ts); the building-block playbooks use the parts. See docs/playbooks.md.
  */
 import { TaskFailed } from '../errors.ts'
@@ -27,6 +27,7 @@ import { cluster } from './cluster.ts'
 import { deferred, sections, type Pending } from './deferred.ts'
 import { planLanIps } from './lan.ts'
 import { surveyRoutes } from './routes.ts'
+import { wireguardTasks } from './wireguard.ts'
 import { OVERHEAD, type Cluster, type Member, type Strategy } from './types.ts'
 
 export interface StrategyOptions {
@@ -274,6 +275,7 @@ export function strategyTasks(c: Cluster, me: Member, o: StrategyOptions = {}): 
     bridge: () => bridgeTasks(c, me, o),
     'ovs-gre': () => ovsGreTasks(c, me, o),
     vxlan: () => vxlanTasks(c, me, o),
+    wireguard: () => [...wireguardTasks(c, me), ...(o.probe === false ? [] : [probeContainer(me)])],
   }
   return by[c.strategy]()
 }

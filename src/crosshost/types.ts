@@ -5,11 +5,11 @@
 import type { Vars } from '../inventory/types.ts'
 import type { Cidr4 } from '../net/ip.ts'
 
-export const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan'] as const
+export const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan', 'wireguard'] as const
 export type Strategy = (typeof STRATEGIES)[number]
 
 /** Bytes a tunnel adds to every inner frame (outer IPv4 + GRE/UDP+VXLAN headers + inner Ethernet). */
-export const OVERHEAD = { gre: 20 + 8 + 14, vxlan: 20 + 8 + 8 + 14 } as const
+export const OVERHEAD = { gre: 20 + 8 + 14, vxlan: 20 + 8 + 8 + 14, wireguard: 20 + 8 + 32 } as const
 
 /** Per-host container subnets of the routes strategy are /24s. */
 export const SUBNET_PREFIX = 24
@@ -45,6 +45,19 @@ export interface Cluster {
   overlayRanges: Map<string, { range: Cidr4; gateway: string }>
   /** Filled by the survey task (routes strategy). */
   survey: RouteSurvey
+  // wireguard
+  /** The WireGuard device (the same on every host): routes through it are the strategy's own. */
+  wgIface?: string
+  /** The hosts' public keys, gathered by the key task. */
+  wgKeys: KeyGatheringLike
+}
+
+/** The public keys of the cluster's hosts (crosshost/wireguard.ts KeyGathering). */
+export interface KeyGatheringLike {
+  readonly keys: Map<string, string | null>
+  readonly failed: Set<string>
+  record(host: string, key: string | null): void
+  all(c: Cluster, timeoutMs?: number): Promise<Map<string, string | null>>
 }
 
 /** A route as `ip -j -4 route show table all` prints it (the fields the survey needs). */

@@ -29,6 +29,13 @@ export const DEFAULTS = {
   overlay_network: 'orch-overlay',
   overlay_bridge: 'orch-ovl0',
   overlay_range_prefix: 28,
+  // wireguard (also cluster_cidr)
+  wireguard_iface: 'orch-wg0',
+  wireguard_port: 51820,
+  wireguard_keepalive: 0,
+  wireguard_impl: 'auto',
+  wireguard_key_dir: '/etc/orch/wireguard',
+  wireguard_rotate_keys: false,
 } as const
 
 // The container task's own image rule: checked here so the error names the inventory variable.

@@ -16,6 +16,7 @@ import type {
   NetworkManagerKind,
   OvsBridgeFact,
   OvsFacts,
+  WireguardFacts,
   OvsInterfaceFact,
   RouteFact,
   SystemFacts,
@@ -201,6 +202,14 @@ const many = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined 
 const opt = (v: unknown): unknown => (Array.isArray(v) && v.length === 0 ? undefined : v)
 const strMap = (v: unknown): Record<string, string> => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)])) : {})
 
+/** The wireguard section: one word per line (kernel, userspace, tools), then `interfaces A B`. */
+export function parseWireguard(out: string): WireguardFacts {
+  const lines = out.split('\n').map((l) => l.trim())
+  const has = (w: string) => lines.includes(w)
+  const ifs = lines.find((l) => l.startsWith('interfaces'))?.split(/\s+/).slice(1).filter(Boolean) ?? []
+  return { kernel: has('kernel'), userspace: has('userspace'), tools: has('tools'), datapath: has('kernel') ? 'kernel' : has('userspace') ? 'userspace' : 'none', interfaces: ifs }
+}
+
 /** One `ovs-vsctl --format=json list TABLE` object → rows keyed by heading. */
 export function ovsdbRows(text: string): Array<Record<string, unknown>> {
   const j = JSON.parse(text) as { headings: string[]; data: unknown[][] }
@@ -379,6 +388,7 @@ export function parseFacts(stdout: string): HostFacts {
     bridges,
     docker,
     ovs,
+    wireguard: parseWireguard(get('wireguard').out),
     forwarding: { ipv4: fw4.trim() === '1', ipv6: fw6.trim() === '-' ? null : fw6.trim() === '1' },
     iptables: attempt('iptables', parseIptablesFacts(new Map()), () => parseIptablesFacts(s)),
     system: attempt('system', parseSystem(''), () => parseSystem(get('system').out)),

@@ -70,6 +70,12 @@ export function renderFacts(f: HostFacts, opts: RenderOptions = {}): string {
     out.push(d.daemonJson.error ? `  /etc/docker/daemon.json: INVALID (${d.daemonJson.error})` : `  /etc/docker/daemon.json: ${JSON.stringify(d.daemonJson.content)}`)
   } else if (d.installed) out.push('  /etc/docker/daemon.json: absent')
 
+  const w = f.wireguard
+  if (w) {
+    out.push('', h('WireGuard'))
+    const dp = w.datapath === 'kernel' ? 'kernel module' : w.datapath === 'userspace' ? 'wireguard-go (userspace: no kernel module)' : 'none (no kernel module, no wireguard-go)'
+    out.push(`  datapath: ${dp}; wg tool: ${w.tools ? 'yes' : 'no (install wireguard-tools)'}${w.interfaces.length ? `; devices: ${w.interfaces.join(', ')}` : ''}`)
+  }
   out.push('', h('Open vSwitch'))
   const o = f.ovs
   if (!o.installed) out.push('  not installed')

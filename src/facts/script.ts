@@ -41,6 +41,12 @@ export const FACT_SECTIONS: Array<[string, string]> = [
       ' -- --columns=_uuid,name,interfaces,tag list Port' +
       ' -- --columns=_uuid,name,type,options,mtu,mtu_request,ofport,error,mac_in_use list Interface',
   ],
+  // WireGuard: the kernel module (loaded, built in or loadable), wireguard-go with /dev/net/tun, the wg tool, the devices.
+  [
+    'wireguard',
+    '{ [ -d /sys/module/wireguard ] || modprobe -n wireguard >/dev/null 2>&1; } && echo kernel; command -v wireguard-go >/dev/null 2>&1 && [ -c /dev/net/tun ] && echo userspace; ' +
+      'command -v wg >/dev/null 2>&1 && { echo tools; echo "interfaces $(wg show interfaces 2>/dev/null)"; }; true',
+  ],
   [
     'system',
     [

@@ -156,6 +156,19 @@ export interface IptablesFacts {
   orchPostrouting: string[] | null
 }
 
+export interface WireguardFacts {
+  /** The WireGuard kernel module is loaded, built in or loadable. */
+  kernel: boolean
+  /** wireguard-go is installed and /dev/net/tun exists. */
+  userspace: boolean
+  /** The wg tool (wireguard-tools). */
+  tools: boolean
+  /** What the wireguard strategy would use: the kernel's, else wireguard-go, else none. */
+  datapath: 'kernel' | 'userspace' | 'none'
+  /** WireGuard devices (`wg show interfaces`). */
+  interfaces: string[]
+}
+
 export type NetworkManagerKind = 'netplan' | 'NetworkManager' | 'systemd-networkd' | 'ifupdown'
 
 export interface SystemFacts {
@@ -185,6 +198,7 @@ export interface HostFacts {
   bridges: BridgeFact[]
   docker: DockerFacts
   ovs: OvsFacts
+  wireguard?: WireguardFacts
   forwarding: { ipv4: boolean; ipv6: boolean | null }
   iptables: IptablesFacts
   system: SystemFacts

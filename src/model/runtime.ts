@@ -10,6 +10,7 @@ import { restartDockerScript } from './docker.ts'
 import { describePlan, restoreBinary, restoreInput, undoScript, type ChainState } from '../facts/iptables.ts'
 import { deleteWords, routeCommand, routeText } from '../facts/routes.ts'
 import { procPath } from './facts.ts'
+import { applyWg, describeWg, undoWg } from './wireguard.ts'
 import type { DockerRestartStep, OldVxlan, Step, VxlanCreateStep } from './steps.ts'
 
 export interface Command {
@@ -79,6 +80,10 @@ export function describeStep(s: Step): Change[] {
     case 'fdb':
       if (s.quiet) return []
       return [{ what: `fdb ${s.dev}: ${s.op === 'append' ? 'add' : 'remove'} ${s.mac === ZERO_MAC ? 'peer' : `${s.mac} dst`} ${s.dst}` }]
+    case 'wg-key':
+    case 'wg-create':
+    case 'wg-set':
+      return describeWg(s)
   }
 }
 
@@ -119,6 +124,10 @@ export function applyStep(s: Step): Command {
       return { script: sh`mkdir -p /etc/docker && ` + restoreFileScript(s.path, Buffer.from(s.content), s.mode, s.owner) }
     case 'docker-restart':
       return { script: `{ ${restartDockerScript(s.manager, restartIds(s), { liveRestore: s.liveRestore })}; }` }
+    case 'wg-key':
+    case 'wg-create':
+    case 'wg-set':
+      return { script: applyWg(s) }
   }
 }
 
@@ -166,6 +175,10 @@ export function undoStep(s: Step): Undo | null {
       return s.undoneByRestart ? null : fileUndo(s.path, s.before)
     case 'docker-restart':
       return dockerRestartUndo(s)
+    case 'wg-key':
+    case 'wg-create':
+    case 'wg-set':
+      return undoWg(s)
   }
 }
 

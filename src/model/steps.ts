@@ -146,5 +146,64 @@ export interface DockerRestartStep {
   }
 }
 
-export type Step = SysctlStep | FileStep | RouteStep | IptablesChainStep | VxlanCreateStep | LinkSetStep | FdbStep | DockerDaemonStep | DockerRestartStep
+export type WgImpl = 'kernel' | 'userspace'
+
+/** A WireGuard peer as configured (allowed IPs sorted). */
+export interface WgPeer {
+  publicKey: string
+  endpoint?: string
+  allowedIps: string[]
+  /** Seconds; 0: off. */
+  keepalive: number
+}
+
+/** A WireGuard private key generated on the host (rotate: the old one kept as PATH.previous for the undo). */
+export interface WgKeyStep {
+  kind: 'wg-key'
+  op: 'create' | 'rotate'
+  path: string
+  /** Public key of the key replaced. */
+  before?: string
+  /** Directories mkdir -p creates (removed again by the undo when empty). */
+  mkdir?: string[]
+}
+
+/** A WireGuard device created: kernel (ip link add type wireguard) or wireguard-go (userspace). */
+export interface WgCreateStep {
+  kind: 'wg-create'
+  name: string
+  impl: WgImpl
+  mtu: number
+}
+
+/** `wg set` on a device: private key (by file), listen port, peers added, changed, removed. */
+export interface WgSetStep {
+  kind: 'wg-set'
+  name: string
+  keyFile: string
+  /** Set the private key from keyFile; `previous`: the device runs with keyFile.previous today (rotated). */
+  key?: { before?: string; previous: boolean }
+  listenPort?: { before?: number; after: number }
+  add: WgPeer[]
+  change: Array<{ before: WgPeer; after: WgPeer }>
+  remove: WgPeer[]
+  /** Peer names for the diff, by public key. */
+  labels: Record<string, string>
+  /** On a device this plan creates: its undo deletes it. */
+  fresh?: boolean
+}
+
+export type Step =
+  | SysctlStep
+  | FileStep
+  | RouteStep
+  | IptablesChainStep
+  | VxlanCreateStep
+  | LinkSetStep
+  | FdbStep
+  | DockerDaemonStep
+  | DockerRestartStep
+  | WgKeyStep
+  | WgCreateStep
+  | WgSetStep
 export type StepKind = Step['kind']

@@ -1,8 +1,8 @@
 /**
  * What a host holds, to check that a rollback returned it to its pre-run state (and for the tests'
  * "undo returns the host to its snapshot" assertions): links, addresses,
- * routes (v4 and v6, every table), iptables rules (filter and nat), ip_forward, OVS state, docker networks, and
- * the config files tasks write. Counters and other churn are dropped so two snapshots of an
+ * routes (v4 and v6, every table), iptables rules (filter and nat), ip_forward, OVS state, docker networks,
+ * the config files tasks write, and WireGuard devices and key files (never a key itself). Counters and other churn are dropped so two snapshots of an
  * unchanged host compare equal, and any real difference shows in the diff.
  */
 import type { Connection } from '../transport/types.ts'
@@ -43,6 +43,11 @@ export const SNAPSHOT_SCRIPT = [
   // Builtin read loop (a process per file saved); the last line is printed as it is, with or without its newline.
   '  [ -f "$f" ] || continue; echo "== $f"; while IFS= read -r l; do printf \'%s\\n\' "$l"; done < "$f"; printf %s "$l"',
   'done; true',
+  `echo '${MARKER} wireguard'`,
+  // Key files by name only and WireGuard devices without their private and preshared keys (blanked on the
+  // host: a key never reaches the controller) and without the handshake/transfer counters.
+  'for f in /etc/orch/wireguard /etc/orch/wireguard/* /etc/wireguard/*; do [ -e "$f" ] && echo "$f"; done',
+  'if [ -d /sys/module/wireguard ] || [ -d /run/wireguard ]; then wg show all dump 2>/dev/null | awk \'BEGIN { FS = OFS = "\\t" } NF == 5 { $2 = "-" } NF == 9 { $3 = "-"; $6 = $7 = $8 = "" } { print }\' | sort; fi; true',
 ].join('\n')
 
 /** Keys whose values change without anyone changing the host's configuration. */

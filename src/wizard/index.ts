@@ -80,6 +80,8 @@ export interface WizardOptions {
   overlayCidr?: string
   vxlanVni?: string
   vxlanPort?: string
+  /** Encrypt between the hosts: the wireguard strategy. */
+  encrypt?: boolean
   lanPool?: string
   lanGateway?: string
   bridgeName?: string
@@ -155,6 +157,7 @@ function checkFlags(o: WizardOptions): void {
   if (o.port !== undefined && portProblem(String(o.port))) throw bad('--port', o.port, 'an integer from 1 to 65535')
   if (o.user !== undefined && !validUser(o.user)) throw bad('--user', o.user, 'a user name')
   if (o.strategy !== undefined && !(STRATEGIES as readonly string[]).includes(o.strategy)) throw bad('--strategy', o.strategy, STRATEGIES.join('|'))
+  if (o.encrypt && o.strategy !== undefined && o.strategy !== 'wireguard') throw new UsageError(`--encrypt: the encrypted strategy is wireguard, not --strategy ${o.strategy}`)
   if (o.format !== undefined && !['ini', 'yaml'].includes(o.format)) throw bad('--format', o.format, 'ini|yaml')
   if (o.run !== undefined && !['check', 'apply', 'none'].includes(o.run)) throw bad('--run', o.run, 'check|apply|none')
   if (o.containerPull !== undefined && !['never', 'missing'].includes(o.containerPull)) throw bad('--container-pull', o.containerPull, 'never|missing')
@@ -505,7 +508,11 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
   say(`${color.bold('Suggested strategy:')} ${sug.strategy}`)
   say(`  why: ${sug.reason}`)
   for (const w of sug.warnings) say(`  ${color.yellow('!')} ${w}`)
-  const strategy = await ask.select<Strategy>({
+  // The encrypt question: yes means wireguard (routes' layout over WireGuard); asked when no --strategy says.
+  const encrypt =
+    o.encrypt === true ||
+    (o.strategy === undefined && (await ask.confirm({ message: 'Encrypt the traffic between the hosts (WireGuard)?', flag: '--encrypt', value: o.encrypt, default: false })))
+  const strategy = encrypt ? 'wireguard' : await ask.select<Strategy>({
     message: 'Strategy',
     flag: '--strategy',
     value: o.strategy as Strategy | undefined,
@@ -518,7 +525,7 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
   const ovsBridge = o.ovsBridge ?? DEFAULTS.ovs_bridge
   const taken = takenSubnets(
     probed.map((p) => p.facts),
-    { peerAddresses, ignoreDevs: strategy === 'routes' ? ['docker0'] : [ovsBridge] },
+    { peerAddresses, ignoreDevs: strategy === 'routes' || strategy === 'wireguard' ? ['docker0'] : [ovsBridge] },
   )
   const groupVars: Record<string, Scalar> = { orch_strategy: strategy }
   const comments: Record<string, string> = { orch_strategy: `${strategy}: ${sug.strategy === strategy ? sug.reason : `chosen (suggested: ${sug.strategy})`}` }
@@ -534,7 +541,7 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
     else planned.forEach((h, i) => vals[i] !== undefined && (hostVars.get(h.name)![name] = vals[i]!))
   }
 
-  if (strategy === 'routes') {
+  if (strategy === 'routes' || strategy === 'wireguard') {
     let subnets: string[] = []
     const cluster = await ask.input({
       message: 'Cluster CIDR (one /24 per host is carved from it)',
@@ -725,7 +732,7 @@ async function wizard(o: WizardOptions, env: WizardEnv, ask: Asker, interactive:
   }
   say(`  strategy: ${strategy}${strategy === sug.strategy ? ' (suggested)' : ` (suggested: ${sug.strategy})`}`)
   if (strategy === 'vxlan') say(`    (the playbook gives each host a /${VXLAN_RANGE_PREFIX} of ${groupVars.overlay_cidr} for its containers, in inventory order)`)
-  if (strategy === 'routes') say(`    (docker0 of each host moves to its container_subnet)`)
+  if (strategy === 'routes' || strategy === 'wireguard') say(`    (docker0 of each host moves to its container_subnet${strategy === 'wireguard' ? '; WireGuard between the hosts, UDP 51820' : ''})`)
   say(`  group_vars/${GROUP}.yml:`)
   for (const [k, v] of Object.entries(groupVars)) say(`    ${k}: ${v}`)
   say('  files:')

@@ -5,7 +5,7 @@
 import type { HostFacts } from '../facts/types.ts'
 import { allocateSubnets, contains, hostAddress, intToIp, isIpv4, networkOf, overlaps, parseCidr4, type Cidr4 } from '../net/ip.ts'
 
-export const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan'] as const
+export const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan', 'wireguard'] as const
 export type Strategy = (typeof STRATEGIES)[number]
 
 export const STRATEGY_TEXT: Record<Strategy, string> = {
@@ -13,6 +13,7 @@ export const STRATEGY_TEXT: Record<Strategy, string> = {
   bridge: "bridge: containers get addresses on the hosts' LAN (br0 takes over the uplink)",
   'ovs-gre': 'ovs-gre: Open vSwitch bridge per host, GRE tunnels between them (crosses routers)',
   vxlan: 'vxlan: one overlay L2 network over kernel VXLAN (no change to the uplink)',
+  wireguard: 'wireguard: as routes, every packet between the hosts encrypted (WireGuard; keys made on each host)',
 }
 
 export const DEFAULTS = {

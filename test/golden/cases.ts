@@ -265,6 +265,79 @@ const cases: GoldenCase[] = [
     args: () => ({ bip: '10.77.4.1/24' }),
     teardown: () => 'rm -f /etc/docker/daemon.json; systemctl restart docker',
   },
+  // ---------------------------------------------------------------- wireguardKey
+  {
+    task: 'wireguardKey',
+    case: 'create-with-dirs',
+    about: 'no key, no directory: generated on the host (umask 077) in new directories; only the public key is read back; undo removes the key and the directories',
+    setup: () => 'rm -rf /etc/orch/golden-wg',
+    args: () => ({ path: '/etc/orch/golden-wg/keys/wg.key' }),
+    teardown: () => 'rm -rf /etc/orch/golden-wg',
+  },
+  {
+    task: 'wireguardKey',
+    case: 'create',
+    about: 'the directory exists: only the key is generated; undo removes it',
+    setup: () => 'mkdir -p /etc/orch/golden-wg && rm -f /etc/orch/golden-wg/wg.key',
+    args: () => ({ path: '/etc/orch/golden-wg/wg.key' }),
+    teardown: () => 'rm -rf /etc/orch/golden-wg',
+  },
+  {
+    task: 'wireguardKey',
+    case: 'present',
+    about: 'a key exists: nothing to do (its public key is the fact)',
+    setup: () => 'mkdir -p /etc/orch/golden-wg && (umask 077 && wg genkey > /etc/orch/golden-wg/wg.key)',
+    args: () => ({ path: '/etc/orch/golden-wg/wg.key' }),
+    teardown: () => 'rm -rf /etc/orch/golden-wg',
+  },
+  // ---------------------------------------------------------------- wireguard (wireguard-go on this kernel)
+  {
+    task: 'wireguard',
+    case: 'create',
+    about: 'no device: wireguard-go creates it (no kernel module here), MTU underlay - 60, key by its path, peers, up; undo deletes it (wireguard-go exits with it)',
+    setup: () => 'ip link del gwg0 2>/dev/null; (umask 077 && wg genkey > /tmp/golden-wg.key)',
+    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'], label: 'node2' }] }),
+    teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
+  },
+  {
+    task: 'wireguard',
+    case: 'peers-changed',
+    about: 'a peer added, one changed (endpoint, allowed IPs, keepalive), one removed, another listen port: one wg set; undo puts back the port and the old peers whole',
+    setup: (l) =>
+      '(umask 077 && wg genkey > /tmp/golden-wg.key) && env -u WG_PROCESS_FOREGROUND wireguard-go gwg0 2>/dev/null && wg show gwg0 >/dev/null && ' +
+      `wg set gwg0 private-key /tmp/golden-wg.key listen-port 51998 peer yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY= allowed-ips 10.78.1.0/24 endpoint ${l.b}:51999 peer SvEzQJwPz6RlopUZNFNTnc3DXFWI3c8h1hWbBex0aE8= allowed-ips 10.78.2.0/24 && ip link set gwg0 mtu 1440 up`,
+    args: (l) => ({
+      name: 'gwg0',
+      keyFile: '/tmp/golden-wg.key',
+      listenPort: 51999,
+      local: l.a,
+      peers: [
+        { publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: '198.18.255.77:51999', allowedIps: ['10.78.1.0/24', '10.78.9.0/24'], keepalive: 25, label: 'node2' },
+        { publicKey: 'McPYEIp58ejHRQ1V1UQcBqAHxYw2op/vj5ava5bmNSY=', endpoint: '198.18.255.78:51999', allowedIps: ['10.78.3.0/24'], label: 'node3' },
+      ],
+    }),
+    teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
+  },
+  {
+    task: 'wireguard',
+    case: 'mtu-and-up',
+    about: 'device down with the default 1420: set MTU 1440 and bring it up; undo sets both back',
+    setup: (l) =>
+      '(umask 077 && wg genkey > /tmp/golden-wg.key) && env -u WG_PROCESS_FOREGROUND wireguard-go gwg0 2>/dev/null && wg show gwg0 >/dev/null && ' +
+      `wg set gwg0 private-key /tmp/golden-wg.key listen-port 51999 peer yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY= allowed-ips 10.78.1.0/24 endpoint ${l.b}:51999`,
+    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'] }] }),
+    teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
+  },
+  {
+    task: 'wireguard',
+    case: 'present',
+    about: 'device, key, port, peers, MTU and state as asked: nothing to do',
+    setup: (l) =>
+      '(umask 077 && wg genkey > /tmp/golden-wg.key) && env -u WG_PROCESS_FOREGROUND wireguard-go gwg0 2>/dev/null && wg show gwg0 >/dev/null && ' +
+      `wg set gwg0 private-key /tmp/golden-wg.key listen-port 51999 peer yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY= allowed-ips 10.78.1.0/24 endpoint ${l.b}:51999 && ip link set gwg0 mtu 1440 up`,
+    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'] }] }),
+    teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
+  },
 ]
 
 export default cases

@@ -13,6 +13,7 @@ import { route } from '../../src/tasks/route.ts'
 import { sysctl } from '../../src/tasks/sysctl.ts'
 import { vxlan } from '../../src/tasks/vxlan.ts'
 import { dockerBip } from '../../src/tasks/dockerBip.ts'
+import { wireguard, wireguardKey } from '../../src/tasks/wireguard.ts'
 
 /** The tasks golden cases exist for, by module name. */
 export const TASKS: Record<string, (args: any) => Task<any>> = {
@@ -22,6 +23,8 @@ export const TASKS: Record<string, (args: any) => Task<any>> = {
   forwardAccept: (a) => forwardAccept(a),
   vxlan: (a) => vxlan(a),
   dockerBip: (a) => dockerBip(a),
+  wireguardKey: (a) => wireguardKey(a),
+  wireguard: (a) => wireguard(a),
 }
 
 export interface RecordedRun {

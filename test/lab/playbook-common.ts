@@ -19,7 +19,7 @@ import { snapshot } from '../helpers/snapshot.ts'
 
 export const repo = fileURLToPath(new URL('../../', import.meta.url))
 export const PLAYBOOK = 'playbooks/cross-host.ts'
-export type StrategyName = 'routes' | 'bridge' | 'ovs-gre' | 'vxlan'
+export type StrategyName = 'routes' | 'bridge' | 'ovs-gre' | 'vxlan' | 'wireguard'
 
 export interface OrchResult {
   code: number

@@ -180,6 +180,8 @@ export default playbook({
       // One L2 segment: vxlan suggested, with the reason; routes picked instead.
       await t.expect(/Suggested strategy: vxlan/)
       await t.expect(new RegExp(`why: every host has an address in ${lab.lanCidr.replace(/\./g, '\\.')} on its underlay interface \\(eth0\\)`))
+      await t.expect(/Encrypt the traffic between the hosts \(WireGuard\)\?/)
+      t.type(ENTER)
       await t.expect(/Strategy/)
       t.type(UP + UP + UP)
       await t.expect(/❯ routes/)

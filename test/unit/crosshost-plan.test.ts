@@ -19,7 +19,7 @@ import crossHost from '../../playbooks/cross-host.ts'
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 import { fileURLToPath } from 'node:url'
 
-const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan'] as const
+const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan', 'wireguard'] as const
 
 async function plan(invPath: string, extraVars: Vars = {}, pb: Playbook = crossHost as Playbook) {
   const inv = await loadInventory([invPath])
@@ -80,7 +80,7 @@ describe('cross-host playbook plan', () => {
         // Every variable the playbooks read is in the example (commented): switched on, the plan sees them.
         if (f.includes('orch-pb-plan')) {
           const hv = (await loadInventory([f])).hosts.get('node1')!.vars
-          for (const k of [...Object.keys(DEFAULTS), 'lan_pool', 'lan_gateway', 'overlay_mtu', 'ovs_underlay_iface']) expect(hv, k).toHaveProperty(k)
+          for (const k of [...Object.keys(DEFAULTS), 'lan_pool', 'lan_gateway', 'overlay_mtu', 'ovs_underlay_iface', 'wireguard_mtu']) expect(hv, k).toHaveProperty(k)
         }
       }
   })
@@ -135,6 +135,17 @@ describe('cross-host playbook plan', () => {
     bad([{ orch_strategy: 'ovs-gre' }, { orch_strategy: 'ovs-gre', ovs_gre_key: 7 }, { orch_strategy: 'ovs-gre' }], 'ovs_gre_key', 'node2')
     bad([{ container_image: 'busybox;reboot' }, {}, {}], 'container_image')
     bad([{ confirm_timeout: 99999 }, {}, {}], 'confirm_timeout')
+    const wg = (x: Vars = {}) => ({ orch_strategy: 'wireguard', ...x })
+    bad([wg(), wg({ wireguard_port: 0 }), wg()], 'wireguard_port', 'node2')
+    bad([wg(), wg(), wg({ wireguard_port: 51821 })], 'wireguard_port', 'node3')
+    bad([wg({ wireguard_iface: 'wg0;reboot' }), wg(), wg()], 'wireguard_iface')
+    bad([wg({ wireguard_iface: 'docker0' }), wg(), wg()], 'wireguard_iface')
+    bad([wg(), wg({ wireguard_impl: 'magic' }), wg()], 'wireguard_impl', 'node2')
+    bad([wg({ wireguard_key_dir: 'etc/wg' }), wg(), wg()], 'wireguard_key_dir')
+    bad([wg({ wireguard_keepalive: -1 }), wg(), wg()], 'wireguard_keepalive')
+    bad([wg({ wireguard_rotate_keys: 'maybe' }), wg(), wg()], 'wireguard_rotate_keys')
+    bad([wg({ wireguard_mtu: 20 }), wg(), wg()], 'wireguard_mtu')
+    bad([wg({ cluster_cidr: '10.244.0.0/25' }), wg(), wg()], 'cluster_cidr')
   })
 
   it('routes: subnets by inventory order, around foreign routes, ignoring the routes it made itself', () => {
@@ -149,6 +160,14 @@ describe('cross-host playbook plan', () => {
       { dst: '10.244.0.1', type: 'local', dev: 'docker0', table: 'local' },
     ]
     expect(foreignRoutes(routes, c).map((r) => r.dst)).toEqual(['10.244.2.0/23'])
+    // wireguard: a static route through its device is its own; through another device it is not.
+    const w = cluster(ctxFor(three([{ orch_strategy: 'wireguard' }, { orch_strategy: 'wireguard' }, { orch_strategy: 'wireguard' }])))
+    const wgRoutes: SurveyRoute[] = [
+      { dst: '10.244.1.0/24', dev: 'orch-wg0', protocol: 'static' },
+      { dst: '10.244.2.0/24', dev: 'wg9', protocol: 'static' },
+    ]
+    expect(foreignRoutes(wgRoutes, w).map((r) => r.dst)).toEqual(['10.244.2.0/24'])
+    expect(foreignRoutes(wgRoutes, c).map((r) => r.dst)).toEqual(['10.244.1.0/24', '10.244.2.0/24'])
     const around = allocateContainerSubnets(c, new Map([['node2', routes]]))
     expect([...around.values()].map(networkOf)).toEqual(['10.244.0.0/24', '10.244.1.0/24', '10.244.4.0/24'])
     // A route covering all of cluster_cidr leaves no room: the error names it.

@@ -28,6 +28,11 @@ describe('facts script', () => {
     expect(splitFactSections(BARE).get('ipt-orch-forward')?.rc).toBe(1)
     expect([...m.keys()]).toEqual(FACT_SECTIONS.map(([n]) => n))
   })
+  it('says which WireGuard datapath a host has (wireguard-go on a kernel without the module)', () => {
+    expect(parseFacts(NODE1).wireguard).toEqual({ kernel: false, userspace: true, tools: true, datapath: 'userspace', interfaces: ['orch-wg0'] })
+    expect(parseFacts(BARE).wireguard).toMatchObject({ datapath: 'none', tools: false, interfaces: [] })
+    expect(renderFacts(parseFacts(NODE1))).toMatch(/datapath: wireguard-go \(userspace: no kernel module\); wg tool: yes; devices: orch-wg0/)
+  })
 })
 
 describe('parseFacts on a docker + OVS host', () => {
@@ -399,6 +404,13 @@ const NODE1 = [
   "{\"data\":[[[\"uuid\",\"68342f78-9615-4ab8-ab95-d2a54e14390c\"],\"br-t\",[\"set\",[[\"uuid\",\"90b57402-b897-4f7a-9e1c-10c6723953d0\"],[\"uuid\",\"e3cb8a67-b943-4da5-adb7-dddff9c16b1b\"],[\"uuid\",\"fc28145d-e281-4fbf-888a-fd8f6bac5aad\"]]],\"netdev\",[\"map\",[]]]],\"headings\":[\"_uuid\",\"name\",\"ports\",\"datapath_type\",\"other_config\"]}",
   "{\"data\":[[[\"uuid\",\"fc28145d-e281-4fbf-888a-fd8f6bac5aad\"],\"br-t\",[\"uuid\",\"b4c7054d-b73b-4aa7-9481-9b3efe75c6f1\"],[\"set\",[]]],[[\"uuid\",\"90b57402-b897-4f7a-9e1c-10c6723953d0\"],\"vx0\",[\"uuid\",\"8e38666a-d52b-4655-b3fc-77bca7397443\"],[\"set\",[]]],[[\"uuid\",\"e3cb8a67-b943-4da5-adb7-dddff9c16b1b\"],\"p1\",[\"uuid\",\"7cfa061b-60d9-4dcd-94f2-9cca72172b0d\"],10]],\"headings\":[\"_uuid\",\"name\",\"interfaces\",\"tag\"]}",
   "{\"data\":[[[\"uuid\",\"b4c7054d-b73b-4aa7-9481-9b3efe75c6f1\"],\"br-t\",\"internal\",[\"map\",[]],1500,[\"set\",[]],65534,[\"set\",[]],\"7a:2f:34:68:b8:4a\"],[[\"uuid\",\"8e38666a-d52b-4655-b3fc-77bca7397443\"],\"vx0\",\"vxlan\",[\"map\",[[\"key\",\"42\"],[\"remote_ip\",\"198.18.0.2\"]]],[\"set\",[]],[\"set\",[]],1,[\"set\",[]],\"fe:eb:22:17:b3:b4\"],[[\"uuid\",\"7cfa061b-60d9-4dcd-94f2-9cca72172b0d\"],\"p1\",\"internal\",[\"map\",[]],1500,[\"set\",[]],2,[\"set\",[]],\"06:b1:22:03:41:c1\"]],\"headings\":[\"_uuid\",\"name\",\"type\",\"options\",\"mtu\",\"mtu_request\",\"ofport\",\"error\",\"mac_in_use\"]}",
+  "",
+  "@@orch-fact@@ rc 0",
+  "",
+  "@@orch-fact@@ wireguard",
+  "userspace",
+  "tools",
+  "interfaces orch-wg0",
   "",
   "@@orch-fact@@ rc 0",
   "",

@@ -30,7 +30,7 @@ import { connect, type Connection } from '../../src/transport/index.ts'
 import { run, VAGRANT_DIR, vagrantInventory, type BuiltInventory } from '../../scripts/vagrant-inventory.ts'
 import { exec, probeIps, strategySuite, type StrategyName } from '../lab/playbook-common.ts'
 
-const ALL: readonly StrategyName[] = ['routes', 'vxlan', 'bridge', 'ovs-gre']
+const ALL: readonly Exclude<StrategyName, 'wireguard'>[] = ['routes', 'vxlan', 'bridge', 'ovs-gre']
 /**
  * What each provider supports (docs/vagrant.md says why). VMs: all four. Docker provider machines
  * (privileged containers): all four too; OVS runs its userspace datapath when the kernel has no
@@ -40,11 +40,12 @@ const SUPPORTED: Record<string, readonly StrategyName[]> = { docker: ALL, virtua
 
 const provider = process.env.ORCH_VAGRANT_PROVIDER ?? 'docker'
 const net = process.env.ORCH_VAGRANT_NET ?? '192.168.56'
+type VagrantStrategy = Exclude<StrategyName, 'wireguard'>
 const strategies = (
   process.env.ORCH_VAGRANT_STRATEGIES
     ? process.env.ORCH_VAGRANT_STRATEGIES.split(',').map((s) => s.trim()).filter(Boolean)
     : [...(SUPPORTED[provider] ?? [])]
-) as StrategyName[]
+) as VagrantStrategy[]
 const work = mkdtempSync(join(tmpdir(), 'orch-vagrant-'))
 const env = { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1', ORCH_VAGRANT_NET: net }
 
@@ -98,7 +99,7 @@ const json = async (lab: Lab, h: LabHost, script: string) => JSON.parse(await ex
 const peersOf = (lab: Lab, h: LabHost) => lab.hosts.filter((p) => p !== h)
 
 /** What each strategy leaves on the machines, beyond the suite's pings and transfers. */
-const ASSERT: Record<StrategyName, (lab: Lab) => Promise<void>> = {
+const ASSERT: Record<Exclude<StrategyName, 'wireguard'>, (lab: Lab) => Promise<void>> = {
   async routes(lab) {
     for (const h of lab.hosts) {
       const routes = (await json(lab, h, 'ip -j -4 route show proto static')) as Array<{ dst: string; gateway?: string }>
