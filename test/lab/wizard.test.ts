@@ -301,6 +301,8 @@ export default playbook({
     const t = new Pty(['--host', `root@${lab.hosts[0].address}`, '--host', `root@${lab.hosts[1].address}`, '--key', lab.keyPath, '--known-hosts', kh, '--ssh-config', '/dev/null', '--accept-host-keys', '--out', 'out', '--playbook', probe], cwd)
     try {
       await t.expect(/✔ node2: /)
+      await t.expect(/Encrypt the traffic between the hosts/)
+      t.type(ENTER) // no
       await t.expect(/Strategy/)
       t.type(ENTER) // vxlan, the suggestion
       await t.expect(/VXLAN network identifier \(VNI\) \(42\)/)
@@ -365,7 +367,7 @@ export default playbook({
       const stagingBefore = stagingDirs()
       const t = new Pty(['--host', `root@${lab.hosts[0].address}`, '--key', lab.keyPath, '--known-hosts', join(cwd, 'kh'), '--ssh-config', '/dev/null', '--accept-host-keys'], cwd)
       try {
-        await t.expect(/Strategy/)
+        await t.expect(/Encrypt the traffic between the hosts/)
         // The wizard is the child of `script`: signal it by PID.
         const pid = Number(execFileSync('pgrep', ['-P', String(t.child.pid)], { encoding: 'utf8' }).trim().split('\n')[0])
         expect(pid).toBeGreaterThan(1)
