@@ -8,7 +8,20 @@
 // Fallback (ORCH_NO_COMPILE=1, or no esbuild, or the cache cannot be written): tsx compiles .ts on import;
 // a resolve hook maps `import ... from 'orch'` to this checkout's src/index.ts (one module graph: `instanceof`
 // and task() work across the boundary).
+import { existsSync } from 'node:fs'
 import { prepareImage } from './compile.js'
+
+// A fresh clone's first `orch` (the wizard, say): install the npm packages first, as `npm run demo` does
+// (only in a git checkout: an installed orch gets its packages from npm, perhaps hoisted elsewhere).
+if (!existsSync(new URL('../node_modules/tsx/package.json', import.meta.url)) && existsSync(new URL('../.git', import.meta.url))) {
+  const { ensureNpm } = await import('./bootstrap.js')
+  try {
+    ensureNpm()
+  } catch (e) {
+    process.stderr.write(`orch: ${e.message}\n`)
+    process.exit(1)
+  }
+}
 
 let image = null
 if (process.env.ORCH_NO_COMPILE !== '1') {
