@@ -84,4 +84,22 @@ describe('bridgeTakeover: networkd', () => {
     expect(m.load.slice(1)).toEqual(["nmcli --wait 30 connection up id orch-br0", "nmcli --wait 30 connection up id orch-br0-eth0"])
     expect(m.unloadAfter).toEqual(['nmcli --wait 30 connection up id eth0'])
   })
+
+  it('netplan: the rewritten YAML shadows /etc/netplan from /run/netplan, generated for networkd; ifupdown: only ifstate at commit', () => {
+    const yaml = 'network:\n  version: 2\n  renderer: networkd\n  ethernets:\n    eth0:\n      addresses: [198.18.3.3/24]\n'
+    const f = facts({ '/etc/netplan/10-eth0.yaml': yaml })
+    const p = planPersist('auto', f, spec)
+    expect(p.kind).toBe('netplan')
+    const m = managerWork(p, f, spec)
+    expect(m.runtime.map((r) => r.path)).toEqual(['/run/netplan/10-eth0.yaml'])
+    expect(m.load.slice(0, 2)).toEqual(['netplan generate', 'networkctl reload'])
+    expect(m.unloadBefore).toEqual(["rm -f -- /run/netplan/10-eth0.yaml", 'netplan generate'])
+    const ifs = facts({ '/etc/network/interfaces': 'auto eth0\niface eth0 inet static\n    address 198.18.3.4/24\n' }, { networkdRunning: false, ifstate: true })
+    const pi = planPersist('auto', ifs, spec)
+    expect(pi.kind).toBe('ifupdown')
+    const mi = managerWork(pi, ifs, spec)
+    expect([mi.runtime, mi.load]).toEqual([[], []])
+    expect(mi.commit.join('\n')).toContain('echo br0=br0 >> /run/network/ifstate')
+    expect(mi.commitUndo.join('\n')).toContain("sed -i '/^br0=/d' /run/network/ifstate")
+  })
 })
