@@ -205,3 +205,21 @@ d(`vault files made by ansible-vault${SKIP_REASON}`, () => {
     }
   })
 })
+
+describe('what orch writes is redacted', () => {
+  it('redactingIo masks every registered secret on stdout and stderr, keeps the stream otherwise', async () => {
+    const { redactingIo } = await import('../../src/cli/redact.ts')
+    const { markSecret } = await import('../../src/inventory/secret.ts')
+    const io = fakeIo()
+    ;(io.stdout as unknown as { columns: number }).columns = 80
+    const r = redactingIo(io)
+    markSecret('s3cr3t-pw')
+    markSecret('s3cr3t')
+    r.stdout.write('--- before\n+++ after password=s3cr3t-pw and s3cr3t\n')
+    r.stderr.write(`${JSON.stringify({ msg: 'got "s3cr3t-pw"' })}\n`)
+    expect(io.out).toBe('--- before\n+++ after password=******** and ********\n')
+    expect(io.err).not.toContain('s3cr3t')
+    expect(r.stdout.isTTY).toBe(false)
+    expect((r.stdout as unknown as { columns: number }).columns).toBe(80)
+  })
+})
