@@ -6,7 +6,7 @@ import { ArgError, TaskFailed } from '../errors.ts'
 import { task, type Resource, type Task } from '../engine/types.ts'
 import { allocateSubnets, contains, networkOf, overlaps, parseCidr4, type Cidr4 } from '../net/ip.ts'
 import * as v from '../net/validate.ts'
-import { SUBNET_PREFIX, type Cluster, type Member, type RouteSurvey, type SurveyRoute } from './types.ts'
+import { SUBNET_PREFIX, type Cluster, type MarkedRoute, type Member, type RouteSurvey, type SurveyRoute } from './types.ts'
 import { checkFor, str } from './vars.ts'
 
 export function planRoutes(c: Cluster): void {
@@ -40,6 +40,7 @@ export function planRoutes(c: Cluster): void {
 /** What the survey task found on each host; the routes strategy allocates container subnets around it. */
 export class Survey implements RouteSurvey {
   readonly routes = new Map<string, SurveyRoute[]>()
+  readonly marked = new Map<string, MarkedRoute[]>()
   readonly failed = new Map<string, string>()
   private allocation?: Map<string, Cidr4>
 
@@ -110,7 +111,16 @@ export function allocateContainerSubnets(c: Cluster, routes: Map<string, SurveyR
       taken.push(r.net)
       blockers.push(`${describeRoute(r)} on ${host}`)
     }
-  const auto = c.members.filter((m) => !c.explicitSubnets.has(m.name))
+  // A host keeps the subnet its docker0 has in cluster_cidr (an earlier run's): when another host leaves
+  // or joins, the subnets of the hosts that stay never move.
+  const kept = new Map<string, Cidr4>()
+  for (const m of c.members) {
+    if (c.explicitSubnets.has(m.name)) continue
+    const cur = currentSubnet(routes.get(m.name) ?? [], cc)
+    if (cur && ![...taken, ...kept.values()].some((t) => overlaps(t, cur))) kept.set(m.name, cur)
+  }
+  taken.push(...kept.values())
+  const auto = c.members.filter((m) => !c.explicitSubnets.has(m.name) && !kept.has(m.name))
   let subnets: Cidr4[]
   try {
     subnets = allocateSubnets(cc, SUBNET_PREFIX, auto.length, taken)
@@ -120,8 +130,37 @@ export function allocateContainerSubnets(c: Cluster, routes: Map<string, SurveyR
     )
   }
   const out = new Map<string, Cidr4>()
-  for (const m of c.members) out.set(m.name, c.explicitSubnets.get(m.name) ?? subnets[auto.indexOf(m)])
+  for (const m of c.members) out.set(m.name, c.explicitSubnets.get(m.name) ?? kept.get(m.name) ?? subnets[auto.indexOf(m)])
   return out
+}
+
+/** docker0's subnet when it is a /24 of cluster_cidr (the kernel's route for it). */
+function currentSubnet(routes: SurveyRoute[], cc: Cidr4): Cidr4 | undefined {
+  for (const r of routes) {
+    if (r.dev !== 'docker0' || r.protocol !== 'kernel' || (r.table && r.table !== 'main')) continue
+    const n = parseCidr4(r.dst)
+    if (n && n.prefix === SUBNET_PREFIX && contains(cc, n.network)) return n
+  }
+  return undefined
+}
+
+/** orch's marker of the routes it added to the peers' subnets (one 'DST via GW' per line), for pruning. */
+export const MARKER_PATH = '/var/lib/orch/crosshost-routes'
+
+export function parseMarked(text: string): MarkedRoute[] {
+  return text
+    .split('\n')
+    .map((l) => /^(\S+) via (\S+)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => !!m && !!parseCidr4(m[1]) && !!parseCidr4(`${m[2]}/32`))
+    .map((m) => ({ dst: m[1], via: m[2] }))
+}
+
+/** Marked routes the host still has that no current peer needs: a host that left the inventory. */
+export function staleMarked(c: Cluster, host: string, want: MarkedRoute[]): MarkedRoute[] {
+  const have = c.survey.routes.get(host) ?? []
+  return (c.survey.marked.get(host) ?? []).filter(
+    (m) => !want.some((w) => w.dst === m.dst && w.via === m.via) && have.some((r) => r.dst === m.dst && r.gateway === m.via && r.protocol === 'static' && (r.table ?? 'main') === 'main'),
+  )
 }
 
 /**
@@ -129,19 +168,23 @@ export function allocateContainerSubnets(c: Cluster, routes: Map<string, SurveyR
  * Fails (before any host changes: it is the first task) when a container_subnet set in the inventory
  * overlaps a route this host already has.
  */
+const SURVEY_MARK = '@@orch-survey-marker@@'
+
 export function surveyRoutes(c: Cluster, me: Member): Task {
   const resource: Resource<SurveyRoute[]> = {
     module: 'survey',
     name: 'survey routes (container subnets)',
     async read(ctx) {
-      const r = await ctx.run('ip -j -4 route show table all')
+      const r = await ctx.run(`ip -j -4 route show table all && echo ${SURVEY_MARK} && { cat ${MARKER_PATH} 2>/dev/null || true; }`)
       if (r.code !== 0) {
         c.survey.failed.set(me.name, r.stderr.trim())
         throw new TaskFailed(`reading the routes failed (rc=${r.code}): ${r.stderr.trim()}`, r)
       }
       let routes: SurveyRoute[]
+      const [json, marks = ''] = r.stdout.split(`${SURVEY_MARK}\n`)
+      c.survey.marked.set(me.name, parseMarked(marks))
       try {
-        routes = JSON.parse(r.stdout.trim() || '[]')
+        routes = JSON.parse(json.trim() || '[]')
       } catch {
         c.survey.failed.set(me.name, 'unreadable ip -j output')
         throw new TaskFailed(`unexpected output of ip -j route: ${r.stdout.slice(0, 200)}`)

@@ -11,6 +11,7 @@ import {
   container,
   dockerBip,
   dockerNetwork,
+  file,
   forwardAccept,
   ipForward,
   masquerade,
@@ -26,7 +27,7 @@ import { DETECT_DATAPATH_SCRIPT } from '../tasks/ovsBridge.ts'
 import { cluster } from './cluster.ts'
 import { deferred, sections, type Pending } from './deferred.ts'
 import { planLanIps } from './lan.ts'
-import { surveyRoutes } from './routes.ts'
+import { MARKER_PATH, staleMarked, surveyRoutes } from './routes.ts'
 import { wireguardTasks } from './wireguard.ts'
 import { OVERHEAD, type Cluster, type Member, type Strategy } from './types.ts'
 
@@ -61,6 +62,7 @@ export function routesTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Ta
   const cc = networkOf(c.clusterCidr!)
   const subnetOf = async (name: string) => (await c.survey.allocate(c)).get(name)!
   const peers = c.members.filter((m) => m !== me)
+  const wantedRoutes = async () => Promise.all(peers.map(async (p) => ({ dst: networkOf(await subnetOf(p.name)), via: p.address })))
   return [
     surveyRoutes(c, me),
     deferred({
@@ -76,7 +78,17 @@ export function routesTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Ta
     deferred({
       module: 'route',
       name: "routes to the other hosts' container subnets",
-      build: async () => Promise.all(peers.map(async (p) => route({ to: networkOf(await subnetOf(p.name)), via: p.address }))),
+      build: async () => {
+        const want = await wantedRoutes()
+        // A host that left the inventory: the routes orch made to it go (only those its marker lists).
+        const stale = staleMarked(c, me.name, want)
+        return [...want.map((w) => route({ to: w.dst, via: w.via })), ...stale.map((m) => route({ to: m.dst, via: m.via, state: 'absent' }))]
+      },
+    }),
+    deferred({
+      module: 'file',
+      name: `orch's marker of these routes (${MARKER_PATH})`,
+      build: async () => file({ path: MARKER_PATH, mode: '0644', content: (await wantedRoutes()).map((w) => `${w.dst} via ${w.via}\n`).join('') }),
     }),
     deferred({
       module: 'masquerade',

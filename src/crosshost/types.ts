@@ -71,8 +71,16 @@ export interface SurveyRoute {
 }
 
 /** What the survey task found on each host; the routes strategy allocates container subnets around it. */
+/** A route orch's marker file says it added (routes strategy): pruned when no peer needs it any more. */
+export interface MarkedRoute {
+  dst: string
+  via: string
+}
+
 export interface RouteSurvey {
   readonly routes: Map<string, SurveyRoute[]>
+  /** Per host: the routes orch's marker lists (MARKER_PATH). */
+  readonly marked: Map<string, MarkedRoute[]>
   readonly failed: Map<string, string>
   record(host: string, routes: SurveyRoute[]): void
   /** Waits until every target of the run reported, then allocates (container subnets by host name). */

@@ -13,7 +13,7 @@ import { ArgError, type PlaybookContext, type Playbook } from '../../src/engine/
 import { loadInventory, selectHosts } from '../../src/inventory/index.ts'
 import type { Host, Vars } from '../../src/inventory/types.ts'
 import { networkOf } from '../../src/net/ip.ts'
-import { allocateContainerSubnets, cluster, CROSSHOST_DEFAULTS as DEFAULTS, foreignRoutes, planLanIps, type SurveyRoute } from '../../src/crosshost/index.ts'
+import { allocateContainerSubnets, cluster, parseMarked, CROSSHOST_DEFAULTS as DEFAULTS, foreignRoutes, planLanIps, type SurveyRoute } from '../../src/crosshost/index.ts'
 import crossHost from '../../playbooks/cross-host.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
@@ -148,6 +148,13 @@ describe('cross-host playbook plan', () => {
     bad([wg({ cluster_cidr: '10.244.0.0/25' }), wg(), wg()], 'cluster_cidr')
   })
 
+  it("routes: orch's route marker lists what it added (anything else in the file is ignored)", () => {
+    expect(parseMarked('10.244.2.0/24 via 198.18.0.3\nnonsense\n10.244.9.0/24 via host\n\n10.244.1.0/24 via 198.18.0.2\n')).toEqual([
+      { dst: '10.244.2.0/24', via: '198.18.0.3' },
+      { dst: '10.244.1.0/24', via: '198.18.0.2' },
+    ])
+  })
+
   it('routes: subnets by inventory order, around foreign routes, ignoring the routes it made itself', () => {
     const c = cluster(ctxFor(three()))
     const none = allocateContainerSubnets(c, new Map())
@@ -168,8 +175,17 @@ describe('cross-host playbook plan', () => {
     ]
     expect(foreignRoutes(wgRoutes, w).map((r) => r.dst)).toEqual(['10.244.2.0/24'])
     expect(foreignRoutes(wgRoutes, c).map((r) => r.dst)).toEqual(['10.244.1.0/24', '10.244.2.0/24'])
+    // node2's docker0 already has 10.244.0.0/24 (an earlier run): it keeps it; the others go around it and the foreign route.
     const around = allocateContainerSubnets(c, new Map([['node2', routes]]))
-    expect([...around.values()].map(networkOf)).toEqual(['10.244.0.0/24', '10.244.1.0/24', '10.244.4.0/24'])
+    expect([...around.values()].map(networkOf)).toEqual(['10.244.1.0/24', '10.244.0.0/24', '10.244.4.0/24'])
+    // Membership: node2 left; node3 keeps the subnet its docker0 has (it does not move up to node2's).
+    const two = cluster(ctxFor(three().filter((h) => h.name !== 'node2')))
+    const docker0 = (dst: string): SurveyRoute[] => [{ dst, dev: 'docker0', protocol: 'kernel' }]
+    const after = allocateContainerSubnets(two, new Map([['node1', docker0('10.244.0.0/24')], ['node3', docker0('10.244.2.0/24')]]))
+    expect(Object.fromEntries([...after].map(([h, n]) => [h, networkOf(n)]))).toEqual({ node1: '10.244.0.0/24', node3: '10.244.2.0/24' })
+    // ... and a host joining again gets a free /24 (its old docker0 subnet when nobody took it).
+    const back = allocateContainerSubnets(c, new Map([['node1', docker0('10.244.0.0/24')], ['node2', docker0('10.244.1.0/24')], ['node3', docker0('10.244.2.0/24')]]))
+    expect([...back.values()].map(networkOf)).toEqual(['10.244.0.0/24', '10.244.1.0/24', '10.244.2.0/24'])
     // A route covering all of cluster_cidr leaves no room: the error names it.
     expect(() => allocateContainerSubnets(c, new Map([['node1', [{ dst: '10.0.0.0/8', gateway: '198.18.0.254', dev: 'eth0' }]]]))).toThrow(
       /routes in the way: 10\.0\.0\.0\/8 via 198\.18\.0\.254 dev eth0 on node1/,
