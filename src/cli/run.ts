@@ -118,6 +118,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
         warn,
         log: (h, m) => reporter.log?.(h, m),
         seedJournal: (h, n) => journal.startAfter(h, n),
+        journal,
       })
 
   // gather_facts: the facts module's gatherer, loaded only when a play asks for it.
@@ -178,6 +179,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
       riskyApply: tx?.riskyApply,
       beforeChange: tx?.beforeChange,
       snapshotPrefix: tx?.snapshotPrefix,
+      atCommit: tx?.atCommit,
       finalize: tx?.finalize,
     })
   } catch (e) {

@@ -9,6 +9,11 @@ import { EXIT } from '../engine/results.ts'
 import { assertRunId } from '../engine/journal.ts'
 import { snapshot } from '../safety/fingerprint.ts'
 import { parseStatus, rollbackScript, STATUS_SCRIPT, type HostTxStatus } from '../safety/remote.ts'
+import { parsePersisted, PERSISTED_SCRIPT, type PersistedItem } from '../model/persist.ts'
+
+/** 'orch-routes.service (enabled, 2 files in /etc/orch/routes)', '/etc/sysctl.d/99-orch.conf'. */
+const persistedText = (p: PersistedItem) =>
+  p.enabled === null ? p.where : `${p.what} (${p.enabled ? 'enabled' : 'NOT enabled'}, ${p.files} file${p.files === 1 ? '' : 's'} in ${p.where})`
 import { UnreachableError } from '../transport/types.ts'
 import { exitCodeForError } from '../errors.ts'
 import type { Io } from './io.ts'
@@ -92,7 +97,11 @@ export async function rollbackCommand(o: Options, io: Io): Promise<number> {
 
 export async function statusCommand(o: Options, io: Io): Promise<number> {
   try {
-    const { hosts, results } = await eachHost(o, io, async (_name, conn) => parseStatus((await conn.run(STATUS_SCRIPT, { become: true })).stdout))
+    // What orch persisted (model/persist.ts), read in the same round trip after the journal status.
+    const { hosts, results } = await eachHost(o, io, async (_name, conn) => {
+      const out = (await conn.run(`${STATUS_SCRIPT}\n${PERSISTED_SCRIPT}`, { become: true })).stdout
+      return { ...parseStatus(out), persisted: parsePersisted(out) }
+    })
     if (o.json) {
       const doc = Object.fromEntries(hosts.map((h) => {
         const r = results.get(h)!
@@ -115,6 +124,7 @@ export async function statusCommand(o: Options, io: Io): Promise<number> {
         if (rolled) bits.push(`last rolled back: ${rolled.run} (by ${rolled.rolledBackBy ?? '?'})`)
         const failed = st.runs.filter((x) => x.status === 'rollback-failed')
         for (const f of failed) bits.push(`ROLLBACK FAILED: ${f.run}: see /var/lib/orch/journal/${f.run}/rollback.log`)
+        if (st.persisted.length) bits.push(`persisted: ${st.persisted.map(persistedText).join(', ')}`)
         io.stdout.write(`${h.padEnd(26)} : ${bits.join('; ')}\n`)
       }
     }

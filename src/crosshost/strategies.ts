@@ -46,6 +46,8 @@ export function probeContainer(me: Member, network?: string, ip?: string): Task 
     image: String(me.vars.container_image),
     pull: me.vars.container_pull as 'never' | 'missing',
     command: ['sleep', 'infinity'],
+    // A host that reboots runs its probe again (docker starts it), so the matrix passes with nothing re-run.
+    restart: 'unless-stopped',
     network,
     ip,
   })

@@ -37,6 +37,7 @@ import {
   task as mkTask,
   type ApplyOutcome,
   type Change,
+  type CommitWork,
   type Playbook,
   type PlaybookContext,
   type Task,
@@ -100,6 +101,8 @@ export interface RunOptions {
   snapshotPrefix?(host: Host): SnapshotPrefix | undefined
   /** After the plan is valid, before the first task: the transaction locks the hosts (may throw: nothing ran). */
   begin?(hosts: Host[]): Promise<void>
+  /** Work a task leaves for the commit (TaskContext.atCommit): the transaction journals and runs it once the checks passed. */
+  atCommit?(host: Host, work: CommitWork): void
 }
 
 /** The transaction's pre-run snapshot as a prefix of a change's command (RunOptions.snapshotPrefix). */
@@ -474,6 +477,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         facts: s.facts,
         runId,
         log: (m) => ev.log?.(host.name, m),
+        ...(opts.atCommit && !check ? { atCommit: (w: CommitWork) => opts.atCommit!(host, w) } : {}),
         run(script: string, ro: ExecOptions = {}): Promise<ExecResult> {
           const eo = execOpts(ro)
           return eo ? conn.run(script, eo) : Promise.resolve(timeUp())

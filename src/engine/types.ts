@@ -78,6 +78,21 @@ export interface TaskContext {
   /** Id of this run: names the journal directory on the targets. */
   runId: string
   log(message: string): void
+  /**
+   * Work to do at commit (the persisted form of a change: config files, units), handed to the transaction:
+   * it runs after the checks passed, journalled first. Undefined without a transaction: do it now.
+   */
+  atCommit?(work: CommitWork): void
+}
+
+/** A change made only at commit (safety/transaction.ts persistAll): its undo is journalled before its commands run. */
+export interface CommitWork {
+  /** Items with the same key on a host run once (the first): e.g. the path or unit name and a hash of the content. */
+  key: string
+  module: string
+  task: string
+  undo: Undo | null
+  commands: Array<{ script: string; stdin?: string }>
 }
 
 /** What apply may report back; `changed` defaults to true when apply ran. */

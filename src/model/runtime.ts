@@ -12,6 +12,7 @@ import { deleteWords, routeCommand, routeText } from '../facts/routes.ts'
 import { procPath } from './facts.ts'
 import { applyWg, describeWg, undoWg } from './wireguard.ts'
 import type { DockerRestartStep, OldVxlan, Step, VxlanCreateStep } from './steps.ts'
+import { describeUnit, unitApply, unitUndo } from './unit.ts'
 
 export interface Command {
   script: string
@@ -84,6 +85,8 @@ export function describeStep(s: Step): Change[] {
     case 'wg-create':
     case 'wg-set':
       return describeWg(s)
+    case 'unit':
+      return describeUnit(s)
   }
 }
 
@@ -128,6 +131,8 @@ export function applyStep(s: Step): Command {
     case 'wg-create':
     case 'wg-set':
       return { script: applyWg(s) }
+    case 'unit':
+      return { script: unitApply(s) }
   }
 }
 
@@ -142,7 +147,8 @@ export function undoStep(s: Step): Undo | null {
     case 'file':
       return fileUndo(s.path, s.before)
     case 'route':
-      if (s.op === 'add') return { description: `remove route ${s.label} (it did not exist)`, script: argv(['ip', `-${s.family}`, 'route', 'del', ...deleteWords(s.route, s.table)]) }
+      // Gone already (the host rebooted without it): nothing left to undo.
+      if (s.op === 'add') return { description: `remove route ${s.label} (it did not exist)`, script: routeGoneOrDel(s.family, s.route, s.table) }
       if (s.op === 'replace') {
         const old = (s.previous ?? [])[0]
         return old ? { description: `restore route ${routeText(old)}`, script: routeCommand('replace', old, s.table, s.family) } : null
@@ -157,7 +163,7 @@ export function undoStep(s: Step): Undo | null {
     }
     case 'link-set': {
       if (s.fresh) return null
-      const cmds: string[] = []
+      const cmds: string[] = [sh`{ ip link show dev ${s.name} >/dev/null 2>&1 || exit 0; }`] // gone (a reboot): nothing to undo
       const d: string[] = []
       if (s.up) cmds.push(argv(['ip', 'link', 'set', 'dev', s.name, 'down'])), d.push(`${s.name} down`)
       if (s.master) {
@@ -165,7 +171,7 @@ export function undoStep(s: Step): Undo | null {
         d.push(`${s.name} master ${s.master.before ?? '(none)'}`)
       }
       if (s.mtu) cmds.push(argv(['ip', 'link', 'set', 'dev', s.name, 'mtu', s.mtu.before])), d.push(`${s.name} mtu ${s.mtu.before}`)
-      return { description: d.join(', '), script: cmds.join(' && ') }
+      return { description: d.join(', '), script: cmds.length > 1 ? `(${cmds.join(' && ')})` : '' }
     }
     case 'fdb':
       if (s.fresh) return null
@@ -179,7 +185,16 @@ export function undoStep(s: Step): Undo | null {
     case 'wg-create':
     case 'wg-set':
       return undoWg(s)
+    case 'unit':
+      return unitUndo(s)
   }
+}
+
+/** `ip route del` of exactly that route; a route already gone is no failure (e.g. after a reboot). */
+function routeGoneOrDel(family: 4 | 6, r: Parameters<typeof deleteWords>[0], table: number): string {
+  const del = argv(['ip', `-${family}`, 'route', 'del', ...deleteWords(r, table)])
+  const show = argv(['ip', `-${family}`, 'route', 'show', 'table', table, 'exact', r.dst])
+  return `${del} 2>/dev/null || [ -z "$(${show} 2>/dev/null)" ] || ${del}`
 }
 
 /**

@@ -193,6 +193,27 @@ export interface WgSetStep {
   fresh?: boolean
 }
 
+/**
+ * An orch-owned systemd unit (model/persist.ts) and the script it runs, enabled the way `systemctl enable`
+ * does it (a symlink in each WantedBy target's .wants/), written without systemctl: it works on a host
+ * whose systemd is not running; systemd reloads only where it runs.
+ */
+export interface UnitStep {
+  kind: 'unit'
+  /** 'orch-routes.service' */
+  name: string
+  /** /etc/systemd/system/NAME */
+  path: string
+  content: string
+  before: FileState
+  script: { path: string; content: string; before: FileState }
+  /** The unit's own directory of generated files (/etc/orch/routes) and whether it existed. */
+  dir: { path: string; existed: boolean }
+  /** Targets whose .wants/ holds the symlink, with what was there before. */
+  wantedBy: Array<{ target: string; linked: boolean; dirExisted: boolean }>
+}
+
+
 export type Step =
   | SysctlStep
   | FileStep
@@ -206,4 +227,5 @@ export type Step =
   | WgKeyStep
   | WgCreateStep
   | WgSetStep
+  | UnitStep
 export type StepKind = Step['kind']

@@ -12,12 +12,24 @@
 import { mustSucceed } from '../engine/taskkit.ts'
 import { task, type ApplyOutcome, type Resource, type Task, type TaskContext } from '../engine/types.ts'
 import { readScript, parseRead, type Reader } from './read.ts'
-import { applyCommands, describePlanSteps, undoPlan } from './runtime.ts'
+import { applyCommands, describePlanSteps, undoPlan, undoStep } from './runtime.ts'
 import type { Step } from './steps.ts'
+import { createHash } from 'node:crypto'
 
 export interface Planned<F> {
   facts: F
   steps: Step[]
+  /** The persisted form (model/persist.ts): written at commit, or with the change when there is no transaction. */
+  persist: Step[]
+}
+
+/** How the diff marks a change made only at commit. */
+export const AT_COMMIT = ' (at commit)'
+
+/** Items of the same key run once per host at commit: what a step writes, and a hash of it. */
+export function commitKey(s: Step): string {
+  const h = createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 16)
+  return `${s.kind}:${'path' in s ? s.path : 'name' in s ? s.name : ''}:${h}`
 }
 
 export interface PlannedDef<A, F> {
@@ -29,6 +41,11 @@ export interface PlannedDef<A, F> {
   reading(args: A): string
   /** Pure. Throws TaskFailed when the host cannot be brought to the state asked for (naming `host`). */
   plan(facts: F, args: A, host: string): Step[]
+  /**
+   * Pure: the persisted form of the desired state (config files, an orch unit: model/persist.ts), from
+   * the same facts (the reader reads what is persisted too). Written at commit: ctx.atCommit.
+   */
+  persist?(facts: F, args: A, host: string): Step[]
   /** Names the change in an error: 'setting net.ipv4.ip_forward'. */
   applying(args: A, steps: Step[]): string
   /** Data the task reports (for `register`), from the plan applied. */
@@ -66,22 +83,30 @@ export function plannedTask<A, F>(def: PlannedDef<A, F>): Task<Planned<F>> {
       // ctx.run right away (no await before it): the engine may send this read ahead (engine/readahead.ts).
       const res = await ctx.run(readScript(r))
       const facts = parseRead(r, res, def.reading(args))
-      return { facts, steps: def.plan(facts, args, ctx.host.name) }
+      return { facts, steps: def.plan(facts, args, ctx.host.name), persist: def.persist?.(facts, args, ctx.host.name) ?? [] }
     },
-    diff: (s) => describePlanSteps(s.steps),
-    undo: (s) => undoPlan(s.steps),
+    diff: (s) => [...describePlanSteps(s.steps), ...describePlanSteps(s.persist).map((c) => ({ ...c, what: c.what + AT_COMMIT }))],
+    // Persisted steps journal their own undo at commit; without a transaction they run now, with the change.
+    undo: (s, _c, ctx) => undoPlan(ctx?.atCommit ? s.steps : [...s.steps, ...s.persist]),
     async apply(ctx, s): Promise<ApplyOutcome> {
       const args = def.parseArgs()
       const cmds = applyCommands(s.steps)
       const verify = def.verify?.(args, s.facts, s.steps, ctx.host.name) ?? null
+      let out: ApplyOutcome = def.data ? { data: def.data(args, s.facts, s.steps) } : {}
       for (const [i, c] of cmds.entries()) {
         const last = i === cmds.length - 1
         // The check reads in the same round trip as the last change (its sections after the change's output).
         const script = last && verify ? `${c.script} && {\n${readScript(verify.reader)}\n}` : c.script
         const r = mustSucceed(await ctx.run(script, c.stdin !== undefined ? { stdin: c.stdin } : {}), def.applying(args, s.steps))
-        if (last && verify) return verify.check(parseRead(verify.reader, r, `checking ${def.name}`))
+        if (last && verify) out = verify.check(parseRead(verify.reader, r, `checking ${def.name}`))
       }
-      return def.data ? { data: def.data(args, s.facts, s.steps) } : {}
+      if (out.failed || !s.persist.length) return out
+      if (ctx.atCommit) {
+        for (const p of s.persist) ctx.atCommit({ key: commitKey(p), module: def.module, task: def.name, undo: undoStep(p), commands: applyCommands([p]) })
+      } else {
+        for (const c of applyCommands(s.persist)) mustSucceed(await ctx.run(c.script, c.stdin !== undefined ? { stdin: c.stdin } : {}), `persisting ${def.name}`)
+      }
+      return out
     },
   }
   return task(resource)

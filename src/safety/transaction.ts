@@ -16,7 +16,9 @@
 import type { PlannedPlay, SnapshotPrefix } from '../engine/runner.ts'
 import { mergeVars } from '../engine/runner.ts'
 import type { HostTxOutcome, RunSummary, TransactionOutcome } from '../engine/results.ts'
-import type { ApplyOutcome, TaskContext } from '../engine/types.ts'
+import type { ApplyOutcome, CommitWork, TaskContext } from '../engine/types.ts'
+import type { Journal } from '../engine/journal.ts'
+import { dedupWork, runAtCommit } from './atcommit.ts'
 import { EXIT, TransactionRefused } from '../errors.ts'
 import { confirmTimeout, DEFAULT_CONFIRM_TIMEOUT } from './confirm.ts'
 import type { Host, Vars } from '../inventory/types.ts'
@@ -54,6 +56,8 @@ export interface TransactionOptions {
   timerGraceMs?: number
   /** Called for every host begun: its journal directory exists, with `entries` entries already (resume: the journal continues numbering after them). */
   seedJournal?(hostName: string, entries: number): void
+  /** The run's journal: the work left for the commit (atCommit) is journalled in it, numbered after the tasks' entries. */
+  journal?: Journal
 }
 
 export { TransactionRefused }
@@ -68,6 +72,8 @@ interface HostTx {
   /** A change's command was given the prefix that saves the pre-run snapshot on the target (snapshotPrefix). */
   preOnTarget?: boolean
   outcome?: HostTxOutcome
+  /** Work the tasks left for the commit (the persisted form of their changes), in call order. */
+  atCommit?: CommitWork[]
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -300,6 +306,8 @@ export class Transaction {
       const bad = summary.checks.filter((c) => !c.ok)
       if (bad.length) reason = `check failed: ${bad.map((c) => c.name).join(', ')}`
     }
+    // Persist at commit: the runtime state passed its checks; now what brings it back at boot.
+    if (!reason) reason = await this.persistAll()
     summary.transaction = reason ? await this.rollbackAll(reason, summary) : await this.commitAll()
     if (reason && summary.exitCode === EXIT.OK) summary.exitCode = EXIT.FAILED_HOSTS
   }
@@ -332,6 +340,37 @@ export class Transaction {
       }
     }
     return results
+  }
+
+  /** A task's work for the commit (RunOptions.atCommit): kept per host until the checks passed. */
+  atCommit = (host: Host, work: CommitWork): void => {
+    const t = this.hosts.get(host.name)
+    if (t) (t.atCommit ??= []).push(work)
+  }
+
+  /**
+   * Before the commit, on every host with work left for it (the persisted form of its changes), in
+   * parallel: each item's undo journalled, then its commands, in the order the tasks left them, one
+   * round trip per host; an item whose key came already runs once. Returns why it failed (the run is
+   * then rolled back like a failed check), or undefined.
+   */
+  private async persistAll(): Promise<string | undefined> {
+    const failed: string[] = []
+    await Promise.all(
+      [...this.hosts.values()].map(async (t) => {
+        const work = dedupWork(t.atCommit ?? [])
+        if (!work.length) return
+        const name = t.host.name
+        try {
+          const err = await runAtCommit(name, await this.o.pool.get(name), work, this.o.journal)
+          if (err) failed.push(`${name}: ${err}`)
+          else this.o.log?.(name, `persisted: ${work.length} item(s)`)
+        } catch (e) {
+          failed.push(`${name}: ${errMsg(e)}`)
+        }
+      }),
+    )
+    return failed.length ? `persisting at commit failed: ${failed.join('; ')}` : undefined
   }
 
   private async commitAll(): Promise<TransactionOutcome> {

@@ -12,10 +12,11 @@ import * as v from '../net/validate.ts'
 import { ArgError } from '../errors.ts'
 import type { Task } from '../engine/types.ts'
 import { sameArgs, type ChainSpec, type ChainState } from '../facts/iptables.ts'
-import { chainReader } from '../model/facts.ts'
+import { createHash } from 'node:crypto'
 import type { Step } from '../model/steps.ts'
 import { plannedTask, type Planned } from '../model/task.ts'
-import { iptNetwork, planChain } from './nat.ts'
+import { chainFacts, iptNetwork, persistArg, persistChain, planChain, type ChainFacts } from './nat.ts'
+import { natDataPath } from '../model/persist.ts'
 import { sysctl } from './sysctl.ts'
 
 export interface ForwardAcceptArgs {
@@ -27,6 +28,8 @@ export interface ForwardAcceptArgs {
   source?: string
   /** Destination network (-d), CIDR. */
   dest?: string
+  /** Also at boot (default true): written at commit to /etc/orch/nat/, put back by orch-nat.service (model/persist.ts). */
+  persist?: boolean
 }
 
 export const FORWARD_CHAIN: ChainSpec = { table: 'filter', chain: 'ORCH-FORWARD', parents: ['DOCKER-USER', 'FORWARD'] }
@@ -53,6 +56,7 @@ export function parseForwardAcceptArgs(args: ForwardAcceptArgs): ForwardAcceptAr
   if (args?.dest !== undefined) a.dest = iptNetwork('forwardAccept.dest', args.dest)
   if (!a.in && !a.out && !a.source && !a.dest)
     throw new ArgError('forwardAccept', 'at least one of in, out, source, dest (an ACCEPT for all forwarded traffic is not offered)', args)
+  a.persist = persistArg('forwardAccept.persist', args?.persist)
   return a
 }
 
@@ -63,14 +67,19 @@ export function planForwardAccept(st: ChainState | null, a: ForwardAcceptArgs, h
   return planChain(FORWARD_CHAIN, st, (r) => sameArgs(r.args, want), [want], host, (p) => `remove forward ACCEPT ${describe(a)}${p.createChain ? ` and chain ${FORWARD_CHAIN.chain}` : ''}`)
 }
 
-export function forwardAccept(args: ForwardAcceptArgs): Task<Planned<ChainState | null>> {
-  return plannedTask<ForwardAcceptArgs, ChainState | null>({
+/** One file per rule: its words hashed (the rule is the task's identity). */
+export const forwardDataPath = (a: ForwardAcceptArgs) =>
+  natDataPath(`forward-${[a.in && `in-${a.in}`, a.out && `out-${a.out}`, createHash('sha256').update(JSON.stringify(forwardRule(a))).digest('hex').slice(0, 10)].filter(Boolean).join('-')}`)
+
+export function forwardAccept(args: ForwardAcceptArgs): Task<Planned<ChainFacts>> {
+  return plannedTask<ForwardAcceptArgs, ChainFacts>({
     module: 'forwardAccept',
     name: `forwardAccept ${describe(args ?? {})}`,
     parseArgs: () => parseForwardAcceptArgs(args),
-    reader: () => chainReader(FORWARD_CHAIN),
+    reader: (x) => chainFacts(FORWARD_CHAIN, x.persist ? forwardDataPath(x) : null),
     reading: () => `reading iptables ${FORWARD_CHAIN.table} ${FORWARD_CHAIN.chain}`,
-    plan: planForwardAccept,
+    plan: (f, x, host) => planForwardAccept(f.chain, x, host),
+    persist: (f, x, host) => persistChain(f, FORWARD_CHAIN, forwardDataPath(x), `forward-accept ${describe(x)}`, [forwardRule(x)], host),
     applying: (x) => `forwardAccept ${describe(x)}`,
     readAhead: true,
   })

@@ -18,6 +18,8 @@ import { ArgError, TaskFailed } from '../errors.ts'
 import type { Task } from '../engine/types.ts'
 import { commentOf, emptyPlan, planRules, type ChainPlan, type ChainSpec, type ChainState, type IptRule } from '../facts/iptables.ts'
 import { chainReader } from '../model/facts.ts'
+import { natData, natDataPath, NAT, persistedReader, planPersisted, type PersistedFacts } from '../model/persist.ts'
+import { compose, mapReader, type Reader } from '../model/read.ts'
 import type { Step } from '../model/steps.ts'
 import { plannedTask, type Planned } from '../model/task.ts'
 
@@ -28,6 +30,8 @@ export interface MasqueradeArgs {
   except?: string[]
   /** Masquerade only traffic leaving through this interface (default: any). */
   outInterface?: string
+  /** Also at boot (default true): written at commit to /etc/orch/nat/, put back by orch-nat.service (model/persist.ts). */
+  persist?: boolean
 }
 
 /** The arguments checked and typed (networks canonical, `except` without duplicates). */
@@ -35,6 +39,28 @@ export interface Masquerade {
   from: string
   except: string[]
   outInterface?: string
+  persist: boolean
+}
+
+/** A chain's state, and what is persisted of the task's rules. */
+export interface ChainFacts {
+  chain: ChainState | null
+  persisted?: PersistedFacts
+}
+
+/** The chain reader, with the persisted file at `dataPath` when the task persists. */
+export const chainFacts = (spec: ChainSpec, dataPath: string | null): Reader<ChainFacts> =>
+  mapReader(compose({ chain: chainReader(spec), ...(dataPath ? { persisted: persistedReader(NAT, dataPath) } : {}) }), (f) => f as ChainFacts)
+
+/** Pure: the rules' file for orch-nat.service, unless it is there already. */
+export function persistChain(f: ChainFacts, spec: ChainSpec, dataPath: string, label: string, rules: string[][], host: string): Step[] {
+  if (!f.persisted) return []
+  return planPersisted(NAT, f.persisted, dataPath, natData(label, spec.table, spec.chain, spec.parents, rules), host)
+}
+
+export const persistArg = (variable: string, v: unknown): boolean => {
+  if (v !== undefined && typeof v !== 'boolean') throw new ArgError(variable, 'true or false', v)
+  return v ?? true
 }
 
 export const NAT_CHAIN: ChainSpec = { table: 'nat', chain: 'ORCH-POSTROUTING', parents: ['POSTROUTING'] }
@@ -62,7 +88,7 @@ export function parseMasqueradeArgs(a: MasqueradeArgs): Masquerade {
   if (a.except !== undefined && !Array.isArray(a.except)) throw new ArgError('masquerade.except', "an array of networks like ['10.0.0.0/8']", a.except)
   const except = [...new Set((a.except ?? []).map((e, i) => iptNetwork(`masquerade.except[${i}]`, e)))]
   if (a.outInterface !== undefined) v.ifname('masquerade.outInterface', a.outInterface)
-  return { from, except, ...(a.outInterface !== undefined ? { outInterface: a.outInterface } : {}) }
+  return { from, except, ...(a.outInterface !== undefined ? { outInterface: a.outInterface } : {}), persist: persistArg('masquerade.persist', a.persist) }
 }
 
 /**
@@ -81,15 +107,18 @@ export const planMasquerade = (st: ChainState | null, a: Masquerade, host: strin
     `restore nat ${NAT_CHAIN.chain} as it was for ${a.from}${p.createChain ? ' (remove the chain and its jump)' : ''}`,
   )
 
-export function masquerade(args: MasqueradeArgs): Task<Planned<ChainState | null>> {
+export const masqueradeDataPath = (a: Masquerade) => natDataPath(`masquerade-${a.from}`)
+
+export function masquerade(args: MasqueradeArgs): Task<Planned<ChainFacts>> {
   const a = args ?? ({} as MasqueradeArgs)
-  return plannedTask<Masquerade, ChainState | null>({
+  return plannedTask<Masquerade, ChainFacts>({
     module: 'masquerade',
     name: `masquerade ${a.from}${Array.isArray(a.except) && a.except.length ? ` except ${a.except.join(',')}` : ''}${a.outInterface ? ` out ${a.outInterface}` : ''}`,
     parseArgs: () => parseMasqueradeArgs(a),
-    reader: () => chainReader(NAT_CHAIN),
+    reader: (x) => chainFacts(NAT_CHAIN, x.persist ? masqueradeDataPath(x) : null),
     reading: () => `reading iptables ${NAT_CHAIN.table} ${NAT_CHAIN.chain}`,
-    plan: planMasquerade,
+    plan: (f, x, host) => planMasquerade(f.chain, x, host),
+    persist: (f, x, host) => persistChain(f, NAT_CHAIN, masqueradeDataPath(x), masqueradeComment(x.from), masqueradeRules(x.from, x.except, x.outInterface), host),
     applying: (x) => `masquerade ${x.from}`,
     readAhead: true,
   })

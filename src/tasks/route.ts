@@ -7,9 +7,10 @@
 import * as v from '../net/validate.ts'
 import { ArgError } from '../errors.ts'
 import type { Task } from '../engine/types.ts'
-import { routeText, sameKey, type RouteJson } from '../facts/routes.ts'
+import { routeText, routeWords, sameKey, type RouteJson } from '../facts/routes.ts'
 import { routesReader } from '../model/facts.ts'
-import type { Reader } from '../model/read.ts'
+import { persistedReader, planPersisted, routeData, routeDataPath, ROUTES, type PersistedFacts } from '../model/persist.ts'
+import { compose, mapReader, type Reader } from '../model/read.ts'
 import type { Step } from '../model/steps.ts'
 import { plannedTask, type Planned } from '../model/task.ts'
 
@@ -25,6 +26,8 @@ export interface RouteArgs {
   /** Routing table number, default 254 (main). Part of the route's identity. */
   table?: number
   state?: 'present' | 'absent'
+  /** Also at boot (default true): written at commit to /etc/orch/routes/, added by orch-routes.service (model/persist.ts). */
+  persist?: boolean
 }
 
 /** The arguments checked and typed. */
@@ -35,6 +38,7 @@ export interface Route {
   metric: number
   table: number
   state: 'present' | 'absent'
+  persist: boolean
 }
 
 export const MAIN_TABLE = 254
@@ -51,12 +55,31 @@ export function parseRouteArgs(a: RouteArgs): Route {
     v.int('route.table', a.table, 1, 4294967295)
     if (Number(a.table) === 255) throw new ArgError('route.table', 'a routing table number other than 255 (local)', a.table)
   }
+  if (a.persist !== undefined && typeof a.persist !== 'boolean') throw new ArgError('route.persist', 'true or false', a.persist)
   if (state === 'present' && a.via === undefined && a.dev === undefined)
     throw new ArgError('route.via', "a gateway address (or route.dev) for a present route, e.g. via: '198.18.0.1'", a.via)
-  return { to, ...(a.via ? { via: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), metric: a.metric ?? 0, table: a.table ?? MAIN_TABLE, state }
+  return { to, ...(a.via ? { via: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), metric: a.metric ?? 0, table: a.table ?? MAIN_TABLE, state, persist: a.persist ?? true }
 }
 
-export const routeFacts = (a: Route): Reader<RouteJson[]> => routesReader(4, a.table)
+export interface RouteFacts {
+  routes: RouteJson[]
+  /** What is persisted (present routes with persist). */
+  persisted?: PersistedFacts
+}
+
+const persists = (a: Route) => a.persist && a.state === 'present'
+export const routeFacts = (a: Route): Reader<RouteFacts> =>
+  mapReader(compose({ routes: routesReader(4, a.table), ...(persists(a) ? { persisted: persistedReader(ROUTES, routeDataPath(a.to, a.metric, a.table)) } : {}) }), (f) => f as RouteFacts)
+
+/** The route a present task wants (protocol static marks routes orch added). */
+const wanted = (a: Route): RouteJson => ({ dst: a.to, ...(a.via ? { gateway: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), protocol: 'static', metric: a.metric })
+const labelOf = (a: Route) => `${a.to}${a.via ? ` via ${a.via}` : ''}${a.dev ? ` dev ${a.dev}` : ''}${a.metric ? ` metric ${a.metric}` : ''}${a.table === MAIN_TABLE ? '' : ` table ${a.table}`}`
+
+/** Pure: the route's file for orch-routes.service (model/persist.ts), unless it is there already. */
+export function persistRoute(f: RouteFacts, a: Route, host: string): Step[] {
+  if (!persists(a) || !f.persisted) return []
+  return planPersisted(ROUTES, f.persisted, routeDataPath(a.to, a.metric, a.table), routeData(labelOf(a), routeWords(wanted(a), a.table)), host)
+}
 
 /** Pure: the routes of the table (as read) → the steps. */
 export function planRoute(routes: RouteJson[], a: Route): Step[] {
@@ -73,23 +96,23 @@ export function planRoute(routes: RouteJson[], a: Route): Step[] {
     (r.type ?? 'unicast') === 'unicast' && !r.nexthops && r.nhid === undefined && (a.via ? r.gateway === a.via : !r.gateway) && (a.dev ? r.dev === a.dev : true)
   // The kernel uses the first route of an identity (others only exist after `ip route append`).
   if (matches.length >= 1 && satisfies(matches[0])) return []
-  // protocol static marks routes orch added.
-  const route: RouteJson = { dst: a.to, ...(a.via ? { gateway: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), protocol: 'static', metric: a.metric }
-  const label = `${a.to}${a.via ? ` via ${a.via}` : ''}${a.dev ? ` dev ${a.dev}` : ''}${a.metric ? ` metric ${a.metric}` : ''}${tableText}`
+  const route = wanted(a)
+  const label = labelOf(a)
   if (matches.length === 0) return [{ ...base, op: 'add', route, label }]
   // `ip route replace` changes the first route with this identity (any further one is left alone).
   return [{ ...base, op: 'replace', route, previous: matches, label }]
 }
 
-export function route(args: RouteArgs): Task<Planned<RouteJson[]>> {
+export function route(args: RouteArgs): Task<Planned<RouteFacts>> {
   const a = args ?? ({} as RouteArgs)
-  return plannedTask<Route, RouteJson[]>({
+  return plannedTask<Route, RouteFacts>({
     module: 'route',
     name: `route ${a.to}${a.via ? ` via ${a.via}` : ''}${a.dev ? ` dev ${a.dev}` : ''}${a.state === 'absent' ? ' absent' : ''}`,
     parseArgs: () => parseRouteArgs(a),
     reader: routeFacts,
     reading: (x) => `reading routing table ${x.table}`,
-    plan: (routes, x) => planRoute(routes, x),
+    plan: (f, x) => planRoute(f.routes, x),
+    persist: persistRoute,
     applying: (x, steps) => {
       const s = steps[0]
       const verb = s?.kind === 'route' ? ({ add: 'adding', replace: 'replacing', del: 'removing' } as const)[s.op] : 'changing'

@@ -52,11 +52,15 @@ export function parseSysctlArgs(args: SysctlArgs): Sysctl {
 export const sysctlFacts = (a: Sysctl) => compose({ runtime: sysctlReader(a.name), ...(a.confFile ? { conf: fileReader(a.confFile) } : {}) })
 type SysctlFacts = { runtime: string | null; conf?: import('../engine/taskkit.ts').FileState }
 
-/** Pure: the steps that bring the host's facts to the arguments. */
+/** Pure: the runtime step that brings the host's facts to the arguments. */
 export function planSysctl(f: SysctlFacts, a: Sysctl, host: string): Step[] {
   if (f.runtime === null) throw new TaskFailed(`unknown sysctl ${a.name} (no ${procPath(a.name)} on ${host})`, { rc: 4 })
+  return f.runtime !== a.value ? [{ kind: 'sysctl', name: a.name, value: a.value, before: f.runtime }] : []
+}
+
+/** Pure: the conf file in /etc/sysctl.d (written at commit: systemd-sysctl applies it at boot). */
+export function persistSysctl(f: SysctlFacts, a: Sysctl): Step[] {
   const steps: Step[] = []
-  if (f.runtime !== a.value) steps.push({ kind: 'sysctl', name: a.name, value: a.value, before: f.runtime })
   if (a.confFile && f.conf) {
     const conf = f.conf
     if (conf.kind !== 'file' && conf.kind !== 'absent') throw new TaskFailed(`${a.confFile} is not a regular file`)
@@ -87,6 +91,7 @@ export function sysctl(a: string | SysctlArgs, v?: string | number | boolean, o?
     reader: (x) => mapReader(sysctlFacts(x), (f) => f as SysctlFacts),
     reading: (x) => `reading sysctl ${x.name}`,
     plan: planSysctl,
+    persist: persistSysctl,
     applying: (x) => `setting ${x.name}`,
     readAhead: true,
   })

@@ -28,6 +28,7 @@ import type { Task } from '../engine/types.ts'
 import { addressHoldersReader, bridgePortsReader, fdbReader, linkReader, type FdbEntry } from '../model/facts.ts'
 import type { Link } from '../model/link.ts'
 import { compose, mapReader, reader, type Reader } from '../model/read.ts'
+import { persistedReader, planPersisted, VXLAN, vxlanData, vxlanDataPath, type PersistedFacts } from '../model/persist.ts'
 import { ZERO_MAC } from '../model/runtime.ts'
 import type { Step } from '../model/steps.ts'
 import { plannedTask, type Planned } from '../model/task.ts'
@@ -51,6 +52,8 @@ export interface VxlanArgs {
   mtu?: number
   /** Learn remote MACs from received frames (default true). */
   learning?: boolean
+  /** Also at boot (default true): written at commit to /etc/orch/vxlan/, created by orch-vxlan.service (model/persist.ts). */
+  persist?: boolean
 }
 
 /** The arguments checked and typed (peers without this host's own address). */
@@ -66,6 +69,7 @@ export interface Vxlan {
   learning: boolean
   /** VXLAN header overhead over the underlay: 50 (IPv4) or 70 (IPv6). */
   overhead: number
+  persist: boolean
 }
 
 export function parseVxlanArgs(a: VxlanArgs): Vxlan {
@@ -78,6 +82,7 @@ export function parseVxlanArgs(a: VxlanArgs): Vxlan {
   if (a.bridge === a.name) throw new ArgError('vxlan.bridge', 'a bridge other than the VXLAN device itself', a.bridge)
   if (a.mtu !== undefined) mtuArg('vxlan.mtu', a.mtu)
   if (a.learning !== undefined && typeof a.learning !== 'boolean') throw new ArgError('vxlan.learning', 'true or false', a.learning)
+  if (a.persist !== undefined && typeof a.persist !== 'boolean') throw new ArgError('vxlan.persist', 'true or false', a.persist)
   if (!Array.isArray(a.peers)) throw new ArgError('vxlan.peers', 'a list of peer IP addresses', a.peers)
   const seen = new Set<string>()
   a.peers.forEach((p, i) => {
@@ -97,6 +102,7 @@ export function parseVxlanArgs(a: VxlanArgs): Vxlan {
     ...(a.mtu !== undefined ? { mtu: a.mtu } : {}),
     learning: a.learning ?? true,
     overhead: isIpv6(a.local) ? 70 : 50,
+    persist: a.persist ?? true,
   }
 }
 
@@ -132,6 +138,7 @@ export interface VxlanFacts {
   bridge?: Link | null
   ports?: Link[]
   docker?: DockerBridgeMtus
+  persisted?: PersistedFacts
 }
 
 export function vxlanFacts(a: Vxlan): Reader<VxlanFacts> {
@@ -141,6 +148,7 @@ export function vxlanFacts(a: Vxlan): Reader<VxlanFacts> {
     holders: addressHoldersReader(a.local),
     ...(a.dev ? { dev: linkReader(a.dev) } : {}),
     ...(a.bridge ? { bridge: linkReader(a.bridge), ports: bridgePortsReader(a.bridge), docker: dockerBridgeMtusReader(a.bridge) } : {}),
+    ...(a.persist ? { persisted: persistedReader(VXLAN, vxlanDataPath(a.name)) } : {}),
   })
   return mapReader(r, (f) => f as VxlanFacts)
 }
@@ -212,6 +220,14 @@ export function planVxlan(f: VxlanFacts, a: Vxlan, host: string): Step[] {
   return steps
 }
 
+/** Pure: the device's file for orch-vxlan.service (its parameters as created, peers, bridge), unless it is there already. */
+export function persistVxlan(f: VxlanFacts, a: Vxlan, host: string): Step[] {
+  if (!f.persisted) return []
+  const { mtu } = vxlanMtu(f, a, host)
+  const link = ['mtu', mtu, 'type', 'vxlan', 'id', a.vni, 'dstport', a.port, 'local', a.local, ...(a.dev ? ['dev', a.dev] : []), ...(a.learning ? [] : ['nolearning'])]
+  return planPersisted(VXLAN, f.persisted, vxlanDataPath(a.name), vxlanData(a.name, link, a.peers, a.bridge), host)
+}
+
 export function vxlan(args: VxlanArgs): Task<Planned<VxlanFacts>> {
   const a = args ?? ({} as VxlanArgs)
   return plannedTask<Vxlan, VxlanFacts>({
@@ -221,6 +237,7 @@ export function vxlan(args: VxlanArgs): Task<Planned<VxlanFacts>> {
     reader: vxlanFacts,
     reading: (x) => `reading vxlan ${x.name}`,
     plan: planVxlan,
+    persist: persistVxlan,
     applying: (x) => `configuring vxlan ${x.name}`,
     data: (x, f) => ({ mtu: vxlanMtu(f, x, '').mtu }),
     readAhead: true,

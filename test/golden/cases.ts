@@ -3,6 +3,11 @@
  * LAN), the task's arguments, and what to remove afterwards. record.ts turns them into
  * test/unit/golden/<task>/<case>.json.
  */
+import { dirname } from 'node:path'
+import { ROUTES, routeData, routeDataPath, type Concern } from '../../src/model/persist.ts'
+import { UNIT_DIR } from '../../src/model/unit.ts'
+import { sh } from '../../src/net/shell.ts'
+
 export interface LabView {
   /** node1's and node2's LAN addresses, the LAN's gateway. */
   a: string
@@ -22,6 +27,21 @@ export interface GoldenCase {
   containers?: boolean
   /** Removes what setup made (after the undo was checked). */
   teardown?: (l: LabView) => string
+}
+
+/** Every file a persisted form may have left (the cases' teardown). */
+const ORCH_TEARDOWN = '/etc/orch /etc/systemd/system/orch-*.service /etc/systemd/system/*.wants/orch-*.service'
+
+/** A setup that writes a concern's unit, script and symlinks as orch writes them, and data files. */
+function persistedSetup(c: Concern, files: Array<[string, string]>): string {
+  const write = (path: string, text: string) => sh`mkdir -p ${dirname(path)} && printf '%s' ${text} > ${path}`
+  return [
+    write(`${UNIT_DIR}/${c.unit}`, c.unitText),
+    write(`${c.dir}/apply.sh`, c.scriptText),
+    sh`chmod 0755 ${`${c.dir}/apply.sh`}`,
+    ...c.wantedBy.map((t) => sh`mkdir -p ${`${UNIT_DIR}/${t}.wants`} && ln -sfn ${`${UNIT_DIR}/${c.unit}`} ${`${UNIT_DIR}/${t}.wants/${c.unit}`}`),
+    ...files.map(([p, t]) => write(p, t)),
+  ].join(' && ')
 }
 
 const cases: GoldenCase[] = [
@@ -91,10 +111,28 @@ const cases: GoldenCase[] = [
   {
     task: 'route',
     case: 'present',
-    about: 'the route is there already: nothing to do',
+    about: 'the route is there already, runtime only (persist false): nothing to do',
     setup: (l) => `ip route add 10.77.3.0/24 via ${l.b} proto static`,
-    args: (l) => ({ to: '10.77.3.0/24', via: l.b }),
+    args: (l) => ({ to: '10.77.3.0/24', via: l.b, persist: false }),
     teardown: () => 'ip route del 10.77.3.0/24',
+  },
+  {
+    task: 'route',
+    case: 'persist-only',
+    about: 'the route is there but not persisted: at commit orch-routes.service (unit, script, symlink) and the route file; undo removes them and the directories',
+    setup: (l) => `rm -rf ${ORCH_TEARDOWN}; ip route add 10.77.3.0/24 via ${l.b} proto static`,
+    args: (l) => ({ to: '10.77.3.0/24', via: l.b }),
+    teardown: () => `ip route del 10.77.3.0/24; rm -rf ${ORCH_TEARDOWN}`,
+  },
+  {
+    task: 'route',
+    case: 'persisted-present',
+    about: 'the route and its persisted form are there (unit enabled, file as orch writes it): nothing to do',
+    setup: (l) =>
+      `ip route add 10.77.3.0/24 via ${l.b} proto static && ` +
+      persistedSetup(ROUTES, [[routeDataPath('10.77.3.0/24', 0, 254), routeData(`10.77.3.0/24 via ${l.b}`, ['10.77.3.0/24', 'via', l.b, 'table', '254', 'proto', 'static', 'metric', '0'])]]),
+    args: (l) => ({ to: '10.77.3.0/24', via: l.b }),
+    teardown: () => `ip route del 10.77.3.0/24; rm -rf ${ORCH_TEARDOWN}`,
   },
   // ---------------------------------------------------------------- masquerade
   {
@@ -143,7 +181,7 @@ const cases: GoldenCase[] = [
         'iptables -w -t nat -I POSTROUTING 1 -j ORCH-POSTROUTING',
         "iptables -w -t nat -A ORCH-POSTROUTING -s 10.77.0.0/24 -m comment --comment 'orch masquerade 10.77.0.0/24' -j MASQUERADE",
       ].join(' && '),
-    args: () => ({ from: '10.77.0.0/24' }),
+    args: () => ({ from: '10.77.0.0/24', persist: false }),
     teardown: () => 'iptables -w -t nat -D POSTROUTING -j ORCH-POSTROUTING; iptables -w -t nat -F ORCH-POSTROUTING; iptables -w -t nat -X ORCH-POSTROUTING',
   },
   // ---------------------------------------------------------------- forwardAccept
@@ -174,7 +212,7 @@ const cases: GoldenCase[] = [
     about: 'rule and jump there: nothing to do',
     setup: () =>
       ['iptables -w -N ORCH-FORWARD', 'iptables -w -I FORWARD 1 -j ORCH-FORWARD', "iptables -w -A ORCH-FORWARD -i eth0 -m comment --comment 'orch forward-accept' -j ACCEPT"].join(' && '),
-    args: () => ({ in: 'eth0' }),
+    args: () => ({ in: 'eth0', persist: false }),
     teardown: () => 'iptables -w -D FORWARD -j ORCH-FORWARD; iptables -w -F ORCH-FORWARD; iptables -w -X ORCH-FORWARD',
   },
   // ---------------------------------------------------------------- vxlan
@@ -222,8 +260,18 @@ const cases: GoldenCase[] = [
     setup: (l) =>
       `ip link add gbr0 type bridge && ip link add gvx42 mtu 1450 type vxlan id 42 dstport 4789 local ${l.a} && ` +
       `bridge fdb append 00:00:00:00:00:00 dev gvx42 dst ${l.b} && ip link set gvx42 master gbr0 && ip link set gvx42 up`,
-    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.b], bridge: 'gbr0' }),
+    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.b], bridge: 'gbr0', persist: false }),
     teardown: () => 'ip link del gvx42; ip link del gbr0',
+  },
+  {
+    task: 'vxlan',
+    case: 'persist-only',
+    about: 'device, peers, bridge as asked but not persisted: at commit orch-vxlan.service and /etc/orch/vxlan/gvx42.vxlan (mtu, vni, port, local, peers, bridge)',
+    setup: (l) =>
+      `rm -rf ${ORCH_TEARDOWN}; ip link add gbr0 type bridge && ip link add gvx42 mtu 1450 type vxlan id 42 dstport 4789 local ${l.a} && ` +
+      `bridge fdb append 00:00:00:00:00:00 dev gvx42 dst ${l.b} && ip link set gvx42 master gbr0 && ip link set gvx42 up`,
+    args: (l) => ({ name: 'gvx42', vni: 42, local: l.a, peers: [l.b], bridge: 'gbr0' }),
+    teardown: () => `ip link del gvx42; ip link del gbr0; rm -rf ${ORCH_TEARDOWN}`,
   },
   // ---------------------------------------------------------------- dockerBip
   {

@@ -47,6 +47,8 @@ export interface Golden {
   runs: RecordedRun[]
   /** Steps of the plan (JSON; a file's old content as base64). */
   plan: unknown
+  /** Persisted steps (written at commit; here, without a transaction, with the change). */
+  persist?: unknown
   changes: Change[]
   undo: Undo | null
   /** What apply reported (msg, data, failed): a task that checks the host after its change says so here. */
@@ -76,6 +78,7 @@ export function ctxFor(hostName: string, run: (script: string, o?: ExecOptions) 
 export interface Outcome {
   runs: RecordedRun[]
   plan: unknown
+  persist?: unknown
   changes: Change[]
   undo: Undo | null
   outcome?: unknown
@@ -100,5 +103,6 @@ export async function drive(t: Task<any>, hostName: string, exec: (script: strin
     phase = 'apply'
     outcome = JSON.parse(JSON.stringify((await res.apply(ctx, state, changes)) ?? {}))
   }
-  return { runs, plan: planJson((state as { steps?: unknown }).steps ?? null), changes, undo, ...(outcome !== undefined ? { outcome } : {}) }
+  const persist = (state as { persist?: unknown[] }).persist
+  return { runs, plan: planJson((state as { steps?: unknown }).steps ?? null), ...(persist?.length ? { persist: planJson(persist) } : {}), changes, undo, ...(outcome !== undefined ? { outcome } : {}) }
 }

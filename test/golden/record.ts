@@ -63,7 +63,7 @@ try {
         const diff = snapshotDiff(forCompare(before, c.containers), forCompare(await snapshot(conn), c.containers))
         if (diff.length) throw new Error(`undo did not restore the host:\n${diff.join('\n')}`)
         if (c.teardown) await lab.exec(A, c.teardown(view))
-        const g: Golden = { task: c.task, case: c.case, about: c.about, setup, args, runs: first.runs, plan: first.plan, changes: first.changes, undo: first.undo, ...(first.outcome !== undefined ? { outcome: first.outcome } : {}), second: second.runs }
+        const g: Golden = { task: c.task, case: c.case, about: c.about, setup, args, runs: first.runs, plan: first.plan, ...(first.persist !== undefined ? { persist: first.persist } : {}), changes: first.changes, undo: first.undo, ...(first.outcome !== undefined ? { outcome: first.outcome } : {}), second: second.runs }
         const dir = join(repoRoot, 'test/unit/golden', c.task)
         mkdirSync(dir, { recursive: true })
         writeFileSync(join(dir, `${c.case}.json`), JSON.stringify(g, null, 2) + '\n')

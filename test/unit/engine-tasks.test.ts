@@ -122,7 +122,7 @@ describe('sysctl', () => {
     expect(t.resource.diff(st, ctx)).toEqual([])
   })
 
-  it('diffs runtime and file; undo restores both; tab-separated values compare by words', async () => {
+  it('diffs runtime and file (the file at commit); undo restores both (no transaction: the file is written now); tab-separated values compare by words', async () => {
     const { ctx } = ctxWith(() => ({ stdout: framed({ 'runtime.sysctl': ['0\n'], 'conf.file': ['absent\n'] }) }))
     const t = sysctl({ name: 'net.ipv4.ip_forward', value: true, persist: '60-fwd' })
     t.resource.validate!(ctx.host, {})
@@ -130,8 +130,10 @@ describe('sysctl', () => {
     const ch = t.resource.diff(st, ctx)
     expect(ch).toEqual([
       { what: 'net.ipv4.ip_forward (runtime)', before: '0', after: '1' },
-      { what: 'create /etc/sysctl.d/60-fwd.conf', before: '', after: 'net.ipv4.ip_forward = 1\n' },
+      { what: 'create /etc/sysctl.d/60-fwd.conf (at commit)', before: '', after: 'net.ipv4.ip_forward = 1\n' },
     ])
+    // With a transaction (ctx.atCommit) the file's undo is journalled at commit, not with the runtime change.
+    expect(t.resource.undo!(st, ch, { ...ctx, atCommit: () => {} })!.script).not.toContain('60-fwd.conf')
     const u = t.resource.undo!(st, ch, ctx)!
     expect(u.script).toContain("printf '%s\\n' 0 > /proc/sys/net/ipv4/ip_forward")
     expect(u.script).toContain('rm -f -- /etc/sysctl.d/60-fwd.conf')

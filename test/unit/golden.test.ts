@@ -39,6 +39,7 @@ describe('golden task cases', () => {
       const out = await drive(TASKS[g.task](g.args), 'node1', replay(g.runs))
       expect(out.runs.length, 'commands sent').toBe(g.runs.length)
       expect(out.plan).toEqual(g.plan)
+      expect(out.persist, 'persisted steps').toEqual(g.persist)
       expect(out.changes).toEqual(g.changes)
       expect(out.undo && { ...out.undo, script: normalize(out.undo.script) }).toEqual(g.undo && { ...g.undo, script: normalize(g.undo.script) })
       expect(out.outcome).toEqual(g.outcome)
