@@ -75,3 +75,6 @@ export async function expectRunRefused(task: Task<any>, conn: Connection, variab
   expect(e, label).toBeInstanceOf(ArgError)
   expect(e.variable).toBe(variable)
 }
+
+/** The changes of the runtime plan only: without those a task persists at commit (model/task.ts AT_COMMIT). */
+export const runtimeChanges = <C extends { what: string }>(changes: C[]): C[] => changes.filter((c) => !c.what.endsWith(' (at commit)'))

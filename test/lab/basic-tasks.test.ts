@@ -43,7 +43,7 @@ describe.skipIf(labSkipReason)('basic tasks on lab hosts', () => {
     expect(before.forward).toBe('0')
     const t = sysctl('net.ipv4.ip_forward', 1)
     const check = await runTask(t, conn, { check: true })
-    expect(check.changes.map((c) => c.what)).toEqual(['net.ipv4.ip_forward (runtime)', 'create /etc/sysctl.d/99-orch.conf'])
+    expect(check.changes.map((c) => c.what)).toEqual(['net.ipv4.ip_forward (runtime)', 'create /etc/sysctl.d/99-orch.conf (at commit)'])
     expect(await onA('cat /proc/sys/net/ipv4/ip_forward')).toBe('0\n')
     const run = await runTask(t, conn)
     expect(run.changed).toBe(true)
@@ -217,7 +217,8 @@ export default playbook({
       expect((await c.run('cat /etc/orch-demo/me /etc/orch-demo/peers /etc/orch-demo/conf')).stdout).toBe(`hi there node1\n${lab().hosts[1].address}\n${lab().hosts[2].address}\nmanaged = orch\n`)
       const j = await c.run('cd /var/lib/orch/journal/labtest-1 && stat -c "%a %n" . entries && grep "^# orch entry " entries')
       expect(j.stdout).toMatch(/^700 \.\n600 entries\n/)
-      // One entry per change with an undo, in order; the handler has its own; the command (nothing to undo) none.
+      // One entry per change with an undo, in order; the handler has its own; the command (nothing to undo) none;
+      // sysctl's conf file last: it is written at commit, after the checks.
       expect(j.stdout.split('\n').filter((l) => l.startsWith('# orch entry')).map((l) => l.replace(/ host=\S+/, ''))).toEqual([
         '# orch entry 0001 module=sysctl',
         '# orch entry 0002 module=directory',
@@ -225,6 +226,7 @@ export default playbook({
         '# orch entry 0004 module=lineinfile',
         '# orch entry 0005 module=file',
         '# orch entry 0006 module=shell',
+        '# orch entry 0007 module=sysctl',
       ])
 
       // Second run: nothing changes, nothing is journalled.
@@ -251,7 +253,7 @@ export default playbook({
     expect(r.code, r.err).toBe(0)
     expect(r.out).toContain('PLAY [basic tasks] (check mode) ***')
     expect(r.out).toContain('TASK [sysctl net.ipv4.ip_forward=1] ***')
-    expect(r.out).toMatch(/changed: \[node2\]\n  ~ net\.ipv4\.ip_forward \(runtime\): 0 -> 1\n  ~ create \/etc\/sysctl\.d\/99-orch\.conf: \(none\) -> net\.ipv4\.ip_forward = 1\n/)
+    expect(r.out).toMatch(/changed: \[node2\]\n  ~ net\.ipv4\.ip_forward \(runtime\): 0 -> 1\n  ~ create \/etc\/sysctl\.d\/99-orch\.conf \(at commit\): \(none\) -> net\.ipv4\.ip_forward = 1\n/)
     expect(r.out).toContain('  ~ create /etc/orch-demo/peers (2 lines; --diff shows them)')
     expect(r.out).toMatch(/RUNNING HANDLER \[peers changed\] \*+\nskipping: \[node2\]/)
     expect(r.out).toMatch(/^node2 +: ok=\d+ +changed=\d+ +unreachable=0 +failed=0 /m)

@@ -10,7 +10,7 @@ import type { Connection } from '../../src/transport/types.ts'
 import { sshTo } from '../helpers/conn.ts'
 import { labSkipReason, on, withLab } from '../helpers/lab.ts'
 import { snapshot } from '../helpers/snapshot.ts'
-import { expectRefused, runTask, undoAll } from '../helpers/task.ts'
+import { expectRefused, runTask, undoAll, runtimeChanges } from '../helpers/task.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -105,7 +105,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
   it('masquerade: check mode lists the changes and changes nothing', async () => {
     const before = await snapshot(connA())
     const r = await runTask(masquerade({ from: '10.77.0.0/24' }), connA(), { check: true })
-    expect(r.changes.map((c) => c.what)).toEqual([
+    expect(runtimeChanges(r.changes).map((c) => c.what)).toEqual([
       'create chain nat ORCH-POSTROUTING [iptables (nft)]',
       'insert nat POSTROUTING rule 1: -j ORCH-POSTROUTING',
       'rules in nat ORCH-POSTROUTING',
@@ -144,7 +144,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
     const r1 = await runTask(masquerade({ from: '10.77.0.0/24', outInterface: 'eth0' }), connA())
     const afterFirst = await snapshot(connA())
     const r2 = await runTask(masquerade({ from: '10.77.0.0/24', except: [`${B().address}/32`, '10.99.0.0/16'], outInterface: 'eth0' }), connA())
-    expect(r2.changes.map((c) => c.what)).toEqual(['rules in nat ORCH-POSTROUTING'])
+    expect(runtimeChanges(r2.changes).map((c) => c.what)).toEqual(['rules in nat ORCH-POSTROUTING'])
     expect((await natRules()).filter((l) => l.startsWith('-A ORCH-POSTROUTING'))).toEqual([
       `-A ORCH-POSTROUTING -s 10.77.0.0/24 -d ${B().address}/32 -m comment --comment ${COMMENT} -j ACCEPT`,
       `-A ORCH-POSTROUTING -s 10.77.0.0/24 -d 10.99.0.0/16 -m comment --comment ${COMMENT} -j ACCEPT`,
@@ -187,7 +187,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
       const before = await snapshot(connA())
 
       const check = await runTask(forwardAccept({ in: 'eth0', out: 'docker0' }), connA(), { check: true })
-      expect(check.changes.map((c) => c.what)).toEqual([
+      expect(runtimeChanges(check.changes).map((c) => c.what)).toEqual([
         'create chain filter ORCH-FORWARD [iptables (nft)]',
         'insert filter DOCKER-USER rule 1: -j ORCH-FORWARD',
         'rules in filter ORCH-FORWARD',
@@ -208,7 +208,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
       // A second rule shares the chain; its undo removes only that rule.
       const mid = await snapshot(connA())
       const r2 = await runTask(forwardAccept({ source: `${B().address}/32`, dest: '10.78.0.0/24' }), connA())
-      expect(r2.changes.map((c) => c.what)).toEqual(['rules in filter ORCH-FORWARD'])
+      expect(runtimeChanges(r2.changes).map((c) => c.what)).toEqual(['rules in filter ORCH-FORWARD'])
       expect((await filterRules()).filter((l) => l.startsWith('-A ORCH-FORWARD'))).toHaveLength(2)
       await undoAll(connA(), [r2.undo])
       expect(await snapshot(connA())).toEqual(mid)
@@ -237,7 +237,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
       expect(await sourceSeenByB(() => containerPingsB('c0'))).toBe(A().address)
       // ...until a re-run moves the jump back to rule 1.
       const m2 = await runTask(masquerade({ from: '10.78.0.0/24', except: [`${B().address}/32`] }), connA())
-      expect(m2.changes.map((c) => c.what)).toEqual(['move nat POSTROUTING -j ORCH-POSTROUTING to rule 1'])
+      expect(runtimeChanges(m2.changes).map((c) => c.what)).toEqual(['move nat POSTROUTING -j ORCH-POSTROUTING to rule 1'])
       expect(await postrouting()).toEqual(['-A POSTROUTING -j ORCH-POSTROUTING', '-A POSTROUTING -s 10.78.0.0/24 ! -o docker0 -j MASQUERADE'])
       expect(await sourceSeenByB(() => containerPingsB('c0'))).toBe(c0)
       expect((await runTask(masquerade({ from: '10.78.0.0/24', except: [`${B().address}/32`] }), connA())).changed).toBe(false)
@@ -270,7 +270,7 @@ describe.skipIf(labSkipReason)('masquerade / forwardAccept / ipForward on docker
     try {
       const before = await snapshot(connA())
       const check = await runTask(ipForward(), connA(), { check: true })
-      expect(check.changes.map((c) => c.what)).toEqual(['net.ipv4.ip_forward (runtime)', 'create /etc/sysctl.d/99-orch.conf'])
+      expect(check.changes.map((c) => c.what)).toEqual(['net.ipv4.ip_forward (runtime)', 'create /etc/sysctl.d/99-orch.conf (at commit)'])
       expect(await snapshot(connA())).toEqual(before)
       const r = await runTask(ipForward(), connA())
       expect(await on(lab(), A(), 'cat /proc/sys/net/ipv4/ip_forward /etc/sysctl.d/99-orch.conf')).toBe('1\nnet.ipv4.ip_forward = 1\n')
