@@ -79,12 +79,14 @@ export function connectOptions(
   const key = cv.privateKeyFile ?? d.privateKeyFile
   if (key !== undefined) co.privateKeyFile = key
   if (cv.password !== undefined) co.password = cv.password
-  const args = [d.sshArgs, cv.sshCommonArgs ?? d.sshCommonArgs, d.sshExtraArgs].filter((a) => a !== undefined && a !== '')
+  // As Ansible's ssh plugin: ssh_args, then ssh_common_args, then ssh_extra_args (the first value of an option wins).
+  const args = [cv.sshArgs ?? d.sshArgs, cv.sshCommonArgs ?? d.sshCommonArgs, cv.sshExtraArgs ?? d.sshExtraArgs].filter((a) => a !== undefined && a !== '')
   if (args.length) co.sshCommonArgs = args.join(' ')
   if (d.timeoutSec !== undefined) co.connectTimeoutMs = d.timeoutSec * 1000
   if (cv.becomePassword !== undefined) co.becomePassword = cv.becomePassword
   else if (askedBecomePassword !== undefined) co.becomePassword = askedBecomePassword
   if (hostKeyChecking) co.hostKeyChecking = hostKeyChecking
+  if (cv.connection === 'local') co.connection = 'local'
   return co
 }
 
@@ -121,12 +123,15 @@ export async function hostPool(
       const vars = Object.keys(becomeVars).length ? { ...becomeVars, ...h.vars } : h.vars
       const co = connectOptions(h.name, connectionVars({ ...h, vars }), hostKeyChecking, askedBecomePassword, defaults)
       // ssh args and ~/.ssh/config are resolved now: a bad one stops the run (exit 5) before any host is touched.
-      try {
-        transport.resolveTarget(co)
-      } catch (e) {
-        if (e instanceof transport.SshArgsError) throw new ArgError('ansible_ssh_common_args (ssh args)', `ssh options orch can honour: ${e.message}`, co.sshCommonArgs, h.name)
-        if (e instanceof transport.SshConfigError) throw new UsageError(e.message)
-        throw e
+      // (a local connection has no ssh settings, as Ansible's local plugin)
+      if (co.connection !== 'local') {
+        try {
+          transport.resolveTarget(co)
+        } catch (e) {
+          if (e instanceof transport.SshArgsError) throw new ArgError('ansible_ssh_args / ansible_ssh_common_args / ansible_ssh_extra_args', `ssh options orch can honour: ${e.message}`, co.sshCommonArgs, h.name)
+          if (e instanceof transport.SshConfigError) throw new UsageError(e.message)
+          throw e
+        }
       }
       settings.set(h.name, co)
     },

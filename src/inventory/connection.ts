@@ -22,6 +22,11 @@ export interface ConnectionVars {
   password?: string
   /** ansible_ssh_common_args, as one string (split by the transport). */
   sshCommonArgs?: string
+  /** ansible_ssh_args (before the common args, as Ansible's ssh plugin puts them) and ansible_ssh_extra_args (after). */
+  sshArgs?: string
+  sshExtraArgs?: string
+  /** ansible_connection: ssh (also 'smart', 'paramiko', 'paramiko_ssh') or local; anything else is refused. */
+  connection: 'ssh' | 'local'
   become: boolean
   becomeUser?: string
   becomePassword?: string
@@ -97,11 +102,30 @@ export function connectionVars(host: Host): ConnectionVars {
     become = bool
   }
 
-  const out: ConnectionVars = { address, port, portSet: p !== undefined, become }
+  let connection: ConnectionVars['connection'] = 'ssh'
+  const c = str(['ansible_connection'])
+  if (c !== undefined) {
+    const name = c.replace(/^ansible\.builtin\./, '')
+    if (name === 'local') connection = 'local'
+    else if (!['ssh', 'smart', 'paramiko', 'paramiko_ssh'].includes(name)) {
+      const instead = /docker|podman|lxc|lxd|chroot|nspawn|jail|zone|buildah/.test(name)
+        ? 'run sshd in the container, or manage the host it runs on over ssh'
+        : /winrm|psrp/.test(name)
+          ? 'orch manages Linux hosts over ssh only'
+          : 'ssh (the default) or local'
+      throw new HostVarError(host.name, 'ansible_connection', `ssh or local (orch has no '${c}' connection: ${instead})`, c)
+    }
+  }
+
+  const out: ConnectionVars = { address, port, portSet: p !== undefined, become, connection }
   const user = str(['ansible_user', 'ansible_ssh_user'])
   const privateKeyFile = str(['ansible_private_key_file', 'ansible_ssh_private_key_file'])
   const password = str(['ansible_password', 'ansible_ssh_pass', 'ansible_ssh_password'], true)
   const sshCommonArgs = str(['ansible_ssh_common_args'], true)
+  const sshArgs = str(['ansible_ssh_args'], true)
+  const sshExtraArgs = str(['ansible_ssh_extra_args'], true)
+  if (sshArgs !== undefined) out.sshArgs = sshArgs
+  if (sshExtraArgs !== undefined) out.sshExtraArgs = sshExtraArgs
   const becomeUser = str(['ansible_become_user'])
   const becomePassword = str(['ansible_become_password', 'ansible_become_pass'], true)
   const becomeMethod = str(['ansible_become_method'])

@@ -1,6 +1,7 @@
 export * from './types.ts'
 export { connect, SshConnection, verifyHostKey, type RawExecResult, type ConnectDeps } from './connection.ts'
 export { ConnectionPool, type PoolOptions } from './pool.ts'
+export { connectLocal } from './local.ts'
 export {
   resolveTarget,
   parseSshArgs,

@@ -32,6 +32,8 @@ export interface ConnectOptions {
   /** Run commands as root through sudo when the login user is not root. */
   become?: boolean
   becomePassword?: string
+  /** ansible_connection: 'local' runs on the controller (transport/local.ts); default ssh. */
+  connection?: 'ssh' | 'local'
   /** Leave undefined to let sshCommonArgs / ~/.ssh/config (StrictHostKeyChecking) decide; default strict. */
   hostKeyChecking?: HostKeyChecking | boolean
   /** Replaces UserKnownHostsFile (the first one is where accept-new writes). */

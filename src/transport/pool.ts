@@ -10,6 +10,7 @@
 import PQueue from 'p-queue'
 import type { Client as ClientT } from 'ssh2'
 import { connect, type SshConnection } from './connection.ts'
+import { connectLocal } from './local.ts'
 import type { ConnectOptions } from './options.ts'
 import { UnreachableError } from './types.ts'
 
@@ -84,7 +85,7 @@ export class ConnectionPool {
     }
     const p = this.opening.add(
       () =>
-        connect(o, {
+        o.connection === 'local' ? connectLocal(o) : connect(o, {
           handshake: (endpoint, fn) => {
             const q = this.handshakeQueue(endpoint)
             return q.add(async () => {
