@@ -58,6 +58,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--ssh-common-args <args>', 'ssh options for hosts without ansible_ssh_common_args (-o K=V, -J, ...)')
     .option('--ssh-extra-args <args>', 'ssh options added after the common args')
     .option('-T, --timeout <seconds>', 'connection timeout in seconds (default 10)', positiveInt)
+    .option('-b, --become', 'become (root, or --become-user) for hosts without ansible_become')
+    .option('--become-user <user>', 'user to become for hosts without ansible_become_user (default root)')
+    .addOption(new Option('--become-method <method>', 'for hosts without ansible_become_method (default sudo)').choices(['sudo', 'su']))
     .action(async (playbook: string, opts) => {
       // run.ts (the runner, the transaction, the reporters) only for `orch run`: other commands start faster.
       const { runCommand } = await import('./run.ts')

@@ -39,6 +39,10 @@ export interface RunCliOptions extends VaultCliOptions {
   sshCommonArgs?: string
   sshExtraArgs?: string
   timeout?: number
+  /** -b, --become-user, --become-method: become defaults (inventory vars win). */
+  become?: boolean
+  becomeUser?: string
+  becomeMethod?: string
 }
 
 /**
@@ -101,6 +105,10 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     sshCommonArgs: o.sshCommonArgs,
     sshExtraArgs: o.sshExtraArgs,
     timeoutSec: o.timeout,
+    become: o.become,
+    becomeUser: o.becomeUser,
+    becomeMethod: o.becomeMethod,
+    tasksOnly: !!o.check,
   })
 
   // A run that may change hosts is a transaction (safety/): hosts locked before the first task,

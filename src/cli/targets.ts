@@ -48,10 +48,16 @@ export async function loadTargets(o: TargetOptions, io: Io, playbookDir?: string
 
 /**
  * `orch run` flags that set connection defaults (-u, --private-key, --ssh-common-args, --ssh-extra-args,
- * -T). As in Ansible, a host's inventory variables win over -u / --private-key / --ssh-common-args;
+ * -T, -b, --become-user, --become-method). As in Ansible, a host's inventory variables win over -u / --private-key / --ssh-common-args;
  * --ssh-extra-args is added after the common args; -T is the connect timeout.
  */
 export interface ConnectionDefaults {
+  /** -b / --become, --become-user, --become-method (for hosts without ansible_become*). */
+  become?: boolean
+  becomeUser?: string
+  becomeMethod?: string
+  /** Only tasks run (orch run --check: no transaction): a non-root become user is allowed. */
+  tasksOnly?: boolean
   user?: string
   privateKeyFile?: string
   sshCommonArgs?: string
@@ -69,10 +75,25 @@ export function connectOptions(
   askedBecomePassword?: string,
   d: ConnectionDefaults = {},
 ): ConnectOptions {
-  // become means root through sudo (what every network task needs); refuse what would be silently ignored.
-  if (cv.becomeUser !== undefined && cv.becomeUser !== 'root') throw new ArgError('ansible_become_user', "'root' (orch becomes root only)", cv.becomeUser, name)
-  if (cv.becomeMethod !== undefined && cv.becomeMethod !== 'sudo') throw new ArgError('ansible_become_method', "'sudo'", cv.becomeMethod, name)
-  const co: ConnectOptions = { hostName: name, address: cv.address, become: cv.become }
+  // As Ansible: inventory variables win over -b / --become-user / --become-method.
+  const becomeUser = cv.becomeUser ?? d.becomeUser
+  const method = cv.becomeMethod ?? d.becomeMethod
+  const methodVar = cv.becomeMethod !== undefined ? 'ansible_become_method' : '--become-method'
+  if (method !== undefined && method !== 'sudo' && method !== 'su') {
+    throw new ArgError(methodVar, "'sudo' or 'su' (orch has no other become method; use sudo)", method, name)
+  }
+  if (becomeUser !== undefined && becomeUser !== 'root' && !d.tasksOnly) {
+    // The lock, the undo journal and the snapshots are root's files, written through the become shell.
+    throw new ArgError(
+      cv.becomeUser !== undefined ? 'ansible_become_user' : '--become-user',
+      "'root' here: orch's transaction (lock, undo journal, snapshots) needs root; only 'orch run --check' runs tasks as another user (-e ansible_become_user=root to override)",
+      becomeUser,
+      name,
+    )
+  }
+  const co: ConnectOptions = { hostName: name, address: cv.address, become: cv.becomeSet ? cv.become : d.become ?? cv.become }
+  if (becomeUser !== undefined) co.becomeUser = becomeUser
+  if (method !== undefined) co.becomeMethod = method as 'sudo' | 'su'
   if (cv.portSet) co.port = cv.port
   const user = cv.user ?? d.user
   if (user !== undefined) co.user = user

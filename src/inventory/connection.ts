@@ -28,6 +28,8 @@ export interface ConnectionVars {
   /** ansible_connection: ssh (also 'smart', 'paramiko', 'paramiko_ssh') or local; anything else is refused. */
   connection: 'ssh' | 'local'
   become: boolean
+  /** Whether ansible_become was set (else -b may decide). */
+  becomeSet: boolean
   becomeUser?: string
   becomePassword?: string
   becomeMethod?: string
@@ -117,7 +119,7 @@ export function connectionVars(host: Host): ConnectionVars {
     }
   }
 
-  const out: ConnectionVars = { address, port, portSet: p !== undefined, become, connection }
+  const out: ConnectionVars = { address, port, portSet: p !== undefined, become, becomeSet: b !== undefined, connection }
   const user = str(['ansible_user', 'ansible_ssh_user'])
   const privateKeyFile = str(['ansible_private_key_file', 'ansible_ssh_private_key_file'])
   const password = str(['ansible_password', 'ansible_ssh_pass', 'ansible_ssh_password'], true)

@@ -1,6 +1,7 @@
 /**
  * Connection over ssh2: one SSH connection per host (through ProxyJump hops when configured), one
- * persistent `/bin/sh` on it for every command (and one root shell opened once via sudo for become).
+ * persistent `/bin/sh` on it for every command (and one become shell, root's or ansible_become_user's, opened once
+ * via sudo or su).
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -413,14 +414,16 @@ export class SshConnection implements Connection {
         throw new UnreachableError(this.hostName, `${this.hostName}: cannot start /bin/sh on ${hopLabel(this.target)}: ${(e as Error).message}`)
       }
     }
-    if (!become || this.userShell.uid === 0) return this.userShell
+    const user = this.options.becomeUser ?? 'root'
+    // Root needs no sudo to be root; to become another user it does.
+    if (!become || (this.userShell.uid === 0 && user === 'root')) return this.userShell
     if (this.becomeFailure) throw this.becomeFailure
     if (!this.rootShell || this.rootShell.closed) {
       this.rootShell = null
       try {
         this.rootShell = await RemoteShell.open(this.client, {
           hostName: this.hostName,
-          sudo: true,
+          become: { method: this.options.becomeMethod ?? 'sudo', user },
           becomePassword: this.options.becomePassword,
           timeoutMs: Math.max(timeoutMs, 30_000),
         })
@@ -514,7 +517,7 @@ export class SshConnection implements Connection {
         if (!this._alive) throw this.unreachable()
         throw e
       })
-      if ((!become || shell.uid === 0) && this.sftpUsable) {
+      if ((!become || (shell.uid === 0 && (this.options.becomeUser ?? 'root') === 'root')) && this.sftpUsable) {
         // Counted like a command (the shell path's execRaw counts itself).
         this.sent++
         try {

@@ -32,6 +32,9 @@ export interface ConnectOptions {
   /** Run commands as root through sudo when the login user is not root. */
   become?: boolean
   becomePassword?: string
+  /** ansible_become_user (default root) and ansible_become_method (default sudo). */
+  becomeUser?: string
+  becomeMethod?: 'sudo' | 'su'
   /** ansible_connection: 'local' runs on the controller (transport/local.ts); default ssh. */
   connection?: 'ssh' | 'local'
   /** Leave undefined to let sshCommonArgs / ~/.ssh/config (StrictHostKeyChecking) decide; default strict. */

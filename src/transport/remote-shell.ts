@@ -1,6 +1,7 @@
 /**
  * One persistent `/bin/sh` on an SSH session channel (exec, no pty), running framed commands
- * one after another (see framing.ts). Optionally the shell is root's, opened once via sudo.
+ * one after another (see framing.ts). Optionally the shell is the become user's (root by default),
+ * opened once via sudo or su, the password fed on stdin (never on a command line).
  */
 import type { Client, ClientChannel } from 'ssh2'
 import { argv, quote } from '../net/shell.ts'
@@ -55,8 +56,8 @@ function execChannel(client: Client, command: string): Promise<ClientChannel> {
 
 export interface ShellOpenOptions {
   hostName: string
-  /** Open root's shell through sudo. */
-  sudo?: boolean
+  /** Open the shell as another user: sudo -u USER, or su USER (util-linux su reads the password from stdin). */
+  become?: { method: 'sudo' | 'su'; user: string }
   becomePassword?: string
   timeoutMs: number
 }
@@ -84,21 +85,26 @@ export class RemoteShell {
 
   static async open(client: Client, o: ShellOpenOptions): Promise<RemoteShell> {
     const authMark = newMarker()
-    const prompt = `[orch-sudo-${authMark.slice(-12)}] `
+    const b = o.become
+    // su prints its own prompt (LC_ALL=C: "Password: "); sudo prints ours.
+    const prompt = b?.method === 'su' ? 'Password: ' : `[orch-sudo-${authMark.slice(-12)}] `
+    const inner = `printf '%s\\n' ${quote(authMark)}; exec /bin/sh`
     // The login shell only ever sees one `exec`: its rc files and its own syntax do not matter.
-    const command = o.sudo
-      ? 'exec ' + argv(['sudo', '-S', '-H', '-p', prompt, '-u', 'root', '--', '/bin/sh', '-c', `printf '%s\\n' ${quote(authMark)}; exec /bin/sh`])
-      : 'exec /bin/sh'
+    const command = !b
+      ? 'exec /bin/sh'
+      : b.method === 'sudo'
+        ? 'exec ' + argv(['sudo', '-S', '-H', '-p', prompt, '-u', b.user, '--', '/bin/sh', '-c', inner])
+        : 'LC_ALL=C exec ' + argv(['su', b.user, '-c', inner])
     const channel = await execChannel(client, command)
     channel.on('error', () => {
       /* surfaced through 'close' */
     })
     const shell = new RemoteShell(channel, o.hostName)
-    await shell.start(o, o.sudo ? { authMark, prompt } : null)
+    await shell.start(o, b ? { authMark, prompt, tool: b.method } : null)
     return shell
   }
 
-  private async start(o: ShellOpenOptions, sudo: { authMark: string; prompt: string } | null): Promise<void> {
+  private async start(o: ShellOpenOptions, sudo: { authMark: string; prompt: string; tool: 'sudo' | 'su' } | null): Promise<void> {
     const ch = this.channel
     const ready = newMarker()
     const init =
@@ -141,7 +147,7 @@ export class RemoteShell {
         () =>
           finish(
             sudo && stage === 'auth'
-              ? new BecomeError(o.hostName, `no answer from sudo within ${o.timeoutMs} ms: ${scrub(err.toString().trim()) || '(no output)'}`)
+              ? new BecomeError(o.hostName, `no answer from ${sudo.tool} within ${o.timeoutMs} ms: ${scrub(err.toString().trim()) || '(no output)'}`)
               : new Error(`the shell did not start within ${o.timeoutMs} ms`),
           ),
         o.timeoutMs,
@@ -150,12 +156,12 @@ export class RemoteShell {
         if (stage === 'auth' && sudo) {
           const prompts = err.toString('latin1').split(sudo.prompt).length - 1
           if (prompts > 0 && !passwordSent) {
-            if (o.becomePassword === undefined) return finish(new BecomeError(o.hostName, 'sudo asks for a password and no become password was given'))
+            if (o.becomePassword === undefined) return finish(new BecomeError(o.hostName, `${sudo.tool} asks for a password and no become password was given`))
             if (/[\r\n]/.test(o.becomePassword)) return finish(new BecomeError(o.hostName, 'the become password contains a line break'))
             passwordSent = true
             ch.write(o.becomePassword + '\n')
           } else if (prompts > 1) {
-            return finish(new BecomeError(o.hostName, 'incorrect sudo password'))
+            return finish(new BecomeError(o.hostName, `incorrect ${sudo.tool} password`))
           }
           const i = out.indexOf(sudo.authMark + '\n')
           if (i >= 0) {
@@ -187,9 +193,10 @@ export class RemoteShell {
       }
       const onClose = () => {
         const said = [err.toString(), out.toString()].map((t) => t.trim()).filter(Boolean).join(' / ')
-        const msg = scrub(said.replace(/\[orch-sudo-[0-9a-f]+\] /g, '')).slice(-1000)
+        const msg = scrub(said.replace(/\[orch-sudo-[0-9a-f]+\] /g, '').replace(/^Password: /, '')).slice(-1000)
+        if (sudo?.tool === 'su' && stage === 'auth' && /Authentication failure/i.test(msg) && passwordSent) return finish(new BecomeError(o.hostName, 'incorrect su password'))
         if (sudo && stage === 'auth') {
-          finish(new BecomeError(o.hostName, msg || `sudo exited with code ${this.exitCode ?? '?'}`))
+          finish(new BecomeError(o.hostName, msg || `${sudo.tool} exited with code ${this.exitCode ?? '?'}`))
         } else finish(new Error(`the shell exited during startup (code ${this.exitCode ?? '?'}): ${msg || '(no output)'}`))
       }
       ch.on('data', onOut)

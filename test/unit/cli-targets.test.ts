@@ -13,9 +13,17 @@ describe('inventory variables become connection settings', () => {
     expect(connectOptions('web1', connectionVars(host({ ansible_become: true })), undefined, 's3cret').becomePassword).toBe('s3cret')
     expect(connectOptions('web1', connectionVars(host({ ansible_become_password: 'inv' })), undefined, 's3cret').becomePassword).toBe('inv')
   })
-  it('refuses become settings it would otherwise ignore, naming host and variable', () => {
-    expect(() => connectOptions('web1', connectionVars(host({ ansible_become_user: 'postgres' })))).toThrow(/web1: ansible_become_user: expected 'root'/)
-    expect(() => connectOptions('web1', connectionVars(host({ ansible_become_method: 'su' })))).toThrow(/web1: ansible_become_method: expected 'sudo'/)
+  it('become user and method: sudo or su; another user only where no transaction runs (orch run --check)', () => {
+    expect(() => connectOptions('web1', connectionVars(host({ ansible_become_user: 'postgres' })))).toThrow(/web1: ansible_become_user: expected 'root' here: orch's transaction/)
+    expect(connectOptions('web1', connectionVars(host({ ansible_become: true, ansible_become_user: 'postgres' })), undefined, undefined, { tasksOnly: true })).toMatchObject({ become: true, becomeUser: 'postgres' })
+    expect(connectOptions('web1', connectionVars(host({ ansible_become_method: 'su' })))).toMatchObject({ becomeMethod: 'su' })
+    expect(() => connectOptions('web1', connectionVars(host({ ansible_become_method: 'doas' })))).toThrow(/web1: ansible_become_method: expected 'sudo' or 'su'/)
+  })
+  it('-b, --become-user, --become-method are defaults: the inventory variables win', () => {
+    const d = { become: true, becomeUser: 'root', becomeMethod: 'su' }
+    expect(connectOptions('web1', connectionVars(host({})), undefined, undefined, d)).toMatchObject({ become: true, becomeUser: 'root', becomeMethod: 'su' })
+    expect(connectOptions('web1', connectionVars(host({ ansible_become: false, ansible_become_method: 'sudo' })), undefined, undefined, d)).toMatchObject({ become: false, becomeMethod: 'sudo' })
+    expect(() => connectOptions('web1', connectionVars(host({})), undefined, undefined, { becomeUser: 'pg' })).toThrow(/web1: --become-user: expected 'root' here/)
   })
 })
 

@@ -79,7 +79,7 @@ describe('connectionVars', () => {
   const host = (vars: Vars, name = 'node1'): Host => ({ name, vars, groups: ['all'] })
 
   it('defaults: the name as address, port 22, no become', () => {
-    expect(connectionVars(host({}))).toEqual({ address: 'node1', port: 22, portSet: false, become: false })
+    expect(connectionVars(host({}))).toEqual({ address: 'node1', port: 22, portSet: false, become: false, becomeSet: false, connection: 'ssh' })
   })
 
   it('maps every variable', () => {
@@ -107,9 +107,11 @@ describe('connectionVars', () => {
       password: 'pw',
       sshCommonArgs: '-o ProxyJump=gw',
       become: true,
+      becomeSet: true,
       becomeUser: 'root',
       becomePassword: 'bpw',
       becomeMethod: 'sudo',
+      connection: 'ssh',
     })
   })
 
@@ -164,6 +166,8 @@ describe('connectionVars', () => {
       portSet: true,
       user: 'root',
       become: true,
+      becomeSet: true,
+      connection: 'ssh',
     })
   })
 
