@@ -126,8 +126,14 @@ export async function hostPool(
   // ansible.cfg / ANSIBLE_* below the flags; its become* below each host's own variables.
   const cfg = await import('../config/apply.ts')
   const undef = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
-  defaults = { ...cfg.connectionDefaults(), ...undef(defaults) }
-  const becomeVars = cfg.becomeDefaults()
+  // [privilege_escalation] become* sit below -b/--become-user/--become-method, which sit below host vars.
+  const b = cfg.becomeDefaults()
+  const fromCfg: ConnectionDefaults = undef({
+    become: b.ansible_become as boolean | undefined,
+    becomeUser: b.ansible_become_user as string | undefined,
+    becomeMethod: b.ansible_become_method as string | undefined,
+  })
+  defaults = { ...cfg.connectionDefaults(), ...fromCfg, ...undef(defaults) }
   const settings = new Map<string, ConnectOptions>()
   const pool = new transport.ConnectionPool({
     forks,
@@ -141,8 +147,7 @@ export async function hostPool(
     pool,
     prepare(h: Host) {
       if (settings.has(h.name)) return
-      const vars = Object.keys(becomeVars).length ? { ...becomeVars, ...h.vars } : h.vars
-      const co = connectOptions(h.name, connectionVars({ ...h, vars }), hostKeyChecking, askedBecomePassword, defaults)
+      const co = connectOptions(h.name, connectionVars(h), hostKeyChecking, askedBecomePassword, defaults)
       // ssh args and ~/.ssh/config are resolved now: a bad one stops the run (exit 5) before any host is touched.
       // (a local connection has no ssh settings, as Ansible's local plugin)
       if (co.connection !== 'local') {
