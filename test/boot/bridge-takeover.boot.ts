@@ -19,7 +19,8 @@ const CONFIG = '/etc/systemd/network/* /etc/netplan/* /etc/NetworkManager/system
 /** The network configuration files of every manager, with mode: what a rollback must give back. */
 const configFiles = (lab: Lab, h: LabHost) => run(lab, h, `for f in ${CONFIG}; do [ -f "$f" ] || continue; echo "== $f $(stat -c %a "$f")"; cat "$f"; done`)
 
-async function expectBridge(lab: Lab, h: LabHost, mac: string): Promise<void> {
+async function expectBridge(lab: Lab, h: LabHost, mac: string, o: { committed: boolean } = { committed: true }): Promise<void> {
+  const etcOrRun = (etc: string) => (o.committed ? etc : etc.replace(/^\/etc\/systemd\/network\//, '/run/systemd/network/').replace(/^\/etc\/NetworkManager\//, '/run/NetworkManager/'))
   const br = JSON.parse(await run(lab, h, 'ip -d -j link show dev br0'))[0]
   expect(br.address, h.name).toBe(mac)
   expect(br.linkinfo.info_data.stp_state, `${h.name}: STP off`).toBe(0)
@@ -35,7 +36,7 @@ async function expectBridge(lab: Lab, h: LabHost, mac: string): Promise<void> {
     case 'netplan': {
       const st = await run(lab, h, 'networkctl status br0 --no-pager')
       expect(st, h.name).toMatch(/State: routable \(configured\)/)
-      expect(st, h.name).toContain(`Network File: ${h.manager === 'netplan' ? '/run/systemd/network/10-netplan-br0.network' : '/etc/systemd/network/10-orch-br0.network'}`)
+      expect(st, h.name).toContain(`Network File: ${h.manager === 'netplan' ? '/run/systemd/network/10-netplan-br0.network' : etcOrRun('/etc/systemd/network/10-orch-br0.network')}`)
       expect(await run(lab, h, 'networkctl status eth0 --no-pager'), h.name).toMatch(/State: enslaved \(configured\)/)
       if (h.manager === 'netplan') expect(await run(lab, h, 'netplan get bridges.br0.interfaces'), h.name).toContain('eth0')
       break
@@ -44,14 +45,28 @@ async function expectBridge(lab: Lab, h: LabHost, mac: string): Promise<void> {
       const dev = await run(lab, h, 'nmcli -t -f DEVICE,STATE,CONNECTION device')
       expect(dev, h.name).toContain('br0:connected:orch-br0\n')
       expect(dev, h.name).toContain('eth0:connected:orch-br0-eth0\n')
-      expect(await run(lab, h, 'nmcli -t -f NAME,FILENAME connection show --active'), h.name).toContain('orch-br0:/etc/NetworkManager/system-connections/orch-br0.nmconnection')
+      expect(await run(lab, h, 'nmcli -t -f NAME,FILENAME connection show --active'), h.name).toContain(`orch-br0:${etcOrRun('/etc/NetworkManager/system-connections/orch-br0.nmconnection')}`)
       break
     }
     case 'ifupdown':
+      // ifupdown has no daemon: br0 is recorded (and its stanza written) at the commit.
+      if (!o.committed) break
       expect(await run(lab, h, 'ifquery --state br0'), h.name).toBe('br0=br0\n')
       expect(await run(lab, h, 'ifquery br0'), h.name).toMatch(/bridge[-_]ports: eth0/)
       break
   }
+}
+
+/**
+ * eth0 as the kernel holds it: MAC, MTU, master, IPv4 addresses with their flags, every IPv4 route of every
+ * table through it. (IPv6: the kernel's link-local address of a port that booted enslaved is not regenerated
+ * by the revert yet — known, see docs/tasks/bridge-takeover.md.)
+ */
+async function eth0State(lab: Lab, h: LabHost): Promise<string> {
+  const link = JSON.parse(await run(lab, h, 'ip -j link show dev eth0'))[0]
+  const addrs = JSON.parse(await run(lab, h, 'ip -4 -j addr show dev eth0'))[0].addr_info.map((a: any) => ({ ...a, valid_life_time: undefined, preferred_life_time: undefined }))
+  const routes = JSON.parse(await run(lab, h, 'ip -4 -j route show table all dev eth0'))
+  return JSON.stringify({ mac: link.address, mtu: link.mtu, master: link.master ?? null, addrs, routes }, null, 1)
 }
 
 /** SSH from the second controller address, which reaches the host only through its default route. */
@@ -61,6 +76,7 @@ describe.skipIf(skip)('bridgeTakeover on booted hosts, one network manager each'
   const lab = withLab({ hosts: 4, boot: true, docker: true, manager: 'networkd,networkmanager,netplan,ifupdown' })
   const before = new Map<string, { mac: string; files: string }>()
   const runs: string[] = []
+  const eth0s = new Map<string, string>()
 
   it('the bridge strategy: br0 takes over eth0 and the host\'s own manager loads it; SSH kept; the matrix passes; committed', async () => {
     expect(lab().hosts.map((h) => h.manager)).toEqual(['networkd', 'networkmanager', 'netplan', 'ifupdown'])
@@ -68,6 +84,7 @@ describe.skipIf(skip)('bridgeTakeover on booted hosts, one network manager each'
       await expectManagerOwnsEth0(lab(), h)
       before.set(h.name, { mac: JSON.parse(await run(lab(), h, 'ip -j link show dev eth0'))[0].address, files: await configFiles(lab(), h) })
     }
+    for (const h of lab().hosts) eth0s.set(h.name, await eth0State(lab(), h))
     const r = await runStrategy(lab(), 'bridge')
     expect(r.code, r.err + JSON.stringify(r.doc?.transaction)).toBe(0)
     expect(r.doc.transaction.status).toBe('committed')
@@ -103,6 +120,7 @@ describe.skipIf(skip)('bridgeTakeover on booted hosts, one network manager each'
     }
     for (const h of lab().hosts) {
       expect(await configFiles(lab(), h), h.name).toBe(before.get(h.name)!.files)
+      expect(await eth0State(lab(), h), h.name).toBe(eth0s.get(h.name))
       expect((await ssh(lab(), h.address, 'ip link show dev br0')).code, `${h.name}: br0 gone`).not.toBe(0)
       await expectManagerOwnsEth0(lab(), h)
     }
@@ -112,6 +130,7 @@ describe.skipIf(skip)('bridgeTakeover on booted hosts, one network manager each'
       await expectManagerOwnsEth0(lab(), h)
       await viaDefaultRoute(lab(), h)
       expect(await configFiles(lab(), h), h.name).toBe(before.get(h.name)!.files)
+      expect(await eth0State(lab(), h), h.name).toBe(eth0s.get(h.name))
     }
   })
 })
