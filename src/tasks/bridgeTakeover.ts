@@ -18,7 +18,7 @@
  *          deleted (or its old settings restored), addresses and routes back on eth0, config files restored.
  */
 import { argv, sh } from '../net/shell.ts'
-import * as v from '../net/validate.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type TaskContext, type Undo } from '../engine/types.ts'
 import { displayContent, fileUndo, restoreFileScript, sectionMark, splitSections } from '../engine/taskkit.ts'
 import { UnreachableError } from '../transport/types.ts'
@@ -45,6 +45,14 @@ export interface BridgeTakeoverArgs {
   timeout?: number
 }
 
+export const BRIDGE_TAKEOVER_SPEC = argSpec('bridgeTakeover', {
+  bridge: { type: 'ifname', default: 'br0', desc: 'the bridge to create' },
+  iface: { type: 'ifname', default: 'eth0', desc: 'the interface it takes over' },
+  stp: { type: 'bool', default: false, desc: 'spanning tree (with true, forward_delay is 2 s)' },
+  persist: { type: 'str', choices: PERSIST_MODES, default: 'auto', desc: 'write the network configuration too (auto: whichever of them holds the interface)' },
+  timeout: { type: 'int', min: 5, max: 3600, default: 60, desc: "seconds to wait for the detached script's done-marker" },
+})
+
 export function bridgeTakeover(args: BridgeTakeoverArgs = {}): Task<TakeoverState> {
   const a = args ?? {}
   const bridge = a.bridge ?? 'br0'
@@ -60,12 +68,8 @@ export function bridgeTakeover(args: BridgeTakeoverArgs = {}): Task<TakeoverStat
     name: `bridge ${bridge} takes over ${iface}`,
     risky: true,
     validate() {
-      v.ifname('bridgeTakeover.bridge', bridge)
-      v.ifname('bridgeTakeover.iface', iface)
+      parseArgs(BRIDGE_TAKEOVER_SPEC, a)
       if (bridge === iface) throw new ArgError('bridgeTakeover.bridge', `a name other than the interface (${iface})`, bridge)
-      if (typeof stp !== 'boolean') throw new ArgError('bridgeTakeover.stp', 'a boolean', stp)
-      v.oneOf('bridgeTakeover.persist', persist, PERSIST_MODES)
-      v.int('bridgeTakeover.timeout', timeout, 5, 3600)
     },
     async read(ctx) {
       let script = stateScript()

@@ -6,6 +6,7 @@
 import { argv as toArgv, quote, sh } from '../net/shell.ts'
 import { ArgError, task, type ApplyOutcome, type Resource, type Task, type TaskContext } from '../engine/types.ts'
 import { needAbsPath } from '../engine/taskkit.ts'
+import { argSpec, parseArgs, type Fields } from '../argspec.ts'
 
 export interface CommonCommandArgs {
   /** Skip when this path exists. */
@@ -43,13 +44,24 @@ export async function readGuards(ctx: TaskContext, a: CommonCommandArgs): Promis
   return s
 }
 
-export function validateCommon(module: string, a: CommonCommandArgs): void {
-  if (a.creates !== undefined) needAbsPath(`${module}.creates`, a.creates)
-  if (a.removes !== undefined) needAbsPath(`${module}.removes`, a.removes)
-  if (a.chdir !== undefined) needAbsPath(`${module}.chdir`, a.chdir)
-  if (a.stdin !== undefined && typeof a.stdin !== 'string') throw new ArgError(`${module}.stdin`, 'a string', a.stdin)
-  if (a.undo !== undefined && (typeof a.undo !== 'string' || !a.undo.trim())) throw new ArgError(`${module}.undo`, 'a non-empty sh script', a.undo)
+/** The arguments command and shell share. */
+export const COMMON_COMMAND_FIELDS = {
+  creates: { type: 'path', parse: needAbsPath, desc: 'skip when this path exists' },
+  removes: { type: 'path', parse: needAbsPath, desc: 'skip when this path does not exist' },
+  chdir: { type: 'path', parse: needAbsPath, desc: 'directory to run in' },
+  stdin: { type: 'str', desc: "fed to the command's standard input" },
+  undo: { type: 'str', check: (s: string) => (s.trim() ? undefined : 'a non-empty sh script'), expected: 'a non-empty sh script', desc: 'an sh script that undoes what the command did' },
+} as const satisfies Fields
+
+const argvWord = (variable: string, w: unknown): string | number => {
+  if ((typeof w !== 'string' && typeof w !== 'number') || String(w).includes('\0')) throw new ArgError(variable, 'a word (a string or a number, no NUL)', w)
+  return w
 }
+
+export const COMMAND_SPEC = argSpec('command', {
+  argv: { type: 'list', min: 1, elements: { type: 'raw', parse: argvWord }, required: true, desc: "the program and its arguments: ['ip', 'link', 'show']" },
+  ...COMMON_COMMAND_FIELDS,
+})
 
 export function guardsSayRun(s: GuardState): boolean {
   return !(s.creates === true || s.removes === false)
@@ -80,10 +92,8 @@ export function command(args: Array<string | number> | CommandArgs): Task<GuardS
     name: `command ${Array.isArray(a.argv) ? a.argv.join(' ') : '?'}`.slice(0, 120),
     checkMode: 'skip',
     validate() {
-      if (!Array.isArray(a.argv) || a.argv.length === 0 || !a.argv.every((w) => (typeof w === 'string' || typeof w === 'number') && !String(w).includes('\0')))
-        throw new ArgError('command.argv', "a non-empty array of words like ['ip', 'link', 'show']", a.argv)
-      if (String(a.argv[0]) === '') throw new ArgError('command.argv[0]', 'a program name', a.argv[0])
-      validateCommon('command', a)
+      const p = parseArgs(COMMAND_SPEC, a)
+      if (String(p.argv[0]) === '') throw new ArgError('command.argv[0]', 'a program name', p.argv[0])
     },
     readAhead: true,
     read: (ctx) => readGuards(ctx, a),

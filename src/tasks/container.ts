@@ -13,7 +13,7 @@
  * was running; a container it only started is stopped again.
  */
 import { argv, sh } from '../net/shell.ts'
-import { ipv4, name as nameArg, oneOf } from '../net/validate.ts'
+import { argSpec, parseArgs, type Field } from '../argspec.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed, sectionMark, splitSections } from '../engine/taskkit.ts'
 
@@ -87,7 +87,7 @@ export interface ContainerState {
   image: ImageInspect | null
 }
 
-const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@+]{0,254}$/
+export const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@+]{0,254}$/
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,254}$/
 const CAP = /^(CAP_)?[A-Z][A-Z0-9_]*$/
@@ -162,6 +162,42 @@ export function recreateScript(c: ContainerInspect): string {
   )
 }
 
+/** The image reference rule (the cross-host variable container_image uses this field too). */
+export const IMAGE_FIELD = {
+  type: 'str',
+  pattern: IMAGE_RE,
+  expected: "an image reference like 'busybox:1.36' or 'registry:5000/team/app@sha256:...'",
+} as const satisfies Field
+
+const argvWords = (variable: string, c: unknown): string[] => {
+  if (!Array.isArray(c) || c.length === 0 || c.some((w) => typeof w !== 'string' || w.includes('\0'))) throw new ArgError(variable, "a non-empty argv array like ['sleep', 'infinity']", c)
+  return c
+}
+
+export const CONTAINER_SPEC = argSpec(
+  'container',
+  {
+    name: { type: 'name', required: true, expected: 'a container name' },
+    image: { ...IMAGE_FIELD, desc: "required with state 'started'" },
+    network: { type: 'name', expected: "a docker network name ('bridge', 'host', 'none' or a user-defined one)", desc: "a user-defined network, or 'bridge' (default), 'host', 'none'" },
+    ip: { type: 'ipv4', desc: 'static IPv4 address on a user-defined network' },
+    init: { type: 'bool', default: true, desc: 'run an init as PID 1 (docker --init)' },
+    pull: { type: 'str', choices: ['never', 'missing', 'always'], default: 'missing' },
+    command: { type: 'raw', parse: argvWords, desc: "replaces the image's CMD" },
+    restart: { type: 'str', choices: ['no', 'always', 'unless-stopped'], default: 'no' },
+    privileged: { type: 'bool', default: false },
+    capAdd: {
+      type: 'list',
+      elements: { type: 'str', check: (c: string) => (CAP.test(c.toUpperCase()) ? undefined : "a capability name like 'NET_ADMIN'") },
+      desc: "capabilities to add: 'NET_ADMIN' (or 'CAP_NET_ADMIN')",
+    },
+    env: { type: 'raw', parse: (x, m) => checkMap(x, m, ENV_KEY, 'an object of environment variables { NAME: "value" }') },
+    labels: { type: 'raw', parse: (x, m) => checkMap(x, m, LABEL_KEY, 'an object of labels { "org.example.role": "probe" }') },
+    state: { type: 'str', choices: ['started', 'absent'], default: 'started' },
+  },
+  { required_if: [['state', 'started', ['image']]] },
+)
+
 export function container(args: ContainerArgs): Task<ContainerState> {
   const a: ContainerArgs = { ...(args ?? ({} as ContainerArgs)) }
   const state = a.state ?? 'started'
@@ -219,25 +255,11 @@ export function container(args: ContainerArgs): Task<ContainerState> {
     module: 'container',
     name: `container ${a.name}${state === 'absent' ? ' absent' : ''}`,
     validate() {
-      nameArg('container.name', a.name, 'a container name')
-      oneOf('container.state', state, ['started', 'absent'])
-      if (state === 'absent') return
-      if (typeof a.image !== 'string' || !IMAGE_RE.test(a.image)) throw new ArgError('container.image', "an image reference like 'busybox:1.36' or 'registry:5000/team/app@sha256:...'", a.image)
-      oneOf('container.pull', pull, ['never', 'missing', 'always'])
-      oneOf('container.restart', restart, ['no', 'always', 'unless-stopped'])
-      if (a.network !== undefined) nameArg('container.network', a.network, "a docker network name ('bridge', 'host', 'none' or a user-defined one)")
-      if (a.ip !== undefined) {
-        ipv4('container.ip', a.ip)
+      const p = parseArgs(CONTAINER_SPEC, a)
+      if (p.state === 'absent') return
+      if (p.ip !== undefined) {
         if (['bridge', 'host', 'none'].includes(network)) throw new ArgError('container.ip', `container.network set to a user-defined network (docker refuses a static IP on '${network}')`, a.ip)
       }
-      for (const k of ['init', 'privileged'] as const)
-        if (a[k] !== undefined && typeof a[k] !== 'boolean') throw new ArgError(`container.${k}`, 'true or false', a[k])
-      if (a.command !== undefined && (!Array.isArray(a.command) || a.command.length === 0 || a.command.some((w) => typeof w !== 'string' || w.includes('\0'))))
-        throw new ArgError('container.command', "a non-empty argv array like ['sleep', 'infinity']", a.command)
-      if (a.capAdd !== undefined && (!Array.isArray(a.capAdd) || a.capAdd.some((c) => typeof c !== 'string' || !CAP.test(c.toUpperCase()))))
-        throw new ArgError('container.capAdd', "capability names like ['NET_ADMIN']", a.capAdd)
-      checkMap('container.env', a.env, ENV_KEY, 'an object of environment variables { NAME: "value" }')
-      checkMap('container.labels', a.labels, LABEL_KEY, 'an object of labels { "org.example.role": "probe" }')
     },
     async read(ctx) {
       const parts = [inspectOrNull('container', a.name)]
@@ -292,13 +314,13 @@ export function container(args: ContainerArgs): Task<ContainerState> {
   return task(resource)
 }
 
-function checkMap(variable: string, m: unknown, key: RegExp, expected: string): void {
-  if (m === undefined) return
+function checkMap(variable: string, m: unknown, key: RegExp, expected: string): Record<string, string> {
   if (!m || typeof m !== 'object' || Array.isArray(m)) throw new ArgError(variable, expected, m)
   for (const [k, v] of Object.entries(m)) {
     if (!key.test(k)) throw new ArgError(`${variable}.${k}`, `a key matching ${key}`, k)
     if (typeof v !== 'string' || v.includes('\0')) throw new ArgError(`${variable}.${k}`, 'a string without NUL bytes', v)
   }
+  return m as Record<string, string>
 }
 
 function parse<T>(text: string | undefined, what: string): T | null {

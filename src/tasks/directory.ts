@@ -2,7 +2,8 @@
 import { posix } from 'node:path'
 import { quote, sh } from '../net/shell.ts'
 import { TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
-import { metaChanges, mustSucceed, needAbsPath, needMode, needOneOf, needOwner, type Meta } from '../engine/taskkit.ts'
+import { metaChanges, mustSucceed, needAbsPath, needMode, needOwner, type Meta } from '../engine/taskkit.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 
 export interface DirectoryArgs {
   path: string
@@ -16,6 +17,13 @@ type DirState =
   | ({ kind: 'dir'; empty: boolean } & Meta)
   | { kind: 'absent'; /** deepest ancestor that exists */ existing: string }
   | { kind: 'other'; type: string }
+
+export const DIRECTORY_SPEC = argSpec('directory', {
+  path: { type: 'path', parse: needAbsPath, required: true },
+  mode: { type: 'raw', parse: needMode, desc: 'mode of the directory itself (parents created on the way get the default)' },
+  owner: { type: 'str', parse: needOwner, desc: "'user' or 'user:group'" },
+  state: { type: 'str', choices: ['present', 'absent'], default: 'present' },
+})
 
 export function directory(args: DirectoryArgs): Task<DirState> {
   const a = args ?? ({} as DirectoryArgs)
@@ -34,10 +42,9 @@ export function directory(args: DirectoryArgs): Task<DirState> {
     module: 'directory',
     name: `directory ${a.path}${state === 'absent' ? ' absent' : ''}`,
     validate() {
-      path = needAbsPath('directory.path', a.path)
-      needOneOf('directory.state', state, ['present', 'absent'])
-      if (a.mode !== undefined) mode = needMode('directory.mode', a.mode)
-      if (a.owner !== undefined) needOwner('directory.owner', a.owner)
+      const p = parseArgs(DIRECTORY_SPEC, a)
+      path = p.path
+      mode = p.mode
     },
     readAhead: true,
     async read(ctx) {

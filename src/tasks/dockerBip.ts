@@ -11,7 +11,7 @@
  * Undo: daemon.json byte-exact as it was (or removed when it did not exist), docker restarted, and the
  * containers that were running before are running again.
  */
-import { hostCidr4, int, mtu as mtuArg, network4 } from '../net/validate.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { networkOf, overlaps, parseCidr4, type Cidr4 } from '../net/ip.ts'
 import { ArgError, TaskFailed } from '../errors.ts'
 import type { ApplyOutcome, Task } from '../engine/types.ts'
@@ -64,24 +64,26 @@ export interface DockerBip {
   pools?: AddressPool[]
 }
 
+export const DOCKER_BIP_SPEC = argSpec('dockerBip', {
+  bip: { type: 'hostcidr4', required: true, check: (c: Cidr4) => (c.prefix < 8 || c.prefix > 30 ? 'a host address with a prefix from /8 to /30, e.g. 10.1.1.1/24' : undefined), desc: "docker0's address with prefix" },
+  mtu: { type: 'int', min: 68, max: 65535, desc: 'MTU of the default bridge\'s interfaces (daemon.json "mtu")' },
+  defaultAddressPools: {
+    type: 'list',
+    min: 1,
+    elements: { type: 'dict', options: { base: { type: 'network4', required: true }, size: { type: 'int', min: 8, max: 30, required: true } } },
+    desc: 'pools for user-defined networks (daemon.json "default-address-pools")',
+  },
+})
+
 export function parseDockerBipArgs(args: DockerBipArgs): DockerBip {
-  const bip = hostCidr4('dockerBip.bip', args.bip)
-  if (bip.prefix < 8 || bip.prefix > 30) throw new ArgError('dockerBip.bip', 'a host address with a prefix from /8 to /30, e.g. 10.1.1.1/24', args.bip)
-  if (args.mtu !== undefined) mtuArg('dockerBip.mtu', args.mtu)
-  let pools: AddressPool[] | undefined
-  if (args.defaultAddressPools !== undefined) {
-    if (!Array.isArray(args.defaultAddressPools) || args.defaultAddressPools.length === 0)
-      throw new ArgError('dockerBip.defaultAddressPools', "a non-empty array like [{ base: '10.200.0.0/16', size: 24 }]", args.defaultAddressPools)
-    pools = args.defaultAddressPools.map((p, i) => {
-      const v = `dockerBip.defaultAddressPools[${i}]`
-      if (!p || typeof p !== 'object') throw new ArgError(v, "{ base: '10.200.0.0/16', size: 24 }", p)
-      const base = network4(`${v}.base`, p.base)
-      const size = int(`${v}.size`, p.size, Math.max(base.prefix, 8), 30)
-      if (overlaps(base, bip)) throw new ArgError(`${v}.base`, `a pool that does not overlap dockerBip.bip ${args.bip}`, p.base)
-      return { base: networkOf(base), size }
-    })
-  }
-  return { bip: args.bip, cidr: bip, ...(args.mtu !== undefined ? { mtu: Number(args.mtu) } : {}), ...(pools ? { pools } : {}) }
+  const a = parseArgs(DOCKER_BIP_SPEC, args)
+  const pools = a.defaultAddressPools?.map(({ base, size }, i) => {
+    const v = `dockerBip.defaultAddressPools[${i}]`
+    if (size < base.prefix) throw new ArgError(`${v}.size`, `an integer from ${Math.max(base.prefix, 8)} to 30`, size)
+    if (overlaps(base, a.bip)) throw new ArgError(`${v}.base`, `a pool that does not overlap dockerBip.bip ${args.bip}`, networkOf(base))
+    return { base: networkOf(base), size }
+  })
+  return { bip: args.bip, cidr: a.bip, ...(a.mtu !== undefined ? { mtu: a.mtu } : {}), ...(pools ? { pools } : {}) }
 }
 
 export interface DockerBipFacts {

@@ -11,8 +11,8 @@
  * definition read before (driver, IPAM configs, options, labels, internal/attachable/ipv6 flags).
  */
 import { argv, sh } from '../net/shell.ts'
-import { ifname, ipv4, mtu as mtuArg, name as nameArg, network4, oneOf } from '../net/validate.ts'
-import { contains, networkOf, overlaps, parseCidr4 } from '../net/ip.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
+import { contains, networkOf, overlaps, parseCidr4, type Cidr4 } from '../net/ip.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed, sectionMark, splitSections } from '../engine/taskkit.ts'
 
@@ -113,6 +113,26 @@ export function parseNetworkState(stdout: string, name: string): DockerNetworkSt
 
 const v4Config = (n: NetworkInspect): IpamConfig | undefined => (n.IPAM?.Config ?? []).find((c) => parseCidr4(c.Subnet))
 
+export const DOCKER_NETWORK_SPEC = argSpec(
+  'dockerNetwork',
+  {
+    name: {
+      type: 'name',
+      required: true,
+      expected: 'a docker network name',
+      check: (n: string) => (PREDEFINED.includes(n) ? `a user-defined network name (not ${PREDEFINED.join(', ')})` : undefined),
+    },
+    subnet: { type: 'network4', check: (c: Cidr4) => (c.prefix > 30 ? 'a network of at least 4 addresses (prefix /30 or shorter)' : undefined), desc: "IPv4 network: '10.10.1.0/24'" },
+    gateway: { type: 'ipv4', desc: "default: docker's choice" },
+    ipRange: { type: 'network4', desc: "sub-range containers get their addresses from: '10.10.1.128/25'" },
+    bridgeName: { type: 'ifname', desc: "the Linux bridge's name (com.docker.network.bridge.name); default br-<id>" },
+    mtu: { type: 'int', min: 68, max: 65535, desc: 'com.docker.network.driver.mtu' },
+    driver: { type: 'str', choices: ['bridge'], default: 'bridge' },
+    state: { type: 'str', choices: ['present', 'absent'], default: 'present' },
+  },
+  { required_if: [['state', 'present', ['subnet']]] },
+)
+
 export function dockerNetwork(args: DockerNetworkArgs): Task<DockerNetworkState> {
   const a: DockerNetworkArgs = { ...(args ?? ({} as DockerNetworkArgs)) }
   const state = a.state ?? 'present'
@@ -146,24 +166,17 @@ export function dockerNetwork(args: DockerNetworkArgs): Task<DockerNetworkState>
     module: 'dockerNetwork',
     name: `dockerNetwork ${a.name}${state === 'absent' ? ' absent' : ` ${a.subnet}`}`,
     validate() {
-      nameArg('dockerNetwork.name', a.name, 'a docker network name')
-      if (PREDEFINED.includes(a.name)) throw new ArgError('dockerNetwork.name', `a user-defined network name (not ${PREDEFINED.join(', ')})`, a.name)
-      oneOf('dockerNetwork.state', state, ['present', 'absent'])
-      if (state === 'absent') return
-      oneOf('dockerNetwork.driver', driver, ['bridge'])
-      const subnet = network4('dockerNetwork.subnet', a.subnet)
-      if (subnet.prefix > 30) throw new ArgError('dockerNetwork.subnet', 'a network of at least 4 addresses (prefix /30 or shorter)', a.subnet)
+      const p = parseArgs(DOCKER_NETWORK_SPEC, a)
+      if (p.state === 'absent') return
+      const subnet = p.subnet!
       a.subnet = networkOf(subnet)
       if (a.gateway !== undefined) {
-        ipv4('dockerNetwork.gateway', a.gateway)
         if (!contains(subnet, a.gateway)) throw new ArgError('dockerNetwork.gateway', `an address inside dockerNetwork.subnet ${a.subnet}`, a.gateway)
       }
-      if (a.ipRange !== undefined) {
-        const r = network4('dockerNetwork.ipRange', a.ipRange)
+      if (p.ipRange !== undefined) {
+        const r = p.ipRange
         if (r.prefix < subnet.prefix || !overlaps(r, subnet)) throw new ArgError('dockerNetwork.ipRange', `a network inside dockerNetwork.subnet ${a.subnet}`, a.ipRange)
       }
-      if (a.bridgeName !== undefined) ifname('dockerNetwork.bridgeName', a.bridgeName)
-      if (a.mtu !== undefined) mtuArg('dockerNetwork.mtu', a.mtu)
     },
     async read(ctx) {
       const r = await ctx.run(readNetworkScript(a.name))

@@ -14,6 +14,7 @@ import {
   writeFileScript,
   type FileState,
 } from '../engine/taskkit.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 
 export interface FileArgs {
   path: string
@@ -26,6 +27,18 @@ export interface FileArgs {
   state?: 'present' | 'absent'
 }
 
+export const FILE_SPEC = argSpec(
+  'file',
+  {
+    path: { type: 'path', parse: needAbsPath, required: true },
+    content: { type: 'raw', check: (c: unknown) => (typeof c === 'string' || Buffer.isBuffer(c) ? undefined : 'a string or a Buffer'), desc: "required with state 'present'" },
+    mode: { type: 'raw', parse: needMode, desc: 'default: keep the existing mode; 0644 for a new file' },
+    owner: { type: 'str', parse: needOwner, desc: "'user' or 'user:group'" },
+    state: { type: 'str', choices: ['present', 'absent'], default: 'present' },
+  },
+  { required_if: [['state', 'present', ['content']]] },
+)
+
 export function file(args: FileArgs): Task<FileState> {
   const a = args ?? ({} as FileArgs)
   const state = a.state ?? 'present'
@@ -37,14 +50,10 @@ export function file(args: FileArgs): Task<FileState> {
     module: 'file',
     name: `file ${a.path}${state === 'absent' ? ' absent' : ''}`,
     validate() {
-      path = needAbsPath('file.path', a.path)
-      needOneOf('file.state', state, ['present', 'absent'])
-      if (state === 'present') {
-        if (typeof a.content !== 'string' && !Buffer.isBuffer(a.content)) throw new ArgError('file.content', 'a string or a Buffer', a.content)
-        content = Buffer.isBuffer(a.content) ? a.content : Buffer.from(a.content, 'utf8')
-      }
-      if (a.mode !== undefined) mode = needMode('file.mode', a.mode)
-      if (a.owner !== undefined) needOwner('file.owner', a.owner)
+      const p = parseArgs(FILE_SPEC, a)
+      path = p.path
+      if (p.state === 'present') content = Buffer.isBuffer(p.content) ? p.content : Buffer.from(p.content as string, 'utf8')
+      mode = p.mode as string | undefined
     },
     readAhead: true,
     async read(ctx) {

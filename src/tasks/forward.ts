@@ -8,8 +8,8 @@
  * already there is never added twice; undo deletes exactly the rule added, and the chain and jump when
  * this task created them and nothing else uses the chain.
  */
-import * as v from '../net/validate.ts'
 import { ArgError } from '../errors.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import type { Task } from '../engine/types.ts'
 import { sameArgs, type ChainSpec, type ChainState } from '../facts/iptables.ts'
 import { createHash } from 'node:crypto'
@@ -48,15 +48,18 @@ export function forwardRule(a: ForwardAcceptArgs): string[] {
 }
 
 /** Checked, networks canonical. */
+export const FORWARD_ACCEPT_SPEC = argSpec('forwardAccept', {
+  in: { type: 'ifname', desc: 'incoming interface (-i)' },
+  out: { type: 'ifname', desc: 'outgoing interface (-o)' },
+  source: { type: 'str', parse: iptNetwork, desc: 'source network (-s), CIDR' },
+  dest: { type: 'str', parse: iptNetwork, desc: 'destination network (-d), CIDR' },
+  persist: { type: 'bool', default: true, desc: 'the rule also at boot (written at commit)' },
+})
+
 export function parseForwardAcceptArgs(args: ForwardAcceptArgs): ForwardAcceptArgs {
-  const a: ForwardAcceptArgs = {}
-  if (args?.in !== undefined) a.in = v.ifname('forwardAccept.in', args.in)
-  if (args?.out !== undefined) a.out = v.ifname('forwardAccept.out', args.out)
-  if (args?.source !== undefined) a.source = iptNetwork('forwardAccept.source', args.source)
-  if (args?.dest !== undefined) a.dest = iptNetwork('forwardAccept.dest', args.dest)
+  const a: ForwardAcceptArgs = parseArgs(FORWARD_ACCEPT_SPEC, args)
   if (!a.in && !a.out && !a.source && !a.dest)
     throw new ArgError('forwardAccept', 'at least one of in, out, source, dest (an ACCEPT for all forwarded traffic is not offered)', args)
-  a.persist = persistArg('forwardAccept.persist', args?.persist)
   return a
 }
 

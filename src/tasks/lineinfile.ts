@@ -11,6 +11,7 @@ import {
   writeFileScript,
   type FileState,
 } from '../engine/taskkit.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 
 export interface LineInFileArgs {
   path: string
@@ -49,6 +50,29 @@ export function editLines(text: string, o: { line?: string; regexp?: RegExp; sta
   return out.length ? out.join('\n') + '\n' : ''
 }
 
+function regexpArg(variable: string, r: unknown): RegExp {
+  if (r instanceof RegExp) return new RegExp(r.source, r.flags.replace(/[gy]/g, ''))
+  if (typeof r !== 'string') throw new ArgError(variable, 'a RegExp or a string', r)
+  try {
+    return new RegExp(r)
+  } catch (e) {
+    throw new ArgError(variable, `a valid regular expression (${(e as Error).message})`, r)
+  }
+}
+
+export const LINEINFILE_SPEC = argSpec(
+  'lineinfile',
+  {
+    path: { type: 'path', parse: needAbsPath, required: true },
+    line: { type: 'str', check: (l: string) => (/[\n\0]/.test(l) ? 'one line of text (no newline)' : undefined), desc: "the line (without newline); required with state 'present'" },
+    regexp: { type: 'raw', parse: regexpArg, desc: "with 'present': the last matching line is replaced by line; with 'absent': every matching line is removed" },
+    state: { type: 'str', choices: ['present', 'absent'], default: 'present' },
+    create: { type: 'bool', default: false, desc: 'create the file when missing' },
+    mode: { type: 'raw', parse: needMode, desc: 'mode of a created file (default 0644)' },
+  },
+  { required_if: [['state', 'present', ['line']], ['state', 'absent', ['regexp', 'line'], 'any']] },
+)
+
 export function lineinfile(args: LineInFileArgs): Task<FileState> {
   const a = args ?? ({} as LineInFileArgs)
   const state = a.state ?? 'present'
@@ -71,22 +95,10 @@ export function lineinfile(args: LineInFileArgs): Task<FileState> {
     module: 'lineinfile',
     name: `lineinfile ${a.path}: ${state === 'absent' ? 'remove ' : ''}${a.line ?? String(a.regexp)}`,
     validate() {
-      path = needAbsPath('lineinfile.path', a.path)
-      needOneOf('lineinfile.state', state, ['present', 'absent'])
-      if (state === 'present' && typeof a.line !== 'string') throw new ArgError('lineinfile.line', 'a string (one line)', a.line)
-      if (a.line !== undefined && (typeof a.line !== 'string' || /[\n\0]/.test(a.line))) throw new ArgError('lineinfile.line', 'one line of text (no newline)', a.line)
-      if (state === 'absent' && a.line === undefined && a.regexp === undefined) throw new ArgError('lineinfile.regexp', 'a regexp or a line to remove', undefined)
-      if (a.regexp !== undefined) {
-        if (a.regexp instanceof RegExp) re = new RegExp(a.regexp.source, a.regexp.flags.replace(/[gy]/g, ''))
-        else if (typeof a.regexp === 'string') {
-          try {
-            re = new RegExp(a.regexp)
-          } catch (e) {
-            throw new ArgError('lineinfile.regexp', `a valid regular expression (${(e as Error).message})`, a.regexp)
-          }
-        } else throw new ArgError('lineinfile.regexp', 'a RegExp or a string', a.regexp)
-      }
-      if (a.mode !== undefined) mode = needMode('lineinfile.mode', a.mode)
+      const p = parseArgs(LINEINFILE_SPEC, a)
+      path = p.path
+      re = p.regexp
+      if (p.mode !== undefined) mode = p.mode
     },
     readAhead: true,
     async read(ctx) {

@@ -15,6 +15,7 @@
 import * as v from '../net/validate.ts'
 import { networkOf } from '../net/ip.ts'
 import { ArgError, TaskFailed } from '../errors.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import type { Task } from '../engine/types.ts'
 import { commentOf, emptyPlan, planRules, type ChainPlan, type ChainSpec, type ChainState, type IptRule } from '../facts/iptables.ts'
 import { chainReader } from '../model/facts.ts'
@@ -83,12 +84,16 @@ export function iptNetwork(variable: string, value: unknown): string {
   return networkOf(c)
 }
 
-export function parseMasqueradeArgs(a: MasqueradeArgs): Masquerade {
-  const from = iptNetwork('masquerade.from', a.from)
-  if (a.except !== undefined && !Array.isArray(a.except)) throw new ArgError('masquerade.except', "an array of networks like ['10.0.0.0/8']", a.except)
-  const except = [...new Set((a.except ?? []).map((e, i) => iptNetwork(`masquerade.except[${i}]`, e)))]
-  if (a.outInterface !== undefined) v.ifname('masquerade.outInterface', a.outInterface)
-  return { from, except, ...(a.outInterface !== undefined ? { outInterface: a.outInterface } : {}), persist: persistArg('masquerade.persist', a.persist) }
+export const MASQUERADE_SPEC = argSpec('masquerade', {
+  from: { type: 'str', required: true, parse: iptNetwork, desc: 'source network (CIDR, host bits zero, prefix 1-32)' },
+  except: { type: 'list', elements: { type: 'str', parse: iptNetwork }, default: [], desc: 'destination networks never masqueraded' },
+  outInterface: { type: 'ifname', desc: 'masquerade only traffic leaving through this interface (default: any)' },
+  persist: { type: 'bool', default: true, desc: 'the rules also at boot (written at commit)' },
+})
+
+export function parseMasqueradeArgs(raw: MasqueradeArgs): Masquerade {
+  const a = parseArgs(MASQUERADE_SPEC, raw)
+  return { ...a, except: [...new Set(a.except)] }
 }
 
 /**

@@ -11,7 +11,7 @@
  * Every port orch creates carries `external_ids:orch=1` on its Port row: only those are ever deleted.
  */
 import { argv, quote, sh } from '../net/shell.ts'
-import { ifname } from '../net/validate.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type TaskContext, type Undo } from '../engine/types.ts'
 import { mustSucceed, sectionMark, splitSections } from '../engine/taskkit.ts'
 import { byCodeUnit } from '../sort.ts'
@@ -395,6 +395,11 @@ const routeText = (r: RouteInfo) => routeWords(r, '').filter((x) => x !== 'dev' 
  * puts everything back itself. The undo (also detached) restores addresses and routes on iface and
  * removes the bridge (or only what it added to a bridge that existed).
  */
+export const OVS_UNDERLAY_SPEC = argSpec('ovsUnderlay', {
+  bridge: { type: 'ifname', required: true, desc: "the OVS bridge that takes the address (datapath netdev): 'br-phy'" },
+  iface: { type: 'ifname', required: true, desc: "the interface holding the underlay address today: 'eth0'" },
+})
+
 export function ovsUnderlay(args: OvsUnderlayArgs): Task<UnderlayState> {
   const a = args ?? ({} as OvsUnderlayArgs)
   const br = a.bridge
@@ -460,8 +465,7 @@ export function ovsUnderlay(args: OvsUnderlayArgs): Task<UnderlayState> {
     name: `ovs underlay ${a.iface} -> ${a.bridge}`,
     risky: true,
     validate() {
-      ifname('ovsUnderlay.bridge', a.bridge)
-      ifname('ovsUnderlay.iface', a.iface)
+      parseArgs(OVS_UNDERLAY_SPEC, a)
       if (a.bridge === a.iface) throw new ArgError('ovsUnderlay.bridge', 'a bridge name other than the interface', a.bridge)
     },
     async read(ctx) {

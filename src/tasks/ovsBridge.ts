@@ -7,7 +7,7 @@
  * cannot forward): then it moves to 'netdev'. One round trip to read; undo deletes a bridge it created,
  * or sets the old datapath back.
  */
-import { ifname, oneOf } from '../net/validate.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed } from '../engine/taskkit.ts'
 import { OWNER_KEY, ovsStr, readOvs, vsctl, type OvsDb } from './ovs.ts'
@@ -34,6 +34,11 @@ export const DETECT_DATAPATH_SCRIPT =
 /** '' (the OVSDB default) is the kernel datapath. */
 export const normDatapath = (t: string): string => (t === '' ? 'system' : t)
 
+export const OVS_BRIDGE_SPEC = argSpec('ovsBridge', {
+  name: { type: 'ifname', required: true, desc: "bridge name (also its internal interface's name)" },
+  datapath: { type: 'str', choices: ['system', 'netdev', 'auto'], default: 'auto' },
+})
+
 export function ovsBridge(args: OvsBridgeArgs): Task<BridgeState> {
   const a = args ?? ({} as OvsBridgeArgs)
   const want = a.datapath ?? 'auto'
@@ -51,8 +56,7 @@ export function ovsBridge(args: OvsBridgeArgs): Task<BridgeState> {
     module: 'ovs_bridge',
     name: `ovs bridge ${a.name}${want !== 'auto' ? ` (${want})` : ''}`,
     validate() {
-      ifname('ovsBridge.name', a.name)
-      oneOf('ovsBridge.datapath', want, ['system', 'netdev', 'auto'])
+      parseArgs(OVS_BRIDGE_SPEC, a)
     },
     async read(ctx) {
       const { db, sections } = await readOvs(ctx, [DETECT_DATAPATH_SCRIPT])

@@ -8,7 +8,7 @@
  * The address is exclusive: other IPv4 addresses on the port are removed (and put back by the undo).
  */
 import { argv } from '../net/shell.ts'
-import { hostCidr4, ifname, mtu as mtuArg } from '../net/validate.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed } from '../engine/taskkit.ts'
 import {
@@ -53,6 +53,13 @@ interface PortPlan {
   up: boolean
 }
 
+export const OVS_INTERNAL_PORT_SPEC = argSpec('ovsInternalPort', {
+  bridge: { type: 'ifname', required: true },
+  name: { type: 'ifname', required: true, desc: 'port and interface name' },
+  address: { type: 'hostcidr4', required: true, desc: "host address with prefix: '10.88.0.1/24'" },
+  mtu: { type: 'int', min: 68, max: 65535, desc: "mtu_request; default computed from the bridge's tunnels" },
+})
+
 export function ovsInternalPort(args: OvsInternalPortArgs): Task<PortState> {
   const a = args ?? ({} as OvsInternalPortArgs)
 
@@ -76,11 +83,8 @@ export function ovsInternalPort(args: OvsInternalPortArgs): Task<PortState> {
     module: 'ovs_internal_port',
     name: `ovs internal port ${a.name} ${a.address} on ${a.bridge}`,
     validate() {
-      ifname('ovsInternalPort.bridge', a.bridge)
-      ifname('ovsInternalPort.name', a.name)
+      parseArgs(OVS_INTERNAL_PORT_SPEC, a)
       if (a.name === a.bridge) throw new ArgError('ovsInternalPort.name', 'a port name other than the bridge (the bridge has its own internal port)', a.name)
-      hostCidr4('ovsInternalPort.address', a.address)
-      if (a.mtu !== undefined) mtuArg('ovsInternalPort.mtu', a.mtu)
     },
     async read(ctx) {
       const extra = [`${argv(['ip', '-j', '-4', 'addr', 'show', 'dev', a.name])} 2>/dev/null || true`, `${argv(['ip', '-j', 'link', 'show', 'dev', a.name])} 2>/dev/null || true`]

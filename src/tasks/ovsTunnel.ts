@@ -17,7 +17,8 @@
  *
  * Only one ovsTunnels task per bridge: two meshes on one bridge would form a loop.
  */
-import { ifname, int, ipv4, port as portNumber } from '../net/validate.ts'
+import { int } from '../net/validate.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed } from '../engine/taskkit.ts'
 import { OWNER_KEY, colMap, owned, readOvs, vsctl, type OvsDb, type OvsPort, type TunnelType } from './ovs.ts'
@@ -94,6 +95,21 @@ export function parseProtected(out: string): Map<string, boolean> | null {
   return new Map(table.data.map(([name, prot]) => [String(name), prot === true]))
 }
 
+const KEY = { type: 'int', min: 0, max: 4294967295 } as const
+export const OVS_TUNNELS_SPEC = argSpec('ovsTunnels', {
+  bridge: { type: 'ifname', required: true },
+  type: { type: 'str', choices: ['gre', 'vxlan'], required: true },
+  peers: {
+    type: 'list',
+    required: true,
+    elements: { type: 'dict', options: { remote_ip: { type: 'ipv4', required: true }, name: { type: 'ifname' }, key: KEY } },
+    desc: 'a list of { remote_ip, name?, key? }',
+  },
+  key: { ...KEY, desc: 'key for every peer without its own: GRE 0-4294967295, VXLAN 0-16777215 (default none)' },
+  dstPort: { type: 'int', min: 1, max: 65535, desc: 'VXLAN UDP port (default 4789); not for GRE' },
+  splitHorizon: { type: 'bool', desc: 'Port.protected on the tunnel ports (default true)' },
+})
+
 export function ovsTunnels(args: OvsTunnelsArgs): Task<TunnelState> {
   const a = args ?? ({} as OvsTunnelsArgs)
   const keyMax = a.type === 'vxlan' ? 16777215 : 4294967295
@@ -150,21 +166,12 @@ export function ovsTunnels(args: OvsTunnelsArgs): Task<TunnelState> {
     module: 'ovs_tunnels',
     name: `ovs ${a.type} tunnels on ${a.bridge} (${(a.peers ?? []).length} peers)`,
     validate() {
-      ifname('ovsTunnels.bridge', a.bridge)
-      if (a.type !== 'gre' && a.type !== 'vxlan') throw new ArgError('ovsTunnels.type', "'gre' or 'vxlan'", a.type)
-      if (!Array.isArray(a.peers)) throw new ArgError('ovsTunnels.peers', 'a list of { remote_ip, name?, key? }', a.peers)
+      parseArgs(OVS_TUNNELS_SPEC, a)
       if (a.key !== undefined) int('ovsTunnels.key', a.key, 0, keyMax)
-      if (a.splitHorizon !== undefined && typeof a.splitHorizon !== 'boolean') throw new ArgError('ovsTunnels.splitHorizon', 'true or false', a.splitHorizon)
-      if (a.dstPort !== undefined) {
-        if (a.type !== 'vxlan') throw new ArgError('ovsTunnels.dstPort', 'no dstPort for GRE (only VXLAN has a UDP port)', a.dstPort)
-        portNumber('ovsTunnels.dstPort', a.dstPort)
-      }
+      if (a.dstPort !== undefined && a.type !== 'vxlan') throw new ArgError('ovsTunnels.dstPort', 'no dstPort for GRE (only VXLAN has a UDP port)', a.dstPort)
       const names = new Set<string>()
       const ips = new Set<string>()
       a.peers.forEach((p, i) => {
-        if (!p || typeof p !== 'object') throw new ArgError(`ovsTunnels.peers[${i}]`, 'an object { remote_ip, name?, key? }', p)
-        ipv4(`ovsTunnels.peers[${i}].remote_ip`, p.remote_ip)
-        if (p.name !== undefined) ifname(`ovsTunnels.peers[${i}].name`, p.name)
         if (p.key !== undefined) int(`ovsTunnels.peers[${i}].key`, p.key, 0, keyMax)
         const n = p.name ?? tunnelPortName(a.type, p.remote_ip)
         if (names.has(n)) throw new ArgError(`ovsTunnels.peers[${i}].name`, 'a port name no other peer uses', n)

@@ -33,6 +33,7 @@ import * as v from '../net/validate.ts'
 import { contains, parseCidr4 } from '../net/ip.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed } from '../engine/taskkit.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { parseAddrs, parseJsonArray, parseLinks, parseRoutes, routeArgv, type IpAddr, type IpLink, type IpRoute } from './persist/iproute.ts'
 import { shortHash } from '../net/hash.ts'
 
@@ -119,6 +120,22 @@ export function parsePipeworkIp(variable: string, value: unknown): Parsed {
   return out
 }
 
+function pipeworkTarget(variable: string, target: unknown): PipeworkTarget {
+  if (typeof target === 'string') return v.name(variable, target, 'a container name or id')
+  if (target && typeof target === 'object' && 'pid' in target) return { pid: v.int(`${variable}.pid`, target.pid, 1, 4194304) }
+  if (target && typeof target === 'object' && 'netns' in target) return { netns: v.absPath(`${variable}.netns`, target.netns) }
+  throw new ArgError(variable, 'a container name or id, { pid } or { netns: path }', target)
+}
+
+export const PIPEWORK_SPEC = argSpec('pipework', {
+  container: { type: 'raw', parse: pipeworkTarget, required: true, desc: 'docker container name or id, { pid }, or { netns: path }' },
+  bridge: { type: 'ifname', default: 'br0', desc: 'host bridge: a Linux bridge or an Open vSwitch bridge' },
+  ip: { type: 'str', parse: parsePipeworkIp, required: true, desc: "'IP/prefix' or 'IP/prefix@gateway' (the gateway becomes the container's default route)" },
+  ifname: { type: 'ifname', default: 'eth1', desc: 'interface name inside the container' },
+  mac: { type: 'mac' },
+  mtu: { type: 'int', min: 68, max: 65535, desc: "default: the bridge's MTU" },
+})
+
 export function pipework(args: PipeworkArgs): Task<PipeworkState> {
   const a = args ?? ({} as PipeworkArgs)
   const bridge = a.bridge ?? 'br0'
@@ -158,15 +175,7 @@ export function pipework(args: PipeworkArgs): Task<PipeworkState> {
     module: 'pipework',
     name: `pipework ${targetName} ${ifname} ${typeof a.ip === 'string' ? a.ip : ''} on ${bridge}`,
     validate() {
-      if (typeof target === 'string') v.name('pipework.container', target, 'a container name or id')
-      else if (target && typeof target === 'object' && 'pid' in target) v.int('pipework.container.pid', target.pid, 1, 4194304)
-      else if (target && typeof target === 'object' && 'netns' in target) v.absPath('pipework.container.netns', target.netns)
-      else throw new ArgError('pipework.container', 'a container name or id, { pid } or { netns: path }', target)
-      v.ifname('pipework.bridge', bridge)
-      v.ifname('pipework.ifname', ifname)
-      ip = parsePipeworkIp('pipework.ip', a.ip)
-      if (a.mac !== undefined) v.mac('pipework.mac', a.mac)
-      if (a.mtu !== undefined) v.mtu('pipework.mtu', a.mtu)
+      ip = parseArgs(PIPEWORK_SPEC, a).ip
     },
     async read(ctx) {
       if (!ip.addr) ip = parsePipeworkIp('pipework.ip', a.ip)

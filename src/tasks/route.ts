@@ -5,7 +5,7 @@
  * every attribute the kernel reported (gateway, device, protocol, scope, source, metrics, next hops).
  */
 import * as v from '../net/validate.ts'
-import { ArgError } from '../errors.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import type { Task } from '../engine/types.ts'
 import { routeText, routeWords, sameKey, type RouteJson } from '../facts/routes.ts'
 import { routesReader } from '../model/facts.ts'
@@ -43,22 +43,24 @@ export interface Route {
 
 export const MAIN_TABLE = 254
 
-export function parseRouteArgs(a: RouteArgs): Route {
-  const state = a.state ?? 'present'
-  let to = v.routeDest('route.to', a.to)
-  if (to !== 'default' && to.endsWith('/0')) to = 'default'
-  v.oneOf('route.state', state, ['present', 'absent'])
-  if (a.via !== undefined) v.ipv4('route.via', a.via)
-  if (a.dev !== undefined) v.ifname('route.dev', a.dev)
-  if (a.metric !== undefined) v.int('route.metric', a.metric, 0, 4294967295)
-  if (a.table !== undefined) {
-    v.int('route.table', a.table, 1, 4294967295)
-    if (Number(a.table) === 255) throw new ArgError('route.table', 'a routing table number other than 255 (local)', a.table)
-  }
-  if (a.persist !== undefined && typeof a.persist !== 'boolean') throw new ArgError('route.persist', 'true or false', a.persist)
-  if (state === 'present' && a.via === undefined && a.dev === undefined)
-    throw new ArgError('route.via', "a gateway address (or route.dev) for a present route, e.g. via: '198.18.0.1'", a.via)
-  return { to, ...(a.via ? { via: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), metric: a.metric ?? 0, table: a.table ?? MAIN_TABLE, state, persist: a.persist ?? true }
+/** The declared arguments (docs/tasks/route.md's table is made from it). */
+export const ROUTE_SPEC = argSpec(
+  'route',
+  {
+    to: { type: 'str', required: true, parse: v.routeDest, desc: "'default' or an IPv4 network (host bits zero)" },
+    via: { type: 'ipv4', desc: 'gateway' },
+    dev: { type: 'ifname', desc: 'output interface' },
+    metric: { type: 'int', min: 0, max: 4294967295, default: 0, desc: 'part of the route identity' },
+    table: { type: 'int', min: 1, max: 4294967295, default: MAIN_TABLE, check: (t: number) => (t === 255 ? 'a routing table number other than 255 (local)' : undefined), desc: 'routing table number (254: main); part of the route identity' },
+    state: { type: 'str', choices: ['present', 'absent'], default: 'present' },
+    persist: { type: 'bool', default: true, desc: 'also in the network configuration (survives a reboot)' },
+  },
+  { required_if: [['state', 'present', ['via', 'dev'], 'any']] },
+)
+
+export function parseRouteArgs(raw: RouteArgs): Route {
+  const a = parseArgs(ROUTE_SPEC, raw)
+  return { ...a, to: a.to !== 'default' && a.to.endsWith('/0') ? 'default' : a.to }
 }
 
 export interface RouteFacts {

@@ -1,7 +1,8 @@
 /** service: start/stop/restart/reload a service via systemctl, else `service`, else /etc/init.d. */
 import { argv, quote } from '../net/shell.ts'
 import { ArgError, TaskFailed, task, type Resource, type Task, type Undo } from '../engine/types.ts'
-import { mustSucceed, needOneOf } from '../engine/taskkit.ts'
+import { mustSucceed } from '../engine/taskkit.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 
 export type ServiceState = 'started' | 'stopped' | 'restarted' | 'reloaded'
 export interface ServiceArgs {
@@ -23,15 +24,24 @@ export function serviceCommand(manager: Manager, name: string, action: string): 
   return argv([`/etc/init.d/${name}`, action])
 }
 
+export const SERVICE_SPEC = argSpec('service', {
+  name: {
+    type: 'str',
+    required: true,
+    pattern: /^[A-Za-z0-9_][A-Za-z0-9@._:+-]*$/,
+    check: (n: string) => (n.includes('..') ? "a service name like 'docker' or 'openvswitch-switch'" : undefined),
+    expected: "a service name like 'docker' or 'openvswitch-switch'",
+  },
+  state: { type: 'str', choices: ['started', 'stopped', 'restarted', 'reloaded'], required: true },
+})
+
 export function service(args: ServiceArgs): Task<SvcState> {
   const a = args ?? ({} as ServiceArgs)
   const resource: Resource<SvcState> = {
     module: 'service',
     name: `service ${a.name} ${a.state}`,
     validate() {
-      if (typeof a.name !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9@._:+-]*$/.test(a.name) || a.name.includes('..'))
-        throw new ArgError('service.name', "a service name like 'docker' or 'openvswitch-switch'", a.name)
-      needOneOf('service.state', a.state, ['started', 'stopped', 'restarted', 'reloaded'])
+      parseArgs(SERVICE_SPEC, a)
     },
     async read(ctx) {
       const n = quote(a.name)

@@ -4,12 +4,19 @@
  */
 import { ArgError, task, type Resource, type Task } from '../engine/types.ts'
 import { needAbsPath } from '../engine/taskkit.ts'
-import { guardsSayRun, readGuards, runForResult, validateCommon, viaShell, type CommonCommandArgs, type GuardState } from './command.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
+import { COMMON_COMMAND_FIELDS, guardsSayRun, readGuards, runForResult, viaShell, type CommonCommandArgs, type GuardState } from './command.ts'
 
 export interface ShellArgs extends CommonCommandArgs {
   /** Interpreter (default /bin/sh). */
   executable?: string
 }
+
+/** The options after the script (the script itself is the first argument). */
+export const SHELL_SPEC = argSpec('shell', {
+  executable: { type: 'path', parse: needAbsPath, desc: 'interpreter (default /bin/sh)' },
+  ...COMMON_COMMAND_FIELDS,
+})
 
 export function shell(script: string, args: ShellArgs = {}): Task<GuardState> {
   const a = args ?? {}
@@ -20,8 +27,7 @@ export function shell(script: string, args: ShellArgs = {}): Task<GuardState> {
     checkMode: 'skip',
     validate() {
       if (typeof script !== 'string' || !script.trim() || script.includes('\0')) throw new ArgError('shell.script', 'a non-empty sh script', script)
-      if (a.executable !== undefined) needAbsPath('shell.executable', a.executable)
-      validateCommon('shell', a)
+      parseArgs(SHELL_SPEC, a)
     },
     readAhead: true,
     read: (ctx) => readGuards(ctx, a),

@@ -4,6 +4,7 @@
  * and undo: the old runtime value and the old file come back).
  */
 import { ArgError, TaskFailed } from '../errors.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import type { Task } from '../engine/types.ts'
 import { fileReader, normalizeWords, procPath, sysctlReader } from '../model/facts.ts'
 import { compose, mapReader } from '../model/read.ts'
@@ -32,16 +33,32 @@ export interface Sysctl {
 export const SYSCTL_NAME = /^[a-z0-9_.\-/]+$/
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
-export function parseSysctlArgs(args: SysctlArgs): Sysctl {
-  const { name, value: val } = args
-  const persist = args.persist ?? true
+function sysctlName(variable: string, name: unknown): string {
   if (typeof name !== 'string' || !SYSCTL_NAME.test(name) || /(^[./])|([./]$)|\.\.|\/\//.test(name))
-    throw new ArgError('sysctl.name', "a sysctl name like 'net.ipv4.ip_forward' (^[a-z0-9_.\\-/]+$)", name)
-  if (!(typeof val === 'number' && Number.isFinite(val)) && typeof val !== 'boolean' && !(typeof val === 'string' && val.trim() !== '' && !/[\n\0]/.test(val)))
-    throw new ArgError('sysctl.value', 'a number, a boolean or a one-line string', val)
+    throw new ArgError(variable, "a sysctl name like 'net.ipv4.ip_forward' (^[a-z0-9_.\\-/]+$)", name)
+  return name
+}
+
+function sysctlPersist(variable: string, persist: unknown): boolean | string {
   if (typeof persist === 'string' && !/^[A-Za-z0-9_.-]+$/.test(persist.replace(/\.conf$/, '')))
-    throw new ArgError('sysctl.persist', "true, false or a file name like '60-forwarding' (for /etc/sysctl.d/<name>.conf)", persist)
-  if (typeof persist !== 'string' && typeof persist !== 'boolean') throw new ArgError('sysctl.persist', 'a boolean or a file name', persist)
+    throw new ArgError(variable, "true, false or a file name like '60-forwarding' (for /etc/sysctl.d/<name>.conf)", persist)
+  if (typeof persist !== 'string' && typeof persist !== 'boolean') throw new ArgError(variable, 'a boolean or a file name', persist)
+  return persist
+}
+
+export const SYSCTL_SPEC = argSpec('sysctl', {
+  name: { type: 'str', required: true, parse: sysctlName, desc: "'net.ipv4.ip_forward' (or the slash form)" },
+  value: {
+    type: 'scalar',
+    required: true,
+    expected: 'a number, a boolean or a one-line string',
+    check: (x: string | number | boolean) => (typeof x === 'string' && (x.trim() === '' || /[\n\0]/.test(x)) ? 'a number, a boolean or a one-line string' : undefined),
+  },
+  persist: { type: 'raw', parse: sysctlPersist, default: true, desc: 'true: /etc/sysctl.d/99-orch.conf; a string: /etc/sysctl.d/<string>.conf; false: runtime only' },
+})
+
+export function parseSysctlArgs(args: SysctlArgs): Sysctl {
+  const { name, value: val, persist } = parseArgs(SYSCTL_SPEC, args)
   return {
     name,
     value: normalizeWords(typeof val === 'boolean' ? (val ? '1' : '0') : String(val)),

@@ -21,9 +21,9 @@
  * puts back the previous FDB entries, MTU, bridge and link state (recreating the previous device, with
  * its MAC address, when it had to be recreated).
  */
-import { ifname, ip, mtu as mtuArg, port as portArg, vni as vniArg } from '../net/validate.ts'
 import { isIpv6 } from '../net/ip.ts'
 import { ArgError, TaskFailed } from '../errors.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import type { Task } from '../engine/types.ts'
 import { addressHoldersReader, bridgePortsReader, fdbReader, linkReader, type FdbEntry } from '../model/facts.ts'
 import type { Link } from '../model/link.ts'
@@ -72,21 +72,24 @@ export interface Vxlan {
   persist: boolean
 }
 
-export function parseVxlanArgs(a: VxlanArgs): Vxlan {
-  ifname('vxlan.name', a.name)
-  vniArg('vxlan.vni', a.vni)
-  if (a.dstPort !== undefined) portArg('vxlan.dstPort', a.dstPort)
-  ip('vxlan.local', a.local)
-  if (a.dev !== undefined) ifname('vxlan.dev', a.dev)
-  if (a.bridge !== undefined) ifname('vxlan.bridge', a.bridge)
+export const VXLAN_SPEC = argSpec('vxlan', {
+  name: { type: 'ifname', required: true, desc: 'device name' },
+  vni: { type: 'int', min: 1, max: 16777215, required: true, desc: 'VXLAN network identifier' },
+  dstPort: { type: 'int', min: 1, max: 65535, default: 4789, desc: 'UDP port' },
+  local: { type: 'ip', required: true, desc: "this host's underlay address" },
+  dev: { type: 'ifname', desc: 'underlay device (default: the kernel routes by local)' },
+  peers: { type: 'list', elements: { type: 'ip' }, required: true, desc: "the other hosts' underlay addresses" },
+  bridge: { type: 'ifname', desc: 'Linux bridge to enslave the device to' },
+  mtu: { type: 'int', min: 68, max: 65535, desc: 'device MTU (default: underlay MTU - 50 / - 70 over IPv6)' },
+  learning: { type: 'bool', default: true, desc: 'learn remote MACs from received frames' },
+  persist: { type: 'bool', desc: 'also in the network configuration (survives a reboot)' },
+})
+
+export function parseVxlanArgs(raw: VxlanArgs): Vxlan {
+  const a = parseArgs(VXLAN_SPEC, raw)
   if (a.bridge === a.name) throw new ArgError('vxlan.bridge', 'a bridge other than the VXLAN device itself', a.bridge)
-  if (a.mtu !== undefined) mtuArg('vxlan.mtu', a.mtu)
-  if (a.learning !== undefined && typeof a.learning !== 'boolean') throw new ArgError('vxlan.learning', 'true or false', a.learning)
-  if (a.persist !== undefined && typeof a.persist !== 'boolean') throw new ArgError('vxlan.persist', 'true or false', a.persist)
-  if (!Array.isArray(a.peers)) throw new ArgError('vxlan.peers', 'a list of peer IP addresses', a.peers)
   const seen = new Set<string>()
   a.peers.forEach((p, i) => {
-    ip(`vxlan.peers[${i}]`, p)
     if (isIpv6(p) !== isIpv6(a.local)) throw new ArgError(`vxlan.peers[${i}]`, `an address of the same family as vxlan.local (${a.local})`, p)
     if (seen.has(p)) throw new ArgError(`vxlan.peers[${i}]`, 'each peer once', p)
     seen.add(p)
@@ -94,13 +97,13 @@ export function parseVxlanArgs(a: VxlanArgs): Vxlan {
   return {
     name: a.name,
     vni: a.vni,
-    port: a.dstPort ?? 4789,
+    port: a.dstPort,
     local: a.local,
     ...(a.dev !== undefined ? { dev: a.dev } : {}),
     peers: a.peers.filter((p) => p !== a.local),
     ...(a.bridge !== undefined ? { bridge: a.bridge } : {}),
     ...(a.mtu !== undefined ? { mtu: a.mtu } : {}),
-    learning: a.learning ?? true,
+    learning: a.learning,
     overhead: isIpv6(a.local) ? 70 : 50,
     persist: a.persist ?? true,
   }
