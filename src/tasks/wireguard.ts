@@ -17,6 +17,7 @@
  * peers, listen port and private key.
  */
 import * as v from '../net/validate.ts'
+import { argSpec, parseArgs } from '../argspec.ts'
 import { isIpv6, networkOf } from '../net/ip.ts'
 import { sh } from '../net/shell.ts'
 import { ArgError, TaskFailed } from '../errors.ts'
@@ -53,10 +54,13 @@ const parents = (path: string): string[] => {
   return out
 }
 
+export const WIREGUARD_KEY_SPEC = argSpec('wireguardKey', {
+  path: { type: 'path', required: true, desc: 'absolute path of the private key file (0600; its directory is created 0700)' },
+  rotate: { type: 'bool', default: false, desc: 'generate a new key even when one exists' },
+})
+
 export function parseWireguardKeyArgs(a: WireguardKeyArgs): Required<WireguardKeyArgs> {
-  const path = v.absPath('wireguardKey.path', a.path)
-  if (a.rotate !== undefined && typeof a.rotate !== 'boolean') throw new ArgError('wireguardKey.rotate', 'true or false', a.rotate)
-  return { path, rotate: a.rotate ?? false }
+  return parseArgs(WIREGUARD_KEY_SPEC, a)
 }
 
 export function wireguardKeyFacts(a: Required<WireguardKeyArgs>): Reader<WgKeyFacts> {
@@ -133,14 +137,26 @@ export interface Wireguard {
   implementation: 'auto' | WgImpl
 }
 
-export function parseWireguardArgs(a: WireguardArgs): Wireguard {
-  v.ifname('wireguard.name', a.name)
-  const keyFile = v.absPath('wireguard.keyFile', a.keyFile)
-  const listenPort = v.port('wireguard.listenPort', a.listenPort)
-  v.ip('wireguard.local', a.local)
-  if (a.mtu !== undefined) v.mtu('wireguard.mtu', a.mtu)
-  const implementation = v.oneOf('wireguard.implementation', a.implementation ?? 'auto', ['auto', 'kernel', 'userspace'])
-  if (!Array.isArray(a.peers)) throw new ArgError('wireguard.peers', 'a list of peers', a.peers)
+export const WIREGUARD_SPEC = argSpec('wireguard', {
+  name: { type: 'ifname', required: true, desc: 'device name' },
+  keyFile: { type: 'path', required: true, desc: 'the private key file (made by wireguardKey)' },
+  listenPort: { type: 'int', min: 1, max: 65535, required: true },
+  peers: {
+    type: 'list',
+    required: true,
+    elements: {
+      type: 'dict',
+      options: { publicKey: { type: 'raw', required: true }, endpoint: { type: 'raw' }, allowedIps: { type: 'raw', required: true }, keepalive: { type: 'raw' }, label: { type: 'raw' } },
+    },
+    desc: 'a list of { publicKey, endpoint?, allowedIps, keepalive?, label? }',
+  },
+  local: { type: 'ip', required: true, desc: "this host's underlay address" },
+  mtu: { type: 'int', min: 68, max: 65535 },
+  implementation: { type: 'str', choices: ['auto', 'kernel', 'userspace'], default: 'auto' },
+})
+
+export function parseWireguardArgs(raw: WireguardArgs): Wireguard {
+  const { implementation, keyFile, listenPort, ...a } = parseArgs(WIREGUARD_SPEC, raw) as Omit<WireguardArgs, 'implementation'> & { implementation: 'auto' | WgImpl }
   const seen = new Set<string>()
   const labels: Record<string, string> = {}
   const peers = a.peers.map((p, i) => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { argSpec, checkArgs, didYouMean, parseArgs, specRows } from '../../src/argspec.ts'
 import { ArgError, ArgErrors } from '../../src/errors.ts'
 import { bridgeTakeover, command, container, dockerBip, dockerNetwork, file, forwardAccept, lineinfile, masquerade, ovsBridge, ovsInternalPort, ovsTunnels, ovsUnderlay, pipework, route, service, shell, sysctl, vxlan, directory } from '../../src/tasks/index.ts'
+import { wireguard, wireguardKey } from '../../src/tasks/wireguard.ts'
 import { parseRouteArgs } from '../../src/tasks/route.ts'
 import { parseDockerBipArgs } from '../../src/tasks/dockerBip.ts'
 import type { Task } from '../../src/engine/types.ts'
@@ -110,6 +111,8 @@ describe('every task refuses an unknown argument before any host is touched', ()
       ['ovsUnderlay.interface', ovsUnderlay({ bridge: 'br-phy', iface: 'eth0', interface: 'eth0' } as never)],
       ['pipework.gateway', pipework({ container: 'c1', ip: '10.0.0.2/24', gateway: '10.0.0.1' } as never)],
       ['dockerNetwork.ip_range', dockerNetwork({ name: 'n1', subnet: '10.5.0.0/24', ip_range: '10.5.0.0/25' } as never)],
+      ['wireguard.listen_port', wireguard({ name: 'wg0', keyFile: '/k', listenPort: 51820, peers: [], local: '198.18.0.1', listen_port: 1 } as never)],
+      ['wireguardKey.rotation', wireguardKey({ path: '/k', rotation: true } as never)],
       ['container.ports', container({ name: 'c1', image: 'busybox', ports: ['80'] } as never)],
     ]
     for (const [variable, t] of cases) {
