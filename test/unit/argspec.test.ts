@@ -123,7 +123,7 @@ describe('every task refuses an unknown argument before any host is touched', ()
   })
 
   it('typed values from the task specs (route, dockerBip)', () => {
-    expect(parseRouteArgs({ to: '0.0.0.0/0', dev: 'eth0' })).toEqual({ to: 'default', dev: 'eth0', metric: 0, table: 254, state: 'present' })
+    expect(parseRouteArgs({ to: '0.0.0.0/0', dev: 'eth0' })).toEqual({ to: 'default', dev: 'eth0', metric: 0, table: 254, state: 'present', persist: true })
     expect(problems(() => parseRouteArgs({ to: 'x', table: 255, state: 'gone' } as never))).toEqual([
       'route.to: expected an IPv4 CIDR like 10.1.0.0/24 (prefix 0-32), got "x"',
       'route.table: expected a routing table number other than 255 (local), got 255',
