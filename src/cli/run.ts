@@ -183,12 +183,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
       events: reporter,
       signal: ac.signal,
       gatherFacts,
-      begin: tx && ((hosts) => tx.begin(hosts)),
-      riskyApply: tx?.riskyApply,
-      beforeChange: tx?.beforeChange,
-      snapshotPrefix: tx?.snapshotPrefix,
-      atCommit: tx?.atCommit,
-      finalize: tx?.finalize,
+      transaction: tx,
     })
   } catch (e) {
     ;(reporter as { stop?(): void }).stop?.()

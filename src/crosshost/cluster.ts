@@ -10,7 +10,7 @@ import * as v from '../net/validate.ts'
 import { confirmTimeout } from '../safety/confirm.ts'
 import { planLan } from './lan.ts'
 import { planOvs, planVxlan } from './overlay.ts'
-import { planRoutes, Survey } from './routes.ts'
+import { planRoutes, routeSurvey } from './routes.ts'
 import { KeyGathering, planWireguard } from './wireguard.ts'
 import { STRATEGIES, type Cluster, type Member, type Strategy } from './types.ts'
 import { checkFor, IMAGE_RE, str } from './vars.ts'
@@ -77,7 +77,7 @@ function buildCluster(ctx: PlaybookContext, force?: Strategy): Cluster {
     lanIps: new Map(),
     overlayIps: new Map(),
     overlayRanges: new Map(),
-    survey: new Survey(),
+    survey: routeSurvey(() => c),
     wgKeys: new KeyGathering(),
   }
   if (strategy === 'routes') planRoutes(c)

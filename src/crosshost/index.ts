@@ -5,7 +5,7 @@
 export { STRATEGIES, OVERHEAD, SUBNET_PREFIX, type Strategy, type Member, type Cluster, type SurveyRoute, type RouteSurvey } from './types.ts'
 export { DEFAULTS as CROSSHOST_DEFAULTS } from './vars.ts'
 export { cluster } from './cluster.ts'
-export { allocateContainerSubnets, foreignRoutes, MARKER_PATH, parseMarked, staleMarked, surveyRoutes, Survey } from './routes.ts'
+export { allocateContainerSubnets, foreignRoutes, MARKER_PATH, parseMarked, staleMarked, surveyRoutes, routeSurvey } from './routes.ts'
 export { planLanIps } from './lan.ts'
 export { wireguardTasks, KeyGathering, rotateKeys } from './wireguard.ts'
 export { deferred, type Pending } from './deferred.ts'

@@ -1,9 +1,11 @@
 /**
  * The routes strategy's plan: a container subnet per host, from container_subnet or allocated from
- * cluster_cidr around the routes the hosts already have (the survey task reads them).
+ * cluster_cidr around the routes the hosts already have (the survey reads them in the engine's gather
+ * phase; the allocation is the barrier's one plan over every host's routes).
  */
 import { ArgError, TaskFailed } from '../errors.ts'
-import { task, type Resource, type Task } from '../engine/types.ts'
+import { Barrier, gatherTask } from '../engine/phases.ts'
+import type { Task } from '../engine/types.ts'
 import { allocateSubnets, contains, networkOf, overlaps, parseCidr4, type Cidr4 } from '../net/ip.ts'
 import * as v from '../net/validate.ts'
 import { SUBNET_PREFIX, type Cluster, type MarkedRoute, type Member, type RouteSurvey, type SurveyRoute } from './types.ts'
@@ -37,35 +39,19 @@ export function planRoutes(c: Cluster): void {
   }
 }
 
-/** What the survey task found on each host; the routes strategy allocates container subnets around it. */
-export class Survey implements RouteSurvey {
-  readonly routes = new Map<string, SurveyRoute[]>()
+/**
+ * The routes strategy's cross-host barrier: every target's routes (the survey, in the engine's gather
+ * phase), then ONE allocation of the container subnets around all of them (allocateContainerSubnets).
+ */
+class Survey extends Barrier<SurveyRoute[], Map<string, Cidr4>> {
   readonly marked = new Map<string, MarkedRoute[]>()
-  readonly failed = new Map<string, string>()
-  private allocation?: Map<string, Cidr4>
-
-  record(host: string, routes: SurveyRoute[]): void {
-    this.routes.set(host, routes)
-    this.allocation = undefined
+  get routes(): ReadonlyMap<string, SurveyRoute[]> {
+    return this.facts
   }
+}
 
-  /**
-   * Waits until every target of the run reported (immediate with the linear strategy: the survey is task 1
-   * on every host before task 2 starts anywhere), then allocates.
-   */
-  async allocate(c: Cluster, timeoutMs = 60_000): Promise<Map<string, Cidr4>> {
-    const until = Date.now() + timeoutMs
-    for (;;) {
-      const missing = [...c.targets].filter((t) => !this.routes.has(t))
-      const broken = [...this.failed.keys()]
-      if (broken.length) throw new TaskFailed(`the route survey failed on ${broken.join(', ')}: container subnets cannot be allocated`)
-      if (!missing.length) break
-      if (Date.now() > until) throw new TaskFailed(`the route survey did not report from ${missing.join(', ')}: container subnets cannot be allocated`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-    this.allocation ??= allocateContainerSubnets(c, this.routes)
-    return this.allocation
-  }
+export function routeSurvey(cluster: () => Cluster): RouteSurvey {
+  return new Survey('route survey', (routes) => allocateContainerSubnets(cluster(), routes))
 }
 
 /**
@@ -101,7 +87,7 @@ const describeRoute = (r: SurveyRoute): string =>
  * cluster_cidr that overlaps no other host's subnet, no host's underlay address and no route found on
  * any surveyed host. Deterministic: the same inventory and the same foreign routes give the same plan.
  */
-export function allocateContainerSubnets(c: Cluster, routes: Map<string, SurveyRoute[]>): Map<string, Cidr4> {
+export function allocateContainerSubnets(c: Cluster, routes: ReadonlyMap<string, SurveyRoute[]>): Map<string, Cidr4> {
   const cc = c.clusterCidr!
   const taken: Cidr4[] = [...c.explicitSubnets.values(), ...c.members.map((m) => parseCidr4(`${m.address}/32`)!)]
   const blockers: string[] = []
@@ -164,43 +150,33 @@ export function staleMarked(c: Cluster, host: string, want: MarkedRoute[]): Mark
 }
 
 /**
- * The survey: one `ip -j -4 route show table all` per host, recorded for the allocation. Changes nothing.
- * Fails (before any host changes: it is the first task) when a container_subnet set in the inventory
- * overlaps a route this host already has.
+ * The survey: one `ip -j -4 route show table all` per host, in the engine's gather phase (before any task
+ * changes any host), reported to the cluster's barrier. Changes nothing. Fails when a container_subnet
+ * set in the inventory overlaps a route this host already has.
  */
 const SURVEY_MARK = '@@orch-survey-marker@@'
 
 export function surveyRoutes(c: Cluster, me: Member): Task {
-  const resource: Resource<SurveyRoute[]> = {
+  return gatherTask<SurveyRoute[]>({
     module: 'survey',
     name: 'survey routes (container subnets)',
+    barrier: c.survey,
     async read(ctx) {
       const r = await ctx.run(`ip -j -4 route show table all && echo ${SURVEY_MARK} && { cat ${MARKER_PATH} 2>/dev/null || true; }`)
-      if (r.code !== 0) {
-        c.survey.failed.set(me.name, r.stderr.trim())
-        throw new TaskFailed(`reading the routes failed (rc=${r.code}): ${r.stderr.trim()}`, r)
-      }
+      if (r.code !== 0) throw new TaskFailed(`reading the routes failed (rc=${r.code}): ${r.stderr.trim()}`, r)
       let routes: SurveyRoute[]
       const [json, marks = ''] = r.stdout.split(`${SURVEY_MARK}\n`)
       c.survey.marked.set(me.name, parseMarked(marks))
       try {
         routes = JSON.parse(json.trim() || '[]')
       } catch {
-        c.survey.failed.set(me.name, 'unreadable ip -j output')
         throw new TaskFailed(`unexpected output of ip -j route: ${r.stdout.slice(0, 200)}`)
       }
       for (const f of foreignRoutes(routes, c))
         for (const [owner, s] of c.explicitSubnets)
-          if (overlaps(f.net, s)) {
-            c.survey.failed.set(me.name, 'overlap')
+          if (overlaps(f.net, s))
             throw new TaskFailed(`container_subnet ${networkOf(s)} of ${owner} overlaps the route "${describeRoute(f)}" on ${me.name}: choose another container_subnet`)
-          }
-      c.survey.record(me.name, routes)
       return routes
     },
-    diff: () => [],
-    async apply() {},
-  }
-  return task(resource)
+  })
 }
-

@@ -62,7 +62,8 @@ export function probeContainer(me: Member, network?: string, ip?: string): Task 
  */
 export function routesTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Task[] {
   const cc = networkOf(c.clusterCidr!)
-  const subnetOf = async (name: string) => (await c.survey.allocate(c)).get(name)!
+  // The allocation: the survey barrier's plan, settled by the engine before any of these tasks runs.
+  const subnetOf = async (name: string) => c.survey.value().get(name)!
   const peers = c.members.filter((m) => m !== me)
   const wantedRoutes = async () => Promise.all(peers.map(async (p) => ({ dst: networkOf(await subnetOf(p.name)), via: p.address })))
   return [

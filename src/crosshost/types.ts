@@ -3,6 +3,7 @@
  * plan computed once per run from every host's variables (cluster.ts builds it, the planners fill it).
  */
 import type { Vars } from '../inventory/types.ts'
+import type { Barrier } from '../engine/phases.ts'
 import type { Cidr4 } from '../net/ip.ts'
 
 export const STRATEGIES = ['routes', 'bridge', 'ovs-gre', 'vxlan', 'wireguard'] as const
@@ -27,7 +28,7 @@ export interface Member {
 export interface Cluster {
   strategy: Strategy
   members: Member[]
-  /** The hosts this run acts on (after --limit): the survey waits for these. */
+  /** The hosts this run acts on (after --limit): the ones the survey reads. */
   targets: Set<string>
   member(name: string): Member
   // routes
@@ -43,7 +44,7 @@ export interface Cluster {
   overlayIps: Map<string, string>
   /** vxlan: each host's docker ip-range (its containers' addresses) and gateway. */
   overlayRanges: Map<string, { range: Cidr4; gateway: string }>
-  /** Filled by the survey task (routes strategy). */
+  /** The routes strategy's barrier: the survey reports to it, the allocation is its plan. */
   survey: RouteSurvey
   // wireguard
   /** The WireGuard device (the same on every host): routes through it are the strategy's own. */
@@ -70,19 +71,18 @@ export interface SurveyRoute {
   table?: string
 }
 
-/** What the survey task found on each host; the routes strategy allocates container subnets around it. */
 /** A route orch's marker file says it added (routes strategy): pruned when no peer needs it any more. */
 export interface MarkedRoute {
   dst: string
   via: string
 }
 
-export interface RouteSurvey {
-  readonly routes: Map<string, SurveyRoute[]>
-  /** Per host: the routes orch's marker lists (MARKER_PATH). */
+/**
+ * The routes strategy's barrier (engine/phases.ts): every target's routes, then the container subnets
+ * allocated once around all of them (by host name); `value()` in the apply phase. `routes` is its facts;
+ * `marked`: per host, the routes orch's marker lists (MARKER_PATH).
+ */
+export type RouteSurvey = Barrier<SurveyRoute[], Map<string, Cidr4>> & {
+  readonly routes: ReadonlyMap<string, SurveyRoute[]>
   readonly marked: Map<string, MarkedRoute[]>
-  readonly failed: Map<string, string>
-  record(host: string, routes: SurveyRoute[]): void
-  /** Waits until every target of the run reported, then allocates (container subnets by host name). */
-  allocate(c: Cluster, timeoutMs?: number): Promise<Map<string, Cidr4>>
 }

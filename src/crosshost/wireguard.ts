@@ -117,7 +117,7 @@ async function tunnelMtu(me: Member, ctx: TaskContext): Promise<number> {
 /** The routes this host holds through the device to cluster subnets no peer has any more (from the survey). */
 function staleRoutes(c: Cluster, me: Member, want: Set<string>): string[] {
   const cc = c.clusterCidr!
-  return (c.survey.routes.get(me.name) ?? [])
+  return (c.survey.facts.get(me.name) ?? [])
     .filter((r) => r.dev === c.wgIface && r.protocol === 'static' && (r.table ?? 'main') === 'main')
     .map((r) => parseCidr4(r.dst.includes('/') ? r.dst : `${r.dst}/32`))
     .filter((n): n is NonNullable<typeof n> => !!n && contains(cc, n.network) && n.prefix >= cc.prefix && !want.has(networkOf(n)))
@@ -129,7 +129,7 @@ export function wireguardTasks(c: Cluster, me: Member): Task[] {
   const cc = networkOf(c.clusterCidr!)
   const dev = c.wgIface!
   const port = Number(me.vars.wireguard_port)
-  const subnetOf = async (name: string) => (await c.survey.allocate(c)).get(name)!
+  const subnetOf = async (name: string) => c.survey.value().get(name)!
   const peers = c.members.filter((m) => m !== me)
   return [
     surveyRoutes(c, me),

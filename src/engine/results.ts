@@ -30,6 +30,14 @@ export interface PlaySummary {
   durationMs: number
   /** Why the play stopped early (max_fail_percentage, every host of a batch failed), if it did. */
   aborted?: string
+  /** The cross-host barriers its gather phase settled: which hosts reported, how often it planned (once). */
+  barriers?: BarrierSummary[]
+}
+
+export interface BarrierSummary {
+  name: string
+  hosts: string[]
+  planned: number
 }
 
 export interface RunSummary {
@@ -44,6 +52,8 @@ export interface RunSummary {
   exitCode: number
   /** The playbook's connectivity checks (verify), when they ran. */
   checks?: CheckResult[]
+  /** An error that ended the run early (the engine rethrows it after the transaction ended). */
+  error?: string
   /** How the run's transaction ended, when the run changed hosts (not in check mode). */
   transaction?: TransactionOutcome
 }

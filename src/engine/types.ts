@@ -138,6 +138,22 @@ export interface Resource<State = unknown> {
   checkMode?: 'changed' | 'skip'
   /** May cut the controller off (br0 takeover): runs under commit-confirmed (safety/). */
   risky?: boolean
+  /**
+   * 'gather': a read-only task the engine runs in the play's gather phase, on every host before any task
+   * of the apply phase (engine/phases.ts); its diff is always empty.
+   */
+  phase?: 'gather'
+  /** The cross-host barrier a gather task reports its facts to (engine/phases.ts Barrier). */
+  barrier?: BarrierLike
+}
+
+/** What the engine sees of a cross-host barrier (engine/phases.ts Barrier). */
+export interface BarrierLike {
+  readonly name: string
+  readonly facts: ReadonlyMap<string, unknown>
+  /** How many times its plan was computed. */
+  readonly planned: number
+  settle(expected: string[]): void
 }
 
 export interface TaskOptions {

@@ -49,7 +49,7 @@ export function toJsonDocument(s: RunSummary, opts: { diff?: boolean } = {}): Re
       durationMs: s.durationMs,
     },
     plays: s.plays.map((p) => ({
-      play: { name: p.name, hosts: p.hosts, durationMs: p.durationMs, ...(p.aborted ? { aborted: p.aborted } : {}) },
+      play: { name: p.name, hosts: p.hosts, durationMs: p.durationMs, ...(p.aborted ? { aborted: p.aborted } : {}), ...(p.barriers?.length ? { barriers: p.barriers } : {}) },
       tasks: p.tasks.map((t) => ({
         task: { name: t.name, module: t.module, index: t.index, handler: t.handler },
         hosts: Object.fromEntries(Object.entries(t.hosts).map(([h, r]) => [h, hostResult(r, withDiff)])),

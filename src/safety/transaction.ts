@@ -13,7 +13,7 @@
  * The target-side scripts (safety/remote.ts) do the real work, so a host restores itself even when the
  * controller is gone (its commit-confirmed timer) and `orch rollback` works from any controller.
  */
-import type { PlannedPlay, SnapshotPrefix } from '../engine/runner.ts'
+import type { PlannedPlay, RunTransaction, SnapshotPrefix } from '../engine/runner.ts'
 import { mergeVars } from '../engine/runner.ts'
 import type { HostTxOutcome, RunSummary, TransactionOutcome } from '../engine/results.ts'
 import type { ApplyOutcome, CommitWork, TaskContext } from '../engine/types.ts'
@@ -88,7 +88,7 @@ function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
-export class Transaction {
+export class Transaction implements RunTransaction {
   private readonly hosts = new Map<string, HostTx>()
 
   constructor(private readonly o: TransactionOptions) {}
@@ -296,10 +296,11 @@ export class Transaction {
     if (t) t.outcome = o
   }
 
-  /** The engine's finalize hook: checks, then commit or roll back every host; updates the summary. */
-  finalize = async (summary: RunSummary, plans: PlannedPlay[]): Promise<void> => {
+  /** The engine's end of the run (always called once begin resolved): checks, then commit or roll back every host; updates the summary. */
+  end = async (summary: RunSummary, plans: PlannedPlay[]): Promise<void> => {
     let reason: string | undefined
     if (summary.interrupted) reason = 'interrupted (Ctrl-C)'
+    else if (summary.error) reason = `the run stopped on an error: ${summary.error}`
     else if (summary.exitCode !== EXIT.OK) reason = 'a task failed or a host was unreachable'
     else {
       summary.checks = await this.verify(plans)
@@ -342,7 +343,7 @@ export class Transaction {
     return results
   }
 
-  /** A task's work for the commit (RunOptions.atCommit): kept per host until the checks passed. */
+  /** A task's work for the commit (RunTransaction.atCommit): kept per host until the checks passed. */
   atCommit = (host: Host, work: CommitWork): void => {
     const t = this.hosts.get(host.name)
     if (t) (t.atCommit ??= []).push(work)

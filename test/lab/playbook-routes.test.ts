@@ -154,4 +154,32 @@ describe.skipIf(labSkipReason)('playbook cross-host.ts: routes', () => {
       await exec(lab(), c, 'iptables -t raw -D PREROUTING -d 10.244.0.0/16 -j DROP')
     }
   })
+
+  // The allocation is the engine's barrier (gather phase: every host's routes, then one plan), not a
+  // wait inside a task: `free -f 2` on three hosts held both slots polling for the third (60 s, failed).
+  const scheduled: Array<[string, string[]]> = [
+    ['--strategy free -f 2', [PLAYBOOK, '--strategy', 'free', '-f', '2']],
+    ['serial: 1 with --strategy free -f 1', ['test/fixtures/playbooks/cross-host-serial.ts', '--strategy', 'free', '-f', '1']],
+  ]
+  for (const [label, args] of scheduled) {
+    it(`${label}: the run completes, the matrix passes, the survey barrier is reached once per host`, async () => {
+      const before = await snapshots(lab())
+      const r = await orch('run', ...args, '-i', lab().inventoryPath, '-e', 'orch_strategy=routes', '--json')
+      try {
+        expect(r.code, r.err + JSON.stringify(r.doc?.checks ?? r.doc, null, 1).slice(0, 3000)).toBe(0)
+        expect(r.doc.transaction.status).toBe('committed')
+        expect(r.doc.checks.every((c: any) => c.ok)).toBe(true)
+        const names = lab().hosts.map((h) => h.name)
+        expect(r.doc.plays[0].play.barriers.map((b: any) => ({ ...b, hosts: [...b.hosts].sort() }))).toEqual([{ name: 'route survey', hosts: names, planned: 1 }])
+        const survey = r.doc.plays[0].tasks.filter((t: any) => t.task.module === 'survey')
+        expect(survey).toHaveLength(1)
+        expect(Object.keys(survey[0].hosts).sort()).toEqual(names)
+        await assertRoutes(lab())
+      } finally {
+        const rb = await orch('rollback', '-i', lab().inventoryPath)
+        expect(rb.code, rb.out + rb.err).toBe(0)
+      }
+      expect(await snapshots(lab())).toEqual(before)
+    })
+  }
 })

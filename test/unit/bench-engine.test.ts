@@ -11,6 +11,7 @@ import { playbook, task, type Task } from '../../src/engine/types.ts'
 import type { Host } from '../../src/inventory/types.ts'
 import { file } from '../../src/tasks/file.ts'
 import type { Connection, ExecOptions, ExecResult } from '../../src/transport/types.ts'
+import { fakeTx } from './engine-helpers.ts'
 
 const RUN = '20250101-000000-abcdef'
 const DIR = `/var/lib/orch/journal/${RUN}`
@@ -131,17 +132,17 @@ describe('the pre-run snapshot with the first change (bench perf)', () => {
   const SNAP = '( @SNAPSHOT@ ) > saved\n'
   const opts = (events: string[]) => {
     let handedOut = false
-    return {
+    return fakeTx({
       snapshotPrefix: () => {
         if (handedOut) return undefined
         handedOut = true
         return { script: SNAP, alone: async () => void events.push('snapshot alone') }
       },
       beforeChange: async () => void events.push('beforeChange'),
-    }
+    })
   }
   const goWith = (conn: Conn, tasks: Task[], events: string[]) =>
-    run({ plays: [playbook({ name: 'p', hosts: 'all', tasks })], resolveHosts: () => [host], connect: async () => conn, journal: new RemoteJournal(RUN), runId: RUN, ...opts(events) })
+    run({ plays: [playbook({ name: 'p', hosts: 'all', tasks })], resolveHosts: () => [host], connect: async () => conn, journal: new RemoteJournal(RUN), runId: RUN, transaction: opts(events) })
 
   it("rides with the first change's command, before its journal entry; later changes neither carry it nor snapshot", async () => {
     const conn = new Conn(true, absent)

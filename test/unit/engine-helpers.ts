@@ -7,7 +7,7 @@ import type { Connection, ExecOptions, ExecResult } from '../../src/transport/ty
 import { UnreachableError } from '../../src/transport/types.ts'
 import { task, type ApplyOutcome, type Change, type Task, type TaskContext, type Undo } from '../../src/engine/types.ts'
 import { MemoryJournal } from '../../src/engine/journal.ts'
-import { run, type RunOptions } from '../../src/engine/runner.ts'
+import { run, type RunOptions, type RunTransaction } from '../../src/engine/runner.ts'
 import type { RunSummary } from '../../src/engine/results.ts'
 
 export const mkHost = (name: string, vars: Record<string, unknown> = {}, groups: string[] = ['all']): Host => ({ name, vars, groups })
@@ -135,4 +135,9 @@ export function harness(hosts: Host[], o: { unreachable?: string[]; answer?: (ho
         ...opts,
       }),
   }
+}
+
+/** A transaction that does nothing but what the test gives it (the engine's RunTransaction). */
+export function fakeTx(o: Partial<RunTransaction> = {}): RunTransaction {
+  return { begin: async () => {}, beforeChange: async () => {}, riskyApply: (_t, apply) => apply(), end: async () => {}, ...o }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { playbook, ArgError, PlaybookError, TaskFailed } from '../../src/engine/types.ts'
 import { serialBatches, planRun } from '../../src/engine/runner.ts'
 import { EXIT } from '../../src/engine/results.ts'
-import { CHANGE, fake, harness, mkHost, Log } from './engine-helpers.ts'
+import { CHANGE, fake, fakeTx, harness, mkHost, Log } from './engine-helpers.ts'
 
 const hosts3 = [mkHost('a'), mkHost('b'), mkHost('c')]
 
@@ -571,7 +571,7 @@ describe('beforeChange (the transaction snapshots a host before its first change
     }
     const changes = (ctx: { host: { name: string } }) => (ctx.host.name === 'c' ? [] : CHANGE)
     const tasks = [fake(h.log, 't1', { changes: (ctx) => (ctx.host.name === 'a' ? CHANGE : []) }), fake(h.log, 't2', { changes })]
-    await h.run({ plays: [playbook({ name: 'p', hosts: 'all', tasks })], beforeChange: before })
+    await h.run({ plays: [playbook({ name: 'p', hosts: 'all', tasks })], transaction: fakeTx({ beforeChange: before }) })
     // a: before t1's apply; b: only before t2's apply (t1 changed nothing there); c: never.
     expect(h.log.index('a:before')).toBeLessThan(h.log.index('a:t1:apply'))
     expect(h.log.index('a:before')).toBeGreaterThan(h.log.index('a:t1:done'))
@@ -579,7 +579,7 @@ describe('beforeChange (the transaction snapshots a host before its first change
     expect(h.log.index('b:before')).toBeLessThan(h.log.index('b:t2:apply'))
     expect(h.log.of('c:before')).toEqual([])
     const check = harness(hosts3)
-    await check.run({ plays: [playbook({ name: 'p', hosts: 'all', tasks: [fake(check.log, 't1', { changes: CHANGE })] })], check: true, beforeChange: async (host) => void check.log.push(`${host.name}:before`) })
+    await check.run({ plays: [playbook({ name: 'p', hosts: 'all', tasks: [fake(check.log, 't1', { changes: CHANGE })] })], check: true, transaction: fakeTx({ beforeChange: async (host) => void check.log.push(`${host.name}:before`) }) })
     expect(check.log.events.filter((e) => e.endsWith(':before'))).toEqual([])
   })
 })
