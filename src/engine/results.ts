@@ -66,7 +66,7 @@ export interface TransactionOutcome {
 }
 
 export interface HostTxOutcome {
-  /** committed | rolled-back | rolled-back-by-timer | rollback-failed | unreachable | unchanged */
+  /** committed | rolled-back | rolled-back-by-timer | rolled-back-by-reboot | rollback-failed | unreachable | unchanged */
   status: string
   /** After a rollback: does the host equal its pre-run snapshot? */
   restored?: boolean

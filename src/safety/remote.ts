@@ -16,20 +16,27 @@
  *     journal/RUN/NNNN-module.sh        an older orch's entries, one file each (renamed .undone once undone)
  *     journal/RUN/status                line 1: applying | committed | rolling-back | rolled-back | rollback-failed;
  *                                       line 2: who started the run, when, with which playbook (an older
- *                                       orch kept that in journal/RUN/meta)
- *     journal/RUN/rolled-back-by        orch | timer | interrupt ...
+ *                                       orch kept that in journal/RUN/meta); line 3: the boot id it began in
+ *                                       (a rollback in a later boot passes over undo steps that fail: their
+ *                                       runtime state went with the boot)
+ *     journal/RUN/rolled-back-by        orch | timer | reboot | orch-rollback ...
  *     journal/RUN/timer                 how the armed commit-confirmed timer can be disarmed
+ *     journal/RUN/armed                 the token of the armed timer: the timer rolls back only while it stands,
+ *                                       disarm (the confirm) removes it under the run's rollback lock
+ *     journal/RUN/.rollback.BOOTID/     that lock (one rollback at a time; one of an earlier boot holds nothing)
+ *     journal/RUN/ovs-conf.db           (hosts that boot systemd) the OVS database as begin found it
+ *     journal/RUN/late                  undo steps left by the early boot unit for the late one
+ *   /etc/systemd/system/orch-boot-rollback{,-late}.service   (hosts that boot systemd) see rollbacksh.ts
  *
  * Every entry undone is listed in `undone` (an older orch's entry file is renamed .undone), so a rollback
  * interrupted halfway (the host rebooted, the timer and orch raced) resumes where it stopped and never
  * undoes anything twice.
  */
-import { ENTRY_END, ENTRY_START, JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
-import { createHash } from 'node:crypto'
+import { ENTRY_START, JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
 import { raw, sh } from '../net/shell.ts'
+import { BOOT_ID, BOOT_UNIT, BOOT_UNITS, LOCK_PATH, ORCH_ROOT, OVS_DB, OVS_DB_COPY, READ_LOCK, ROLLBACK_BIN, ROLLBACK_SH, ROLLBACK_VERSION, UNIT_DIR, entryNumbers, rollbackLock, setStatus } from './rollbacksh.ts'
 
-export const ORCH_ROOT = '/var/lib/orch'
-export const ROLLBACK_BIN = `${ORCH_ROOT}/bin/rollback.sh`
+export { LOCK_PATH, ORCH_ROOT, ROLLBACK_BIN, ROLLBACK_SH }
 /**
  * The version of the rollback.sh in place, written once it is whole. Replacing a copy goes through a temp
  * file and mv (a rollback running from the old copy keeps reading it); the first copy on a host has
@@ -37,86 +44,6 @@ export const ROLLBACK_BIN = `${ORCH_ROOT}/bin/rollback.sh`
  * is replaced by the next begin.
  */
 export const ROLLBACK_STAMP = `${ORCH_ROOT}/bin/rollback.version`
-export const LOCK_PATH = `${ORCH_ROOT}/lock`
-
-/** Sets $holder and $lpid from the lock (either form), with builtins; empty when there is none. */
-const READ_LOCK = `holder=; lpid=; if [ -d ${LOCK_PATH} ]; then { read -r holder < ${LOCK_PATH}/run; read -r lpid < ${LOCK_PATH}/pid; } 2>/dev/null; elif [ -f ${LOCK_PATH} ]; then read -r holder lpid < ${LOCK_PATH}; fi`
-
-/** An older orch's entry files (NNNN-module.sh) that carry this rule are complete only when their last line is LEGACY_ENTRY_END. */
-const LEGACY_ENTRY_RULE = '# orch: complete only when the last line is the end mark'
-const LEGACY_ENTRY_END = '# orch: end of entry'
-
-/** The numbers of the entries in `file` (shell text), each once, sorted by `sort order` ('-u', '-ru'). */
-const entryNumbers = (file: string, order: '-u' | '-ru') =>
-  `sed -n 's/^${ENTRY_START}\\([0-9][0-9][0-9][0-9]\\) .*/\\1/p' ${file} | sort ${order}`
-
-/** Sets line 1 of a run's status file (`file`, shell text) to `status` (shell text), keeping line 2: who started the run. */
-const setStatus = (file: string, status: string) =>
-  `m=; { read -r _s; IFS= read -r m; } 2>/dev/null < ${file}; printf '%s\\n%s\\n' ${status} "$m" > ${file}`
-
-/** Installed by begin when the host's copy is not this version (ROLLBACK_STAMP says which it is; its second line says it too, for a reader). */
-const ROLLBACK_BODY = `# orch rollback: replay a run's undo journal, newest entry first. Usage: rollback.sh RUN [WHO]
-set -u
-run=$1; who=\${2:-manual}
-dir=${JOURNAL_ROOT}/$run
-[ -d "$dir" ] || { echo "orch: no journal for run $run on $(hostname)" >&2; exit 3; }
-# One rollback at a time per run: the timer and the controller may race.
-mkdir "$dir/.rollback" 2>/dev/null || { echo "orch: a rollback of $run is already running" >&2; exit 75; }
-trap 'rmdir "$dir/.rollback" 2>/dev/null' EXIT
-# The status is line 1 of $dir/status; line 2 (who started the run) stays.
-setst() { ${setStatus('"$dir/status"', '"$1"')}; }
-setst rolling-back
-echo "$who" > "$dir/rolled-back-by"
-failed=0
-# This orch's journal: one file, entries appended in the order the changes were made.
-if [ -f "$dir/entries" ]; then
-  for n in $(${entryNumbers('"$dir/entries"', '-ru')}); do
-    grep -q "^$n" "$dir/undone" 2>/dev/null && continue
-    echo "== $(date -u +%FT%TZ) undo entry $n" >> "$dir/rollback.log"
-    # The entry's last whole copy; one cut short while it was written has no end line (its change never ran).
-    awk -v s="${ENTRY_START}$n " -v e="${ENTRY_END}$n" 'index($0, s) == 1 { b = ""; on = 1 } on { b = b $0 "\\n" } on && $0 == e { t = b; on = 0 } END { printf "%s", t }' "$dir/entries" > "$dir/.undo"
-    if [ ! -s "$dir/.undo" ]; then
-      echo "-- entry $n is incomplete (its change was never made): set aside" >> "$dir/rollback.log"
-      echo "$n incomplete" >> "$dir/undone"
-    elif sh "$dir/.undo" >> "$dir/rollback.log" 2>&1; then
-      echo "$n" >> "$dir/undone"
-    else
-      echo "!! undo entry $n failed (exit $?)" >> "$dir/rollback.log"
-      failed=1
-    fi
-  done
-  rm -f "$dir/.undo"
-fi
-# An older orch's journal (a resumed run may hold both: these are the older entries): one file per entry.
-for f in $(ls "$dir" | grep -E '^[0-9]{4}-[A-Za-z0-9_-]+\\.sh$' | sort -r); do
-  echo "== $(date -u +%FT%TZ) undo $f" >> "$dir/rollback.log"
-  if grep -qxF '${LEGACY_ENTRY_RULE}' "$dir/$f" && [ "$(tail -n 1 "$dir/$f")" != '${LEGACY_ENTRY_END}' ]; then
-    echo "-- $f is incomplete (its change was never made): set aside as \${f%.sh}.incomplete" >> "$dir/rollback.log"
-    mv -f "$dir/$f" "$dir/\${f%.sh}.incomplete"
-    continue
-  fi
-  if sh "$dir/$f" >> "$dir/rollback.log" 2>&1; then
-    mv -f "$dir/$f" "$dir/\${f%.sh}.undone"
-  else
-    echo "!! undo $f failed (exit $?)" >> "$dir/rollback.log"
-    failed=1
-  fi
-done
-if [ $failed = 0 ]; then
-  # Release the host (only if this run holds it), then say it is done: a reader that sees
-  # rolled-back never finds the lock still taken.
-  ${READ_LOCK}
-  [ "$holder" = "$run" ] && rm -rf ${LOCK_PATH}
-  [ "$(cat ${ORCH_ROOT}/last-committed 2>/dev/null)" = "$run" ] && rm -f ${ORCH_ROOT}/last-committed
-  setst rolled-back
-  exit 0
-fi
-setst rollback-failed
-echo "orch: some undo steps of run $run failed on $(hostname): see $dir/rollback.log" >&2
-exit 1
-`
-const ROLLBACK_VERSION = `# version ${createHash('sha256').update(ROLLBACK_BODY).digest('hex').slice(0, 16)}`
-export const ROLLBACK_SH = `#!/bin/sh\n${ROLLBACK_VERSION}\n${ROLLBACK_BODY}`
 
 /**
  * Sets $n to the entries journalled in `dir` (undone or not): exactly when `exact` (a resumed run numbers
@@ -165,8 +92,12 @@ if [ "$v" != ${ROLLBACK_VERSION} ]; then
     if { printf '%s' ${ROLLBACK_SH} > ${ROLLBACK_BIN}; } 2>/dev/null; then set +C; echo ${ROLLBACK_VERSION} > ${ROLLBACK_STAMP}; else set +C; fi
   fi
 fi
+# Where systemd boots the host: the units that roll back, at boot, a run a reboot cut short.
+if [ -d /run/systemd/system ] && { [ "$v" != ${ROLLBACK_VERSION} ] || [ ! -e ${UNIT_DIR + '/' + BOOT_UNIT} ]; }; then
+  mkdir -p ${UNIT_DIR + '/sysinit.target.wants'} &&${raw(BOOT_UNITS.map(([n, t]) => sh` printf '%s' ${t} > ${UNIT_DIR + '/' + n} &&`).join(''))} ln -sf ${UNIT_DIR + '/' + BOOT_UNIT} ${UNIT_DIR + '/sysinit.target.wants/' + BOOT_UNIT} || echo 'orch: could not install the boot rollback units' >&2
+fi
 # The boot the lock was taken in: after a reboot its PID may belong to another process (PIDs start again).
-boot=; read -r boot < /proc/sys/kernel/random/boot_id 2>/dev/null
+boot=; read -r boot < ${BOOT_ID} 2>/dev/null
 set -C
 if { echo ${runId} "$PPID" "$boot" > ${LOCK_PATH}; } 2>/dev/null; then set +C
 else
@@ -185,8 +116,12 @@ else
     exit 0
   fi
 fi
-st=applying; [ -f ${dir}/status ] && read -r st < ${dir}/status
-printf '%s\\n%s\\n' "$st" ${meta.replace(/[\r\n]+/g, ' ')} > ${dir}/status
+# Line 3 of the status: the boot the run began in (a resumed run keeps its first).
+st=applying; b0=$boot; [ -f ${dir}/status ] && { read -r st; read -r _m; read -r b0; } < ${dir}/status
+printf '%s\\n%s\\n%s\\n' "$st" ${meta.replace(/[\r\n]+/g, ' ')} "\${b0:-$boot}" > ${dir}/status
+# On a host that boots systemd, the OVS database as the run found it: what the boot unit restores if a
+# reboot cuts the run short.
+if [ -f ${OVS_DB} ] && [ -d /run/systemd/system ] && [ ! -f ${dir + '/' + OVS_DB_COPY} ]; then cp -p ${OVS_DB} ${dir + '/' + OVS_DB_COPY} || exit 1; fi
 ` +
     countEntries(dir, true) +
     `
@@ -196,36 +131,56 @@ echo "ok $n"`
 
 /**
  * Arm the commit-confirmed timer: unless disarmed within `seconds`, the host replays the run's journal by
- * itself. systemd-run where systemd runs (survives the ssh session and sshd restarts); elsewhere a
- * detached process in its own session (setsid, stdin from /dev/null) so the session dropping can't kill it.
+ * itself. systemd-run where systemd runs (survives the ssh session and sshd restarts; AccuracySec=1s, as
+ * systemd's default of a minute may fire a transient timer that much late); elsewhere a detached process
+ * in its own session (setsid, stdin from /dev/null) so the session dropping can't kill it. The timer
+ * carries a token also written to journal/RUN/armed: it rolls back only while that token stands (see
+ * disarmScript), so a timer that fires as orch confirms, or one of an earlier arming, does nothing.
  */
 export function armScript(runId: string, seconds: number): string {
   assertRunId(runId)
   if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`confirm_timeout: expected whole seconds >= 1, got ${seconds}`)
   const dir = journalDir(runId)
   const unit = `orch-confirm-${runId}`
-  return sh`if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
+  return sh`tok=; read -r tok < /proc/sys/kernel/random/uuid
+echo "$tok" > ${dir}/armed || exit 1
+if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
   systemctl stop ${unit + '.timer'} 2>/dev/null
-  systemd-run --quiet --unit=${unit} --on-active=${seconds + 's'} /bin/sh ${ROLLBACK_BIN} ${runId} timer && echo "systemd ${unit}" > ${dir}/timer
+  systemctl reset-failed ${unit + '.service'} 2>/dev/null
+  systemd-run --quiet --unit=${unit} --on-active=${seconds + 's'} --timer-property=AccuracySec=1s /bin/sh ${ROLLBACK_BIN} ${runId} "timer:$tok" && echo "systemd ${unit}" > ${dir}/timer
 else
   [ -f ${dir}/timer ] && kill -- -"$(sed -n 's/^pid //p' ${dir}/timer)" 2>/dev/null
-  setsid sh -c ${`sleep ${seconds}; exec /bin/sh ${ROLLBACK_BIN} ${runId} timer`} </dev/null >/dev/null 2>&1 &
+  setsid sh -c ${`sleep ${seconds}; exec /bin/sh ${ROLLBACK_BIN} ${runId} "timer:$1"`} orch-timer "$tok" </dev/null >/dev/null 2>&1 &
   echo "pid $!" > ${dir}/timer
 fi
 cat ${dir}/timer`
 }
 
-/** Disarm the timer (idempotent). Prints "disarmed" or "fired" when the timer already started rolling back. */
+/**
+ * Disarm the timer (idempotent): the confirm is a state, not an event. Under the run's rollback lock (the
+ * one the timer's rollback.sh takes before it looks), `armed` is removed: a timer that fires later finds
+ * no arming and does nothing; one that took the lock first is rolling back, and disarm says so. Then the
+ * timer itself is stopped (only tidying now). Prints "disarmed", or "fired STATUS BY" (BY: timer, reboot).
+ */
 export function disarmScript(runId: string): string {
   assertRunId(runId)
   const dir = journalDir(runId)
-  return sh`t=; [ -f ${dir}/timer ] && { read -r t < ${dir}/timer; rm -f ${dir}/timer; }
+  return sh`boot=; read -r boot < ${BOOT_ID} 2>/dev/null
+t=; [ -f ${dir}/timer ] && read -r t < ${dir}/timer
+st=; by=
+if mkdir ${raw(rollbackLock(dir))} 2>/dev/null; then
+  rm -f ${dir}/armed ${dir}/timer
+  [ -f ${dir}/status ] && read -r st < ${dir}/status
+  [ -f ${dir}/rolled-back-by ] && read -r by < ${dir}/rolled-back-by
+  rmdir ${raw(rollbackLock(dir))}
+else
+  st=rolling-back; by=timer
+fi
 case "$t" in
-  "systemd "*) systemctl stop "\${t#systemd }.timer" 2>/dev/null ;;
-  "pid "*) kill -- -"\${t#pid }" 2>/dev/null ;;
+  "systemd "*) [ "$st" = rolling-back ] || systemctl stop "\${t#systemd }.timer" 2>/dev/null ;;
+  "pid "*) [ "$st" = rolling-back ] || kill -- -"\${t#pid }" 2>/dev/null ;;
 esac
-st=; [ -f ${dir}/status ] && read -r st < ${dir}/status
-if [ "$st" = applying ]; then echo disarmed; else echo "fired $st"; fi`
+if [ "$st" = applying ]; then echo disarmed; else echo "fired $st \${by:-timer}"; fi`
 }
 
 /**

@@ -86,6 +86,8 @@ function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
   })
   return Promise.race([p, limit]).finally(() => clearTimeout(timer))
 }
+/** A host's transaction outcome that means it is back as the run found it (by orch, its timer or a reboot). */
+const rolledBack = (status: string) => status === 'rolled-back' || status === 'rolled-back-by-timer' || status === 'rolled-back-by-reboot'
 const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 export class Transaction implements RunTransaction {
@@ -99,6 +101,7 @@ export class Transaction implements RunTransaction {
    */
   async begin(hosts: Host[]): Promise<void> {
     const refused: string[] = []
+    const dropped: string[] = []
     await Promise.all(
       hosts.map(async (host) => {
         let conn: Connection
@@ -107,7 +110,15 @@ export class Transaction implements RunTransaction {
         } catch {
           return
         }
-        const r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume), { become: true })
+        let r
+        try {
+          r = await conn.run(beginScript(this.o.runId, this.o.meta, this.o.resume), { become: true })
+        } catch (e) {
+          // Dropped in the middle of begin: it may hold the lock now without our hearing it (released below).
+          dropped.push(host.name)
+          refused.push(`${host.name}: the connection dropped while the transaction began: ${errMsg(e)}`)
+          return
+        }
         const line = r.stdout.trim().split('\n').pop() ?? ''
         const [word, a, b] = line.split(' ')
         if (r.code !== 0 || !['ok', 'held', 'unfinished'].includes(word)) {
@@ -134,8 +145,10 @@ export class Transaction implements RunTransaction {
     )
     if (refused.length) {
       // Release only what this run locked: a resumed host stays held by its unfinished run.
-      const mine = [...this.hosts.values()].filter((t) => !t.resumed)
-      await Promise.all(mine.map((t) => this.run(t.host.name, releaseScript(this.o.runId)).catch(() => undefined)))
+      const mine = [...this.hosts.values()].filter((t) => !t.resumed).map((t) => t.host.name)
+      // A dropped host is tried once more over a fresh connection (releaseScript frees only this run's lock).
+      for (const h of dropped) this.o.pool.forget(h)
+      await Promise.all([...mine, ...dropped].map((h) => this.run(h, releaseScript(this.o.runId), 20_000).catch(() => undefined)))
       this.hosts.clear()
       const order = new Map(hosts.map((h, i) => [h.name, i]))
       refused.sort((x, y) => (order.get(x.split(':')[0]) ?? 0) - (order.get(y.split(':')[0]) ?? 0))
@@ -256,11 +269,13 @@ export class Transaction implements RunTransaction {
       this.outcome(name, { status: rb.code === 0 ? 'rolled-back' : 'rollback-failed', message: problem })
       return { failed: true, msg: `${problem}; host rolled back${rb.code === 0 ? '' : ` INCOMPLETELY: ${rb.stderr.trim()}`}` }
     }
-    const d = await conn.run(disarmScript(this.o.runId), { become: true })
-    if (d.stdout.trim() !== 'disarmed') {
-      // The timer fired while we were checking: the host restored itself.
-      this.outcome(name, { status: 'rolled-back-by-timer', message: `the timer fired before orch could confirm "${t.task}" (${d.stdout.trim()})` })
-      return { failed: true, msg: `the controller got back in only after the timer fired: the host restored itself (rolled back by its timer)` }
+    const d = (await conn.run(disarmScript(this.o.runId), { become: true })).stdout.trim()
+    if (d !== 'disarmed') {
+      // The timer fired while we were checking, or the host rebooted inside the window (its boot unit
+      // rolled the run back): either way the host restored itself.
+      const byReboot = d.split(' ')[2] === 'reboot'
+      this.outcome(name, { status: byReboot ? 'rolled-back-by-reboot' : 'rolled-back-by-timer', message: `${byReboot ? 'the host rebooted' : 'the timer fired'} before orch could confirm "${t.task}" (${d})` })
+      return { failed: true, msg: byReboot ? `the host rebooted inside the confirm window: it booted into its pre-run state (rolled back by reboot)` : `the controller got back in only after the timer fired: the host restored itself (rolled back by its timer)` }
     }
     this.o.log?.(name, 'reconnected, checks passed, rollback timer disarmed')
     return out
@@ -278,8 +293,9 @@ export class Transaction implements RunTransaction {
         const mine = st.runs.find((r) => r.run === this.o.runId)
         if (mine && (mine.status === 'rolled-back' || mine.status === 'rollback-failed')) {
           const ok = mine.status === 'rolled-back'
-          this.outcome(name, { status: ok ? 'rolled-back-by-timer' : 'rollback-failed', message: why })
-          return { failed: true, msg: `${why}; ${ok ? 'the host restored itself (rolled back by its timer)' : 'its timer ran the rollback but some steps FAILED'}` }
+          const by = mine.rolledBackBy === 'reboot' ? 'reboot' : 'timer'
+          this.outcome(name, { status: ok ? `rolled-back-by-${by}` : 'rollback-failed', message: why })
+          return { failed: true, msg: `${why}; ${ok ? `the host restored itself (rolled back by ${by === 'timer' ? 'its timer' : 'a reboot'})` : `its ${by === 'timer' ? 'timer' : 'boot unit'} ran the rollback but some steps FAILED`}` }
         }
       } catch {
         /* not back yet */
@@ -402,13 +418,16 @@ export class Transaction implements RunTransaction {
       [...this.hosts.values()].map(async (t) => {
         const name = t.host.name
         let out: HostTxOutcome
-        if (t.outcome && t.outcome.status !== 'rolled-back' && t.outcome.status !== 'rolled-back-by-timer') {
+        if (t.outcome && !rolledBack(t.outcome.status)) {
           out = t.outcome // lost, or its rollback already failed: said loudly below
         } else {
           try {
             this.o.pool.forget(name) // a fresh connection: the old one may be the one that broke
             const r = await this.run(name, rollbackScript(this.o.runId, t.outcome ? 'timer' : 'orch'))
-            out = t.outcome ?? { status: r.code === 0 ? 'rolled-back' : 'rollback-failed' }
+            // The host rebooted inside the window: its boot unit rolled the run back before we got here.
+            const byReboot = / already rolled back by reboot$/m.test(r.stdout)
+            out = t.outcome ?? { status: r.code !== 0 ? 'rollback-failed' : byReboot ? 'rolled-back-by-reboot' : 'rolled-back' }
+            if (byReboot && !t.outcome) out.message = 'the host rebooted inside the window and booted into its pre-run state'
             if (r.code !== 0) out = { status: 'rollback-failed', message: (r.stderr || r.stdout).trim() }
             const { pre, now } = out.status !== 'rollback-failed' && (t.pre || t.preOnTarget) ? await this.preAndNow(t, await this.o.pool.get(name)) : { pre: undefined, now: undefined }
             if (pre && now) {
@@ -424,12 +443,12 @@ export class Transaction implements RunTransaction {
           }
         }
         hosts[name] = out
-        const ok = (out.status === 'rolled-back' || out.status === 'rolled-back-by-timer') && out.restored !== false
+        const ok = rolledBack(out.status) && out.restored !== false
         if (!ok) {
           incomplete = true
           this.o.warn(`HOST NOT RESTORED: ${name}: ${out.status}${out.message ? `: ${out.message}` : ''}`)
         }
-        if (summary?.stats[name] && (out.status === 'rolled-back' || out.status === 'rolled-back-by-timer')) summary.stats[name].rolled_back = 1
+        if (summary?.stats[name] && rolledBack(out.status)) summary.stats[name].rolled_back = 1
       }),
     )
     return { status: incomplete ? 'rollback-incomplete' : 'rolled-back', reason, hosts }
