@@ -97,7 +97,9 @@ export function dockerdReader(): Reader<{ pid: number; args: string[] } | null> 
  * running containers are stopped first and started again afterwards.
  */
 export function restartDockerScript(manager: ServiceManager, ids: string[], o: { stopOnly?: boolean; liveRestore?: boolean } = {}): string {
-  const svc = (action: string) => (manager === 'systemctl' ? sh`systemctl ${action} docker` : sh`service docker ${action}`)
+  // systemd refuses a 4th start of docker.service within 60 s (StartLimitBurst): an apply's restart and a
+  // rollback's two come that close; reset-failed clears the count first.
+  const svc = (action: string) => (manager === 'systemctl' ? sh`systemctl reset-failed docker 2>/dev/null; systemctl ${action} docker` : sh`service docker ${action}`)
   const must = (action: string) => `${svc(action)} >&2 || { echo "orch: docker ${action} failed" >&2; exit 5; }`
   if (o.stopOnly) return must('stop')
   const stopFirst = o.liveRestore

@@ -164,6 +164,22 @@ export function iptablesRules(save: string): { filter: string; nat: string } {
   return { filter: render('filter'), nat: render('nat') }
 }
 
+/**
+ * A snapshot as a reboot leaves it comparable: dockerd makes docker0 afresh at every start, with a new
+ * random MAC, so the MAC of docker0 (and of docker's br-* bridges) is not the host's configuration across
+ * boots. For a host rolled back by a reboot.
+ */
+export function acrossBoots(s: Record<string, unknown>): Record<string, unknown> {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip)
+    if (!v || typeof v !== 'object') return v
+    const o = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, strip(x)]))
+    if (typeof o.ifname === 'string' && (o.ifname === 'docker0' || o.ifname.startsWith('br-'))) delete o.address
+    return o
+  }
+  return strip(s) as Record<string, unknown>
+}
+
 /** Sections that differ between two snapshots (for the "not back in its pre-run state" message). */
 export function snapshotDiff(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)])

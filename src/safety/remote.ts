@@ -94,7 +94,8 @@ if [ "$v" != ${ROLLBACK_VERSION} ]; then
 fi
 # Where systemd boots the host: the units that roll back, at boot, a run a reboot cut short.
 if [ -d /run/systemd/system ] && { [ "$v" != ${ROLLBACK_VERSION} ] || [ ! -e ${UNIT_DIR + '/' + BOOT_UNIT} ]; }; then
-  mkdir -p ${UNIT_DIR + '/sysinit.target.wants'} &&${raw(BOOT_UNITS.map(([n, t]) => sh` printf '%s' ${t} > ${UNIT_DIR + '/' + n} &&`).join(''))} ln -sf ${UNIT_DIR + '/' + BOOT_UNIT} ${UNIT_DIR + '/sysinit.target.wants/' + BOOT_UNIT} || echo 'orch: could not install the boot rollback units' >&2
+  umask 022; mkdir -p ${UNIT_DIR + '/sysinit.target.wants'} &&${raw(BOOT_UNITS.map(([n, t]) => sh` printf '%s' ${t} > ${UNIT_DIR + '/' + n} &&`).join(''))} ln -sf ${UNIT_DIR + '/' + BOOT_UNIT} ${UNIT_DIR + '/sysinit.target.wants/' + BOOT_UNIT} || echo 'orch: could not install the boot rollback units' >&2
+  umask 077
 fi
 # The boot the lock was taken in: after a reboot its PID may belong to another process (PIDs start again).
 boot=; read -r boot < ${BOOT_ID} 2>/dev/null

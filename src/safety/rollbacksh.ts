@@ -54,7 +54,7 @@ Description=orch: roll back a run a reboot cut short (commit confirmed), before 
 Documentation=file:${ROLLBACK_BIN}
 DefaultDependencies=no
 After=local-fs.target
-Before=sysinit.target network-pre.target systemd-networkd.service NetworkManager.service networking.service ovsdb-server.service ovs-vswitchd.service openvswitch-switch.service containerd.service docker.service shutdown.target
+Before=sysinit.target systemd-sysctl.service network-pre.target systemd-networkd.service NetworkManager.service networking.service ovsdb-server.service ovs-vswitchd.service openvswitch-switch.service containerd.service docker.service shutdown.target
 Wants=network-pre.target
 Conflicts=shutdown.target
 ConditionDirectoryNotEmpty=${JOURNAL_ROOT}
@@ -96,7 +96,7 @@ case "\${1:-}" in
   # cut short by the reboot. The daemons an undo step may call are not up yet: they fail at once here
   # (a directory in front of PATH) and the step is left for the late unit.
   shims=/run/orch-boot-shims
-  mkdir -p "$shims" && for t in ${DAEMON_TOOLS.join(' ')}; do printf '#!/bin/sh\\necho "orch: %s does not run yet early at boot: left for ${LATE_UNIT}" >&2\\nexit 1\\n' "$t" > "$shims/$t"; chmod 755 "$shims/$t"; done
+  mkdir -p "$shims" && for t in ${DAEMON_TOOLS.join(' ')}; do printf '#!/bin/sh\\n: > %s/.called\\necho "orch: %s does not run yet early at boot: left for ${LATE_UNIT}" >&2\\nexit 1\\n' "$shims" "$t" > "$shims/$t"; chmod 755 "$shims/$t"; done
   late=0
   for d in ${JOURNAL_ROOT}/*/; do
     st=; [ -f "$d/status" ] && read -r st < "$d/status"
@@ -153,7 +153,12 @@ case "$who" in reboot-late) echo reboot > "$dir/rolled-back-by" ;; *) echo "$who
 # now is logged and passed over (what the host holds is compared with its pre-run snapshot afterwards).
 rb=; { read -r _s; read -r _m; read -r rb; } 2>/dev/null < "$dir/status"
 after=0; [ -n "$rb" ] && [ "$rb" != "$boot" ] && after=1
-undo() { if [ $after = 1 ]; then timeout 120 sh "$dir/.undo"; else sh "$dir/.undo"; fi; }
+# A run a reboot cut short (never committed) held only runtime state besides what it wrote to disk: its
+# steps run in a network namespace of their own, so what they set at runtime (routes, rules, sysctls a
+# step restores to the earlier boot's values) goes nowhere, and what they write to files stays. Daemons
+# are reached through their unix sockets all the same.
+netns=; [ "\${who#reboot}" != "$who" ] && unshare --net true 2>/dev/null && netns='unshare --net --'
+undo() { if [ $after = 1 ]; then $netns timeout 120 sh "$dir/.undo"; else sh "$dir/.undo"; fi; }
 failed=0; left=0
 # This orch's journal: one file, entries appended in the order the changes were made.
 if [ -f "$dir/entries" ]; then
@@ -165,7 +170,7 @@ if [ -f "$dir/entries" ]; then
     if [ ! -s "$dir/.undo" ]; then
       echo "-- entry $n is incomplete (its change was never made): set aside" >> "$dir/rollback.log"
       echo "$n incomplete" >> "$dir/undone"
-    elif undo >> "$dir/rollback.log" 2>&1; then
+    elif rm -f /run/orch-boot-shims/.called; undo >> "$dir/rollback.log" 2>&1 && [ ! -e /run/orch-boot-shims/.called ]; then
       echo "$n" >> "$dir/undone"
     else
       rc=$?

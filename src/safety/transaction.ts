@@ -25,7 +25,7 @@ import type { Host, Vars } from '../inventory/types.ts'
 import type { CheckHost, CheckResult } from '../checks/index.ts'
 import { gatewayPing } from '../checks/index.ts'
 import type { Connection } from '../transport/types.ts'
-import { parseSnapshot, snapshot, snapshotDiff, SNAPSHOT_SCRIPT, SNAPSHOT_START } from './fingerprint.ts'
+import { acrossBoots, parseSnapshot, snapshot, snapshotDiff, SNAPSHOT_SCRIPT, SNAPSHOT_START } from './fingerprint.ts'
 import { journalDir } from '../engine/journal.ts'
 import { armScript, beginScript, commitScript, disarmScript, parseStatus, releaseScript, rollbackScript, ROLLBACK_BIN, STATUS_SCRIPT } from './remote.ts'
 
@@ -431,7 +431,7 @@ export class Transaction implements RunTransaction {
             if (r.code !== 0) out = { status: 'rollback-failed', message: (r.stderr || r.stdout).trim() }
             const { pre, now } = out.status !== 'rollback-failed' && (t.pre || t.preOnTarget) ? await this.preAndNow(t, await this.o.pool.get(name)) : { pre: undefined, now: undefined }
             if (pre && now) {
-              const diff = snapshotDiff(pre, now)
+              const diff = out.status === 'rolled-back-by-reboot' ? snapshotDiff(acrossBoots(pre), acrossBoots(now)) : snapshotDiff(pre, now)
               out = { ...out, restored: diff.length === 0 }
               if (diff.length) out.message = `differs from its pre-run state in: ${diff.join(', ')}`
             } else if (out.status !== 'rollback-failed' && !t.snapshotting && !t.preOnTarget && !t.resumed) {
