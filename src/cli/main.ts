@@ -61,6 +61,15 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('-b, --become', 'become (root, or --become-user) for hosts without ansible_become')
     .option('--become-user <user>', 'user to become for hosts without ansible_become_user (default root)')
     .addOption(new Option('--become-method <method>', 'for hosts without ansible_become_method (default sudo)').choices(['sudo', 'su']))
+    .option('-k, --ask-pass', 'ask for the SSH password once, on the terminal')
+    .option('-t, --tags <tags>', 'only tasks with these tags (comma list, repeatable)', collect, [])
+    .option('--skip-tags <tags>', 'skip tasks with these tags (comma list, repeatable)', collect, [])
+    .option('--start-at-task <name>', 'start at the first task with this name (or glob)')
+    .option('--list-hosts', 'print the hosts of every play; connect to nothing')
+    .option('--list-tasks', 'print the tasks of every play (after --tags/--skip-tags); connect to nothing')
+    .option('--list-tags', 'print the tags of every play; connect to nothing')
+    .option('--syntax-check', 'load and check the playbook, inventory and variables; connect to nothing')
+    .addOption(new Option('--step').hideHelp())
     .action(async (playbook: string, opts) => {
       // run.ts (the runner, the transaction, the reporters) only for `orch run`: other commands start faster.
       const { runCommand } = await import('./run.ts')
@@ -73,6 +82,11 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('-i, --inventory <path>', 'inventory file, directory or host list (repeatable)', collect, [])
     .option('--list', 'all groups and host variables, as JSON')
     .option('--graph [group]', 'the group tree (from all, or from this group)')
+    .option('--host <host>', "one host's variables, as JSON (or --yaml)")
+    .option('-y, --yaml', 'YAML instead of JSON for --list and --host')
+    .option('--vars', 'with --graph: show the variables of every host and group')
+    .addOption(new Option('--toml').hideHelp())
+    .addOption(new Option('--export').hideHelp())
     .option('-l, --limit <pattern>', 'only these hosts')
     .option('-e, --extra-vars <vars>', 'extra variables (repeatable)', collect, [])
     .action(async (opts) => {

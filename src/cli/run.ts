@@ -4,10 +4,12 @@ import type { Host, Inventory } from '../inventory/types.ts'
 import type { Connection } from '../transport/types.ts'
 import { loadPlaybook } from '../engine/loader.ts'
 import { hostname, userInfo } from 'node:os'
-import { DEFAULT_FORKS, run, type RunOptions } from '../engine/runner.ts'
+import { DEFAULT_FORKS, planRun, run, type RunOptions } from '../engine/runner.ts'
 import { RemoteJournal, newRunId } from '../engine/journal.ts'
 import { Transaction } from '../safety/transaction.ts'
-import { askBecomePassword, hostPool } from './targets.ts'
+import { askBecomePassword, askSshPassword, hostPool } from './targets.ts'
+import { splitTags, type TaskSelection } from '../engine/selection.ts'
+import { renderListing } from './listing.ts'
 import { EXIT, type RunSummary } from '../engine/results.ts'
 import { createReporter, errorDocument } from '../report/index.ts'
 import { exitCodeForError, UsageError } from '../errors.ts'
@@ -43,6 +45,19 @@ export interface RunCliOptions extends VaultCliOptions {
   become?: boolean
   becomeUser?: string
   becomeMethod?: string
+  /** -k: ask for the SSH password once. */
+  askPass?: boolean
+  /** --list-hosts, --list-tasks, --list-tags, --syntax-check: print the plan, connect to nothing. */
+  listHosts?: boolean
+  listTasks?: boolean
+  listTags?: boolean
+  syntaxCheck?: boolean
+  /** -t/--tags, --skip-tags (repeatable, comma lists), --start-at-task. */
+  tags?: string[]
+  skipTags?: string[]
+  startAtTask?: string
+  /** --step: refused (what to use instead is in the message). */
+  step?: boolean
 }
 
 /**
@@ -81,6 +96,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     // Templated variables ({{ }}) rendered for every host now: a bad one is exit 5 before any host is touched.
     const bookDir = resolve(io.cwd, dirname(playbookPath))
     inv = (await import('../inventory/template/index.ts')).renderInventory(inv, { searchDir: bookDir, playbookDir: bookDir })
+    if (o.step) throw new UsageError('--step is not supported (orch runs each task on every host in one round trip): use --check --diff to review every change first, and --start-at-task NAME to resume from a task')
     if (o.limit) inventoryMod.selectHosts(inv, 'all', { limit: o.limit, cwd: io.cwd })
     plays = (await loadPlaybook(playbookPath)).plays
   } catch (e) {
@@ -88,13 +104,43 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
   }
 
   const { selectHosts, NoHostsMatchedError } = inventoryMod
+  const selection: TaskSelection = { tags: splitTags(o.tags), skipTags: splitTags(o.skipTags), startAt: o.startAtTask }
+  const hostsOf = (pattern: string, limit: string | undefined, warn?: (m: string) => void) => {
+    try {
+      return selectHosts(inv, pattern, { limit, warn, cwd: io.cwd })
+    } catch (e) {
+      if (e instanceof NoHostsMatchedError) return []
+      throw e
+    }
+  }
+
+  // The listings and --syntax-check: the whole plan is built and checked (variables too), nothing connects.
+  if (o.listHosts || o.listTasks || o.listTags || o.syntaxCheck) {
+    try {
+      const plans = planRun({
+        plays,
+        playbookPath,
+        resolveHosts: (p) => hostsOf(p, o.limit, (m) => io.stderr.write(`[WARNING]: ${m}\n`)),
+        resolveAllHosts: (p) => hostsOf(p, undefined),
+        extraVars,
+        selection,
+        events: { warn: (m) => io.stderr.write(`ERROR! ${m}\n`) },
+      })
+      io.stdout.write(o.listHosts || o.listTasks || o.listTags ? renderListing(playbookPath, plans, o) : `\nplaybook: ${playbookPath}\n`)
+      return 0
+    } catch (e) {
+      return fail(e)
+    }
+  }
   const reporter = createReporter({ json: o.json, verbose: o.verbose, diff: o.diff, check: o.check, out: io.stdout, err: io.stderr })
   const warn = (m: string) => reporter.warn?.(m)
 
   // Connection settings per host, checked during planning (bad vars: exit 5 before connecting).
   const forks = o.forks ?? DEFAULT_FORKS
   let becomePassword: string | undefined
+  let sshPassword: string | undefined
   try {
+    if (o.askPass) sshPassword = await askSshPassword(io)
     if (o.askBecomePass) becomePassword = await askBecomePassword(io)
   } catch (e) {
     return fail(e)
@@ -109,6 +155,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     becomeUser: o.becomeUser,
     becomeMethod: o.becomeMethod,
     tasksOnly: !!o.check,
+    password: sshPassword,
   })
 
   // A run that may change hosts is a transaction (safety/): hosts locked before the first task,
@@ -155,22 +202,9 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     summary = await run({
       plays,
       playbookPath,
-      resolveHosts: (pattern) => {
-        try {
-          return selectHosts(inv, pattern, { limit: o.limit, warn, cwd: io.cwd })
-        } catch (e) {
-          if (e instanceof NoHostsMatchedError) return []
-          throw e
-        }
-      },
-      resolveAllHosts: (pattern) => {
-        try {
-          return selectHosts(inv, pattern, { cwd: io.cwd })
-        } catch (e) {
-          if (e instanceof NoHostsMatchedError) return []
-          throw e
-        }
-      },
+      resolveHosts: (pattern) => hostsOf(pattern, o.limit, warn),
+      resolveAllHosts: (pattern) => hostsOf(pattern, undefined),
+      selection,
       prepareHost,
       connect: (h: Host): Promise<Connection> => pool.get(h.name),
       extraVars,

@@ -65,6 +65,8 @@ export interface ConnectionDefaults {
   timeoutSec?: number
   /** ansible.cfg [ssh_connection] ssh_args: before the common args (Ansible: ssh_args + common + extra). */
   sshArgs?: string
+  /** -k / --ask-pass: the SSH password for hosts without ansible_password. */
+  password?: string
 }
 
 /** Where an inventory host's connection variables turn into the transport's settings. */
@@ -99,7 +101,8 @@ export function connectOptions(
   if (user !== undefined) co.user = user
   const key = cv.privateKeyFile ?? d.privateKeyFile
   if (key !== undefined) co.privateKeyFile = key
-  if (cv.password !== undefined) co.password = cv.password
+  const password = cv.password ?? d.password
+  if (password !== undefined) co.password = password
   // As Ansible's ssh plugin: ssh_args, then ssh_common_args, then ssh_extra_args (the first value of an option wins).
   const args = [cv.sshArgs ?? d.sshArgs, cv.sshCommonArgs ?? d.sshCommonArgs, cv.sshExtraArgs ?? d.sshExtraArgs].filter((a) => a !== undefined && a !== '')
   if (args.length) co.sshCommonArgs = args.join(' ')
@@ -166,8 +169,17 @@ export async function hostPool(
 
 /** -K / --ask-become-pass: the sudo password, asked once on the terminal (never echoed, never logged). */
 export async function askBecomePassword(io: Io): Promise<string> {
-  if (!process.stdin.isTTY) throw new UsageError('--ask-become-pass needs a terminal; set ansible_become_password (e.g. in a vaulted vars file) instead')
+  return askOnce(io, '--ask-become-pass', 'ansible_become_password', 'BECOME password:')
+}
+
+/** -k / --ask-pass: the SSH login password, asked once, as Ansible's "SSH password:". */
+export async function askSshPassword(io: Io): Promise<string> {
+  return askOnce(io, '--ask-pass', 'ansible_password', 'SSH password:')
+}
+
+async function askOnce(io: Io, flag: string, variable: string, message: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError(`${flag} needs a terminal; set ${variable} (e.g. in a vaulted vars file) instead`)
   const { password } = await import('@inquirer/prompts')
   void io
-  return password({ message: 'BECOME password:', mask: false })
+  return password({ message, mask: false })
 }

@@ -6,6 +6,7 @@
 import type { Host, Vars } from '../inventory/types.ts'
 import { confirmTimeout } from '../safety/confirm.ts'
 import { ArgError, PlaybookError, isTask, type Playbook, type PlaybookContext, type Task } from './types.ts'
+import { selectByTags, startAtTask, type TaskSelection } from './selection.ts'
 
 /** What planning needs of the run's options (RunOptions extends it). */
 export interface PlanOptions {
@@ -23,6 +24,10 @@ export interface PlanOptions {
   extraVars?: Vars
   /** Overrides every play's strategy. */
   strategy?: 'linear' | 'free'
+  /** --tags, --skip-tags, --start-at-task (engine/selection.ts). */
+  selection?: TaskSelection
+  /** Where planning says what is not an error (a --start-at-task that matches nothing). */
+  events?: { warn?(message: string): void }
 }
 
 export interface PlannedPlay {
@@ -98,11 +103,21 @@ function taskOptionProblem(t: Task): string | null {
   if (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout > 0)) return 'timeout must be a number of seconds > 0'
   if (o.register !== undefined && (typeof o.register !== 'string' || !o.register)) return 'register must be a non-empty string'
   if (o.notify !== undefined && !notifyList(o.notify).every((n) => typeof n === 'string' && n)) return 'notify must be a handler name or a list of them'
+  if (o.tags !== undefined && !(Array.isArray(o.tags) ? o.tags : [o.tags]).every((x) => typeof x === 'string' && x)) return 'tags must be a tag name or a list of them'
   return null
 }
 
 /** Builds and validates everything; throws ArgError/PlaybookError (exit 5) before any host is touched. */
 export function planRun(opts: PlanOptions): PlannedPlay[] {
+  const planned = planPlays(opts)
+  if (opts.selection?.startAt === undefined) return planned
+  const { lists, found } = startAtTask(planned.map((p) => p.tasks), opts.selection.startAt)
+  // Ansible prints this as an error and still exits 0: orch says it, then runs nothing (the same).
+  if (!found) opts.events?.warn?.(`No matching task "${opts.selection.startAt}" found`)
+  return planned.map((p, i) => ({ ...p, tasks: lists[i] }))
+}
+
+function planPlays(opts: PlanOptions): PlannedPlay[] {
   const file = opts.playbookPath
   const extra = opts.extraVars ?? {}
   return opts.plays.map((play, index) => {
@@ -193,7 +208,7 @@ export function planRun(opts: PlanOptions): PlannedPlay[] {
           throw new PlaybookError(`${where}: ${label} (${t.resource.name}) on host ${host.name}: ${(e as Error)?.message ?? e}`, file)
         }
       }
-      tasks.set(host.name, hostTasks)
+      tasks.set(host.name, opts.selection ? selectByTags(play, hostTasks, opts.selection) : hostTasks)
       handlers.set(host.name, hmap)
     }
     return { play, index, hosts, strategy, tasks, handlers, handlerOrder, vars }

@@ -174,7 +174,8 @@ export interface TaskOptions {
   /** Seconds; a command that runs longer is killed and the task fails. */
   timeout?: number
   /** false: run for real even under --check (for read-only probes whose output later tasks need). */
-  check_mode?: boolean
+  check_mode?: boolean  /** Tags for --tags / --skip-tags (Ansible's rules: always, never, tagged, untagged, all). */
+  tags?: string | string[]
 }
 
 export interface Task<State = unknown> {
@@ -241,6 +242,8 @@ export interface Playbook<V extends Vars = Vars> {
   serial?: number | string
   /** Abort the play when more than this percentage of a batch's hosts failed. */
   max_fail_percentage?: number
+  /** Tags every task of the play inherits (--tags / --skip-tags). */
+  tags?: string | string[]
   /** Default `become` for every task of the play. */
   become?: boolean
   /** Gather facts before the first task (needs a facts gatherer: RunOptions.gatherFacts). */

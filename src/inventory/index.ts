@@ -19,7 +19,7 @@ import { resolveVars, type GroupVarsStep } from './vars.ts'
 export * from './types.ts'
 export { connectionVars, HostVarError, toBool, type ConnectionVars } from './connection.ts'
 export { groupHosts, HostPatternError, matchHosts, NoHostsMatchedError, selectHosts, splitPattern, type SelectOptions } from './pattern.ts'
-export { renderGraph, renderList, type InventoryList } from './render.ts'
+export { pyStr, renderGraph, renderHost, renderList, renderYamlHost, renderYamlList, type InventoryList } from './render.ts'
 export { ANSIBLE_GROUP_PRECEDENCE, type GroupVarsStep } from './vars.ts'
 export { expandHostRange } from './hostpattern.ts'
 

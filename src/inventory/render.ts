@@ -1,7 +1,8 @@
 /**
- * The inventory as `ansible-inventory` prints it: `--list` (JSON) and `--graph`.
+ * The inventory as `ansible-inventory` prints it: `--list` (JSON or `--yaml`), `--host`, `--graph [--vars]`.
  * Same shapes and orders, so the two can be compared (test/unit/inventory-ansible.test.ts does).
  */
+import { dumpPyYaml } from './yaml.ts'
 import { InventoryError, type Inventory, type Vars } from './types.ts'
 
 /** Variables ansible-inventory leaves out of `_meta.hostvars` (its INTERNAL_VARS). */
@@ -79,15 +80,108 @@ export function renderList(inv: Inventory): InventoryList {
  *
  * A group's children come first, then its direct hosts; 'all' lists no hosts of its own. No trailing newline.
  */
-export function renderGraph(inv: Inventory, group = 'all'): string {
+export function renderGraph(inv: Inventory, group = 'all', withVars = false): string {
   if (!inv.groups.has(group)) throw new InventoryError(`--graph needs a group name; '${group}' is not a group`)
   const line = (text: string, depth: number): string => (depth ? '  |'.repeat(depth) + '--' + text : text)
+  // --vars: `{name = value}` lines, sorted, values as Python's str() (ansible-inventory's _show_vars).
+  const vars = (v: Vars, depth: number) => Object.keys(v).filter((k) => !INTERNAL_VARS.has(k)).sort().map((k) => line(`{${k} = ${pyStr(v[k])}}`, depth))
   const walk = (name: string, depth: number): string[] => {
     const g = inv.groups.get(name)!
     const out = [line(`@${name}:`, depth)]
     for (const kid of g.children) out.push(...walk(kid, depth + 1))
-    if (name !== 'all') for (const h of g.hosts) out.push(line(h, depth + 1))
+    if (name !== 'all')
+      for (const h of g.hosts) {
+        out.push(line(h, depth + 1))
+        if (withVars) out.push(...vars(inv.hosts.get(h)?.vars ?? {}, depth + 2))
+      }
+    if (withVars) out.push(...vars(groupVars(g), depth + 1))
     return out
   }
   return walk(group, 0).join('\n')
+}
+
+/** A group's own variables as ansible-inventory shows them (ansible_group_priority when not the default). */
+function groupVars(g: Inventory['groups'] extends Map<string, infer G> ? G : never): Vars {
+  return g.priority !== undefined && g.priority !== 1 ? { ...g.vars, ansible_group_priority: g.priority } : g.vars
+}
+
+/** `ansible-inventory --host H`: the host's variables, keys sorted at every level, indented 4. */
+export function renderHost(inv: Inventory, name: string): string {
+  const h = inv.hosts.get(name)
+  if (!h) throw new InventoryError('You must pass a single valid host to --host parameter')
+  return JSON.stringify(sortKeys(Object.fromEntries(Object.entries(h.vars).filter(([k]) => !INTERNAL_VARS.has(k)))), null, 4)
+}
+
+/** `ansible-inventory --host H --yaml`. */
+export function renderYamlHost(inv: Inventory, name: string): string {
+  if (!inv.hosts.has(name)) throw new InventoryError('You must pass a single valid host to --host parameter')
+  return dumpYaml(hostVars(inv, name)).trimEnd()
+}
+
+const dumpYaml = (v: unknown) => dumpPyYaml(sortKeys(v))
+
+/**
+ * `ansible-inventory --list --yaml`: the group tree from `all`, every host under each group it is a direct
+ * member of with its variables; keys sorted, sequences not indented (PyYAML's dump).
+ */
+export function renderYamlList(inv: Inventory): string {
+  // A host's variables are written where the walk (children before hosts, in group order) meets it
+  // first; every later mention is `{}` (ansible-inventory's yaml_inventory).
+  const seen = new Set<string>()
+  const tree = (name: string): Record<string, unknown> => {
+    const g = inv.groups.get(name)!
+    const out: Record<string, unknown> = {}
+    if (g.children.length) out.children = Object.fromEntries(g.children.map((k) => [k, tree(k)]))
+    if (name !== 'all' && g.hosts.length)
+      out.hosts = Object.fromEntries(
+        g.hosts.map((h) => {
+          const first = !seen.has(h)
+          seen.add(h)
+          return [h, first ? hostVars(inv, h) : {}]
+        }),
+      )
+    return out
+  }
+  return dumpYaml({ all: tree('all') })
+}
+
+function hostVars(inv: Inventory, name: string): Vars {
+  return Object.fromEntries(Object.entries(inv.hosts.get(name)?.vars ?? {}).filter(([k]) => !INTERNAL_VARS.has(k)))
+}
+
+/** Keys sorted at every level; one object met twice stays one object (PyYAML makes it an anchor). */
+function sortKeys(v: unknown, seen = new Map<object, unknown>()): unknown {
+  if (!v || typeof v !== 'object') return v
+  if (seen.has(v)) return seen.get(v)
+  const out: unknown = Array.isArray(v) ? [] : {}
+  seen.set(v, out)
+  if (Array.isArray(v)) for (const x of v) (out as unknown[]).push(sortKeys(x, seen))
+  else for (const k of Object.keys(v).sort()) (out as Record<string, unknown>)[k] = sortKeys((v as Record<string, unknown>)[k], seen)
+  return out
+}
+
+/** Python's str() of a value read from YAML/INI: repr() inside containers. */
+export function pyStr(v: unknown): string {
+  return typeof v === 'string' ? v : pyRepr(v)
+}
+
+function pyRepr(v: unknown): string {
+  if (v === null || v === undefined) return 'None'
+  if (v === true) return 'True'
+  if (v === false) return 'False'
+  if (typeof v === 'number') return Number.isInteger(v) && !Object.is(v, -0) ? String(v) : pyFloat(v)
+  if (typeof v === 'string') {
+    const q = v.includes("'") && !v.includes('"') ? '"' : "'"
+    return q + v.replace(/\\/g, '\\\\').replace(q === "'" ? /'/g : /"/g, `\\${q}`).replace(/\n/g, '\\n').replace(/\t/g, '\\t').replace(/\r/g, '\\r') + q
+  }
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`
+  if (typeof v === 'object') return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`
+  return String(v)
+}
+
+function pyFloat(v: number): string {
+  if (Number.isNaN(v)) return 'nan'
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf'
+  const s = String(v)
+  return /[.e]/.test(s) ? s.replace(/e([+-])(\d)$/, 'e$10$2') : `${s}.0`
 }

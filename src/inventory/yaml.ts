@@ -26,6 +26,7 @@ import {
   isSeq,
   LineCounter,
   parseDocument,
+  stringify,
   visit,
   type Document,
   type DocumentOptions,
@@ -304,4 +305,18 @@ export function parseYamlInventory(text: string, file: string, inv: InventoryBui
 export function parseYamlValue(text: string, file: string): unknown {
   const { doc } = parseYaml(text, file)
   return doc.toJS() ?? null
+}
+
+/**
+ * A value as PyYAML's yaml.dump writes it (ansible-inventory --yaml): keys as given (sort first), block
+ * style, sequences not indented, strings quoted only where PyYAML's resolver would read another type;
+ * an object met twice is an anchor and aliases, named id001, id002... in order of first appearance.
+ */
+export function dumpPyYaml(value: unknown): string {
+  const text = stringify(value, { version: '1.1', customTags: pyyamlTags, indentSeq: false, lineWidth: 0, nullStr: 'null', singleQuote: true, aliasDuplicateObjects: true, anchorPrefix: 'orchanchor' })
+  const names = new Map<string, string>()
+  return text.replace(/([&*])orchanchor(\d+)\b/g, (_, sigil: string, n: string) => {
+    if (!names.has(n)) names.set(n, `id${String(names.size + 1).padStart(3, '0')}`)
+    return sigil + names.get(n)
+  })
 }

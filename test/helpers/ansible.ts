@@ -97,3 +97,13 @@ export function ansibleTemplate(sources: string[], basedir: string, cases: Array
     p.stdin.end(JSON.stringify({ sources, basedir, cases }))
   })
 }
+
+const TAGS_PY = join(dirname(fileURLToPath(import.meta.url)), 'ansible_tags.py')
+
+/** Ansible's evaluate_tags for [task tags, --tags, --skip-tags] cases, and fnmatch for [name, glob] cases. */
+export function ansibleTagAnswers(tags: Array<[string[], string[], string[]]>, globs: Array<[string, string]>): { tags: boolean[]; globs: boolean[] } {
+  const { cwd, env } = ansibleEnv()
+  const r = spawnSync('/usr/bin/python3', [TAGS_PY], { cwd, env, input: JSON.stringify({ tags, globs }), maxBuffer: 64 << 20 })
+  if (r.status !== 0) throw new Error(`ansible_tags.py exited ${r.status}: ${r.stderr}`)
+  return JSON.parse(r.stdout.toString())
+}
