@@ -210,7 +210,9 @@ export async function stopBootHost(h: LabHost): Promise<void> {
         /* gone */
       }
     }
-    for (let i = 0; i < 200 && procs.some((p) => existsSync(`/proc/${p}`)); i++) await sleep(25)
+    // The supervisor too: a killed process stays in /proc until its parent reaps it (late on a loaded machine).
+    const all = [h.pid, ...procs]
+    for (let i = 0; i < 400 && all.some((p) => existsSync(`/proc/${p}`)); i++) await sleep(25)
   }
   for (const root of CGROUP_ROOTS) removeCgroup(join(root, hostCgroup(h)))
 }
