@@ -28,7 +28,8 @@ import { parseState, planTakeover, runtimeWork, stateScript, verifyTakeover, wan
 import { applyScript, detachedScript, revertScript, startDetached, takeoverPaths, waitAndShow } from './takeover/scripts.ts'
 import { managerWork, runtimeWrites } from './takeover/managers.ts'
 
-export { TAKEOVER_DIR, takeoverPaths, startDetached, detachedScript, revertScript, applyScript, type TakeoverPaths } from './takeover/scripts.ts'
+export { TAKEOVER_DIR, takeoverPaths, startDetached, detachedScript, revertScript, applyScript } from './takeover/scripts.ts'
+export type { TakeoverPaths } from './takeover/state.ts'
 export { stateScript, parseState, type TakeoverState, type TakeoverPlan } from './takeover/state.ts'
 export { shortHash } from '../net/hash.ts'
 

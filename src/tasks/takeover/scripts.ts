@@ -7,19 +7,10 @@ import { argv, quote, raw, sh } from '../../net/shell.ts'
 import { addrArgv, routeArgv, type IpAddr } from '../persist/iproute.ts'
 import { secMark, stateScript, wantFd, wantStp, type TakeoverPlan, type TakeoverState } from './state.ts'
 
+import type { TakeoverPaths } from './state.ts'
+
 /** Where the detached scripts, their logs and done-markers live on the target (for safety/ and operators). */
 export const TAKEOVER_DIR = '/var/lib/orch/bridge-takeover'
-
-export interface TakeoverPaths {
-  dir: string
-  applyScript: string
-  applyLog: string
-  /** First line "ok" or "failed: ...". Written last (atomically) by the apply script. */
-  applyDone: string
-  undoScript: string
-  undoLog: string
-  undoDone: string
-}
 
 export function takeoverPaths(bridge: string): TakeoverPaths {
   const b = `${TAKEOVER_DIR}/${bridge}`

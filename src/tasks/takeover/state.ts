@@ -22,7 +22,17 @@ import {
   type IpRoute,
 } from '../persist/iproute.ts'
 import { parsePersistFacts, planPersist, type PersistFacts, type PersistMode, type PersistPlan, type TakeoverSpec } from '../persist/index.ts'
-import type { TakeoverPaths } from './scripts.ts'
+
+export interface TakeoverPaths {
+  dir: string
+  applyScript: string
+  applyLog: string
+  /** First line "ok" or "failed: ...". Written last (atomically) by the apply script. */
+  applyDone: string
+  undoScript: string
+  undoLog: string
+  undoDone: string
+}
 
 export interface TakeoverState {
   iface: IpLink
