@@ -16,8 +16,13 @@ import { exec, orch, run, snapshots, type StrategyName } from '../lab/playbook-c
 
 const skip = labSkipReason ?? (await bootUnavailableReason())
 
-/** Every file orch may have written outside its journal. */
-const ORCH_FILES = 'ls -d /etc/orch /etc/systemd/system/orch-* /etc/systemd/system/*.wants/orch-* /etc/sysctl.d/*orch* 2>/dev/null; true'
+/**
+ * Every file a run may have written outside its journal. orch's own safety net is not a run's: begin
+ * installs orch-boot-rollback(-late).service once, like /var/lib/orch/bin/rollback.sh, and it stays
+ * (it does nothing at boot when no run is unfinished; docs/persistence.md).
+ */
+const ORCH_FILES =
+  'ls -d /etc/orch /etc/systemd/system/orch-* /etc/systemd/system/*.wants/orch-* /etc/sysctl.d/*orch* 2>/dev/null | grep -v "/orch-boot-rollback\\(-late\\)\\?\\.service$"; true'
 
 const hostsOf = (lab: Lab): CheckHost[] =>
   lab.hosts.map((h) => ({ host: { name: h.name, vars: {}, groups: ['all'] }, vars: { orch_strategy: 'routes' }, address: h.address, conn: nsenterConnection(lab, h) }))
