@@ -384,8 +384,12 @@ describe('dropped connections', () => {
 })
 
 describe('performance', () => {
-  it('runs a trivial command in about a millisecond over an open connection', async () => {
+  // The figure is printed, not asserted (timing goals live in `npm run bench`): what must hold is that
+  // commands reuse the one login and the one remote shell, with no process per command.
+  it('runs trivial commands over the one open connection and shell, and prints what each costs', async () => {
     for (let i = 0; i < 20; i++) await conn.run('true')
+    const logins = sshd.acceptedCount()
+    const shellPid = (await conn.run('echo $$')).stdout
     const n = 500
     const t0 = performance.now()
     for (let i = 0; i < n; i++) await conn.run('true')
@@ -400,6 +404,7 @@ describe('performance', () => {
       `transport perf: ${perCmd.toFixed(3)} ms per trivial command (sequential, n=${n}); ` +
         `connect ${connectMs.toFixed(1)} ms (handshake+auth ${c.handshakeMs.toFixed(1)} ms), first command (opens the shell) ${firstMs.toFixed(1)} ms`,
     )
-    expect(perCmd).toBeLessThan(5)
+    expect((await conn.run('echo $$')).stdout).toBe(shellPid)
+    expect(sshd.acceptedCount()).toBe(logins + 1) // only the second connection opened above
   })
 })
