@@ -81,7 +81,7 @@ describe.skipIf(labSkipReason)('container on a lab host', () => {
       [{ ...PROBE, pull: 'sometimes' }, 'container.pull'],
       [{ ...PROBE, restart: 'on-failure' }, 'container.restart'],
       [{ ...PROBE, command: 'sleep 3600' }, 'container.command'],
-      [{ ...PROBE, capAdd: ['NET ADMIN'] }, 'container.capAdd'],
+      [{ ...PROBE, capAdd: ['NET ADMIN'] }, 'container.capAdd[0]'],
       [{ ...PROBE, env: { 'A=B': 'x' } }, 'container.env.A=B'],
       [{ ...PROBE, init: 'yes' }, 'container.init'],
       [{ ...PROBE, state: 'running' }, 'container.state'],
