@@ -5,6 +5,7 @@
  */
 import type { Playbook, Task } from './types.ts'
 import { UsageError } from '../errors.ts'
+import { globToRegExp } from '../inventory/pattern.ts'
 
 export interface TaskSelection {
   /** --tags (default: all). Comma lists are split; repeated flags add up. */
@@ -62,26 +63,7 @@ export function shouldRun(tags: readonly string[], only: readonly string[], skip
 }
 
 /** fnmatch as Python's (`*`, `?`, `[seq]`, `[!seq]`), whole string, case-sensitive on POSIX. */
-export function fnmatch(name: string, pattern: string): boolean {
-  let re = ''
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]
-    if (c === '*') re += '.*'
-    else if (c === '?') re += '.'
-    else if (c === '[') {
-      const end = pattern.indexOf(']', i + (pattern[i + 1] === '!' ? 3 : 2))
-      if (end < 0) re += '\\['
-      else {
-        let body = pattern.slice(i + 1, end).replace(/\\/g, '\\\\')
-        if (body.startsWith('!')) body = '^' + body.slice(1)
-        else if (body.startsWith('^')) body = '\\' + body
-        re += `[${body}]`
-        i = end
-      }
-    } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&')
-  }
-  return new RegExp(`^${re}$`, 's').test(name)
-}
+export const fnmatch = (name: string, pattern: string): boolean => globToRegExp(pattern).test(name)
 
 export const taskName = (t: Task): string => t.opts?.name ?? t.resource.name
 
