@@ -4,18 +4,13 @@
  * host (tasks(ctx)), so hosts whose lists differ get a "tasks for h1, h2:" block each.
  */
 import type { PlannedPlay } from '../engine/runner.ts'
+import { pyRepr } from '../inventory/render.ts'
 import { playTags, taskName, taskTags } from '../engine/selection.ts'
 
 export interface ListingOptions {
   listHosts?: boolean
   listTasks?: boolean
   listTags?: boolean
-}
-
-/** Python's repr of a str, as Ansible prints the play pattern list. */
-function pyRepr(s: string): string {
-  const q = s.includes("'") && !s.includes('"') ? '"' : "'"
-  return q + s.replace(/\\/g, '\\\\').replace(new RegExp(q, 'g'), `\\${q}`).replace(/\n/g, '\\n').replace(/\t/g, '\\t') + q
 }
 
 const tagsText = (tags: string[]) => `TAGS: [${tags.join(', ')}]`

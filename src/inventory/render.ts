@@ -165,7 +165,8 @@ export function pyStr(v: unknown): string {
   return typeof v === 'string' ? v : pyRepr(v)
 }
 
-function pyRepr(v: unknown): string {
+/** Python's repr() of a value read from YAML/INI (ansible-playbook prints the play pattern with it too). */
+export function pyRepr(v: unknown): string {
   if (v === null || v === undefined) return 'None'
   if (v === true) return 'True'
   if (v === false) return 'False'
