@@ -10,10 +10,9 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.ts'
-import type { Io } from '../../src/cli/io.ts'
 import { BecomeError, connect, type ConnectOptions, type SshConnection } from '../../src/transport/index.ts'
 import { keygen, tempDir, TestSshd, TestUser, type KeyPair } from '../helpers/sshd.ts'
+import { runOrch } from '../helpers/cli.ts'
 
 const indexTs = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
 const LOGIN_PW = `lg ${randomBytes(5).toString('hex')} $x 'q'`
@@ -104,26 +103,7 @@ describe('become user and method', () => {
 })
 
 describe('orch run -b --become-user (check mode: tasks only, no transaction)', () => {
-  const io = (): Io & { out: string; err: string } => {
-    const x = {
-      out: '',
-      err: '',
-      stdout: { write: (s: string) => ((x.out += s), true), isTTY: false } as any,
-      stderr: { write: (s: string) => ((x.err += s), true) } as any,
-      cwd: dir,
-      onSigint: () => {},
-      offSigint: () => {},
-      exit: (code: number) => {
-        throw new Error(`exit ${code}`)
-      },
-    }
-    return x
-  }
-  const orch = async (...args: string[]) => {
-    const i = io()
-    const code = await main(['node', 'orch', ...args], i)
-    return { code, err: i.err }
-  }
+  const orch = (...args: string[]) => runOrch(dir, args)
   const setup = () => {
     writeFileSync(
       join(dir, 'book.ts'),

@@ -9,11 +9,10 @@ import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.ts'
-import type { Io } from '../../src/cli/io.ts'
 import { connectOptions } from '../../src/cli/targets.ts'
 import { connectionVars } from '../../src/inventory/index.ts'
 import { connectLocal, ConnectionPool } from '../../src/transport/index.ts'
+import { runOrch } from '../helpers/cli.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-local-'))
 const indexTs = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
@@ -22,22 +21,6 @@ const opened: Array<{ close(): Promise<void> }> = []
 afterAll(async () => {
   for (const c of opened) await c.close().catch(() => undefined)
 })
-
-function fakeIo(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: { write: (s: string) => ((io.out += s), true), isTTY: false } as any,
-    stderr: { write: (s: string) => ((io.err += s), true) } as any,
-    cwd: dir,
-    onSigint: () => {},
-    offSigint: () => {},
-    exit: (code: number) => {
-      throw new Error(`exit ${code}`)
-    },
-  }
-  return io
-}
 
 const uid = String(userInfo().uid)
 
@@ -111,11 +94,7 @@ export default playbook({
 })
 `,
   )
-  const orch = async (...args: string[]) => {
-    const io = fakeIo()
-    const code = await main(['node', 'orch', ...args], io)
-    return { code, out: io.out, err: io.err }
-  }
+  const orch = (...args: string[]) => runOrch(dir, args)
 
   it('runs the tasks on the controller', async () => {
     writeFileSync(join(dir, 'local.ini'), 'ctl ansible_connection=local greeting="{{ \'hi \' ~ inventory_hostname }}"\n')

@@ -9,36 +9,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.ts'
-import type { Io } from '../../src/cli/io.ts'
 import { keygen, tempDir, TestSshd, type KeyPair } from '../helpers/sshd.ts'
+import { runOrch } from '../helpers/cli.ts'
 
 const indexTs = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
 let sshd: TestSshd
 let dir: string
 let key: KeyPair
 
-function fakeIo(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: { write: (s: string) => ((io.out += s), true), isTTY: false } as any,
-    stderr: { write: (s: string) => ((io.err += s), true) } as any,
-    cwd: dir,
-    onSigint: () => {},
-    offSigint: () => {},
-    exit: (code: number) => {
-      throw new Error(`exit ${code}`)
-    },
-  }
-  return io
-}
-
-async function orch(...args: string[]) {
-  const io = fakeIo()
-  const code = await main(['node', 'orch', ...args], io)
-  return { code, out: io.out, err: io.err }
-}
+const orch = (...args: string[]) => runOrch(dir, args)
 
 beforeAll(async () => {
   dir = tempDir('orch-tmplrun-')

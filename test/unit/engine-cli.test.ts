@@ -5,11 +5,10 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseExtraVars, splitWords } from '../../src/cli/extraVars.ts'
 import { UsageError, exitCodeForError } from '../../src/errors.ts'
-import { main } from '../../src/cli/main.ts'
-import type { Io } from '../../src/cli/io.ts'
 import { loadPlaybook } from '../../src/engine/loader.ts'
 import { ArgError, PlaybookError } from '../../src/engine/types.ts'
 import { InventoryError } from '../../src/inventory/types.ts'
+import { runOrch } from '../helpers/cli.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-cli-test-'))
 const indexTs = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
@@ -19,27 +18,7 @@ const put = (name: string, text: string) => {
   return p
 }
 
-function fakeIo(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: { write: (s: string) => ((io.out += s), true), isTTY: false } as any,
-    stderr: { write: (s: string) => ((io.err += s), true) } as any,
-    cwd: dir,
-    onSigint: () => {},
-    offSigint: () => {},
-    exit: (code: number) => {
-      throw new Error(`exit ${code}`)
-    },
-  }
-  return io
-}
-
-const orch = async (...args: string[]) => {
-  const io = fakeIo()
-  const code = await main(['node', 'orch', ...args], io)
-  return { code, out: io.out, err: io.err }
-}
+const orch = (...args: string[]) => runOrch(dir, args)
 
 describe('-e extra vars', () => {
   it('key=value pairs are strings; quotes work; several -e merge, later wins', async () => {

@@ -10,10 +10,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.ts'
-import type { Io } from '../../src/cli/io.ts'
 import { fnmatch, shouldRun, splitTags } from '../../src/engine/selection.ts'
 import { ansibleEnv, ansibleTagAnswers, HAVE_ANSIBLE, SKIP_REASON } from '../helpers/ansible.ts'
+import { runOrch } from '../helpers/cli.ts'
 
 const subsets = <T>(xs: T[]): T[][] => xs.reduce<T[][]>((acc, x) => [...acc, ...acc.map((s) => [...s, x])], [[]])
 
@@ -82,26 +81,7 @@ writeFileSync(
 `,
 )
 
-function fakeIo(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: { write: (s: string) => ((io.out += s), true), isTTY: false } as any,
-    stderr: { write: (s: string) => ((io.err += s), true) } as any,
-    cwd: dir,
-    onSigint: () => {},
-    offSigint: () => {},
-    exit: (code: number) => {
-      throw new Error(`exit ${code}`)
-    },
-  }
-  return io
-}
-const orch = async (...args: string[]) => {
-  const io = fakeIo()
-  const code = await main(['node', 'orch', ...args], io)
-  return { code, out: io.out, err: io.err }
-}
+const orch = (...args: string[]) => runOrch(dir, args)
 const ansiblePlaybook = async (...args: string[]) => {
   const { env } = ansibleEnv()
   const r = await promisify(execFile)('ansible-playbook', ['-i', join(dir, 'hosts.ini'), join(dir, 'pb.yml'), ...args], { cwd: dir, env, timeout: 120_000 })

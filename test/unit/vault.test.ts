@@ -9,8 +9,6 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.ts'
-import type { Io } from '../../src/cli/io.ts'
 import { parseExtraVars } from '../../src/cli/extraVars.ts'
 import { exitCodeForError, VaultError } from '../../src/errors.ts'
 import { loadInventory } from '../../src/inventory/index.ts'
@@ -19,6 +17,7 @@ import { decryptAes256, parseEnvelope } from '../../src/vault/format.ts'
 import { candidates, decryptWith, setVault, type VaultSecret } from '../../src/vault/keyring.ts'
 import { isClientScript, loadVaultSecrets, vaultSlugs } from '../../src/vault/sources.ts'
 import { ansibleEnv, ansibleInventory, HAVE_ANSIBLE, SKIP_REASON } from '../helpers/ansible.ts'
+import { fakeIo, runOrch } from '../helpers/cli.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-vault-test-'))
 const put = (name: string, text: string, mode?: number) => {
@@ -40,26 +39,7 @@ function vault(args: string[], input?: string): string {
 const pw = (id: string, text: string): VaultSecret => ({ id, password: Buffer.from(text), source: 'test' })
 const d = HAVE_ANSIBLE ? describe : describe.skip
 
-function fakeIo(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: { write: (s: string) => ((io.out += s), true), isTTY: false } as never,
-    stderr: { write: (s: string) => ((io.err += s), true) } as never,
-    cwd: dir,
-    onSigint: () => {},
-    offSigint: () => {},
-    exit: (code: number): never => {
-      throw new Error(`exit ${code}`)
-    },
-  }
-  return io
-}
-const orch = async (...args: string[]) => {
-  const io = fakeIo()
-  const code = await main(['node', 'orch', ...args], io)
-  return { code, out: io.out, err: io.err }
-}
+const orch = (...args: string[]) => runOrch(dir, args)
 
 afterEach(() => {
   setVault({ secrets: [] })
@@ -210,7 +190,7 @@ describe('what orch writes is redacted', () => {
   it('redactingIo masks every registered secret on stdout and stderr, keeps the stream otherwise', async () => {
     const { redactingIo } = await import('../../src/cli/redact.ts')
     const { markSecret } = await import('../../src/inventory/secret.ts')
-    const io = fakeIo()
+    const io = fakeIo(dir)
     ;(io.stdout as unknown as { columns: number }).columns = 80
     const r = redactingIo(io)
     markSecret('s3cr3t-pw')
