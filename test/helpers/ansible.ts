@@ -7,7 +7,7 @@
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
@@ -36,6 +36,21 @@ export function ansibleEnv(): { cwd: string; env: NodeJS.ProcessEnv } {
 
 const run = promisify(execFile)
 
+/** One of the oracle scripts beside this file: the request as JSON on stdin, its stdout and stderr back. */
+function python(script: string, request: unknown, o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ out: string; err: string }> {
+  const base = ansibleEnv()
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', [script], { cwd: o.cwd ?? base.cwd, env: { ...base.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    p.stdout.on('data', (d) => (out += d))
+    p.stderr.on('data', (d) => (err += d))
+    p.on('error', reject)
+    p.on('close', (code) => (code === 0 ? resolve({ out, err }) : reject(new Error(`${basename(script)} exited ${code}: ${err}`))))
+    p.stdin.end(JSON.stringify(request))
+  })
+}
+
 /** `ansible-inventory ARGS`: stdout, stderr and exit code (never throws on a non-zero exit). */
 export async function ansibleInventory(args: string[]): Promise<{ out: string; err: string; code: number }> {
   const { cwd, env } = ansibleEnv()
@@ -57,21 +72,9 @@ export type PatternAnswer = { hosts: string[] } | { error: string }
 const PATTERNS_PY = join(dirname(fileURLToPath(import.meta.url)), 'ansible_patterns.py')
 
 /** Ansible's answer (hosts in its order, or its error) for each case, one inventory manager for all. */
-export function ansiblePatterns(sources: string[], cases: PatternCase[], cwd?: string): Promise<{ answers: PatternAnswer[]; warnings: string }> {
-  const base = ansibleEnv()
-  return new Promise((resolve, reject) => {
-    const p = spawn('/usr/bin/python3', [PATTERNS_PY], { cwd: cwd ?? base.cwd, env: base.env, stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (d) => (out += d))
-    p.stderr.on('data', (d) => (err += d))
-    p.on('error', reject)
-    p.on('close', (code) => {
-      if (code !== 0) reject(new Error(`ansible_patterns.py exited ${code}: ${err}`))
-      else resolve({ answers: JSON.parse(out) as PatternAnswer[], warnings: err })
-    })
-    p.stdin.end(JSON.stringify({ sources, cases }))
-  })
+export async function ansiblePatterns(sources: string[], cases: PatternCase[], cwd?: string): Promise<{ answers: PatternAnswer[]; warnings: string }> {
+  const { out, err } = await python(PATTERNS_PY, { sources, cases }, { cwd })
+  return { answers: JSON.parse(out) as PatternAnswer[], warnings: err }
 }
 
 export type TemplateAnswer = { value: unknown; type: string } | { error: string }
@@ -81,29 +84,13 @@ const TEMPLATE_PY = join(dirname(fileURLToPath(import.meta.url)), 'ansible_templ
  * Ansible's rendering of host variables (its Templar over VariableManager's variables for the host) for
  * each case, one process for all; `basedir` is where lookup('file') looks (the playbook's directory).
  */
-export function ansibleTemplate(sources: string[], basedir: string, cases: Array<{ host: string; var: string }>, env: NodeJS.ProcessEnv = {}): Promise<TemplateAnswer[]> {
-  const base = ansibleEnv()
-  return new Promise((resolve, reject) => {
-    const p = spawn('/usr/bin/python3', [TEMPLATE_PY], { cwd: base.cwd, env: { ...base.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    p.stdout.on('data', (d) => (out += d))
-    p.stderr.on('data', (d) => (err += d))
-    p.on('error', reject)
-    p.on('close', (code) => {
-      if (code !== 0) reject(new Error(`ansible_template.py exited ${code}: ${err}`))
-      else resolve(JSON.parse(out) as TemplateAnswer[])
-    })
-    p.stdin.end(JSON.stringify({ sources, basedir, cases }))
-  })
+export async function ansibleTemplate(sources: string[], basedir: string, cases: Array<{ host: string; var: string }>, env: NodeJS.ProcessEnv = {}): Promise<TemplateAnswer[]> {
+  return JSON.parse((await python(TEMPLATE_PY, { sources, basedir, cases }, { env })).out) as TemplateAnswer[]
 }
 
 const TAGS_PY = join(dirname(fileURLToPath(import.meta.url)), 'ansible_tags.py')
 
 /** Ansible's evaluate_tags for [task tags, --tags, --skip-tags] cases, and fnmatch for [name, glob] cases. */
-export function ansibleTagAnswers(tags: Array<[string[], string[], string[]]>, globs: Array<[string, string]>): { tags: boolean[]; globs: boolean[] } {
-  const { cwd, env } = ansibleEnv()
-  const r = spawnSync('/usr/bin/python3', [TAGS_PY], { cwd, env, input: JSON.stringify({ tags, globs }), maxBuffer: 64 << 20 })
-  if (r.status !== 0) throw new Error(`ansible_tags.py exited ${r.status}: ${r.stderr}`)
-  return JSON.parse(r.stdout.toString())
+export async function ansibleTagAnswers(tags: Array<[string[], string[], string[]]>, globs: Array<[string, string]>): Promise<{ tags: boolean[]; globs: boolean[] }> {
+  return JSON.parse((await python(TAGS_PY, { tags, globs })).out)
 }
