@@ -16,6 +16,9 @@ import { exitCodeForError, UsageError } from '../errors.ts'
 import { parseExtraVars } from './extraVars.ts'
 import type { Io } from './io.ts'
 import { setupVault, type VaultCliOptions } from './vault.ts'
+import { stopHandler } from './stop.ts'
+import { runFooter } from '../report/plain.ts'
+import { transactionLines } from '../report/recap.ts'
 
 export interface RunCliOptions extends VaultCliOptions {
   inventory: string[]
@@ -162,6 +165,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
   // risky tasks under commit-confirmed, checks, then commit or roll back every host.
   const runId = o.resume ?? o.runId ?? newRunId()
   const journal = new RemoteJournal(runId)
+  const ac = new AbortController()
   const tx = o.check
     ? undefined
     : new Transaction({
@@ -174,6 +178,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
         log: (h, m) => reporter.log?.(h, m),
         seedJournal: (h, n) => journal.startAfter(h, n),
         journal,
+        signal: ac.signal,
       })
 
   // gather_facts: the facts module's gatherer, loaded only when a play asks for it.
@@ -182,20 +187,8 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     gatherFacts = (await import('../facts/index.ts')).engineFactsGatherer
   }
 
-  const ac = new AbortController()
-  let sigints = 0
-  const onSigint = () => {
-    sigints++
-    if (sigints === 1) {
-      warn('interrupted: no new task will start; waiting for the running ones (Ctrl-C again to quit now)')
-      ac.abort()
-    } else {
-      ;(reporter as { stop?(): void }).stop?.()
-      io.stderr.write('ERROR! interrupted twice: exiting without waiting\n')
-      io.exit(EXIT.INTERRUPTED)
-    }
-  }
-  io.onSigint(onSigint)
+  const stops = stopHandler({ io, warn, ac, runId, tx, inventory: o.inventory, stopReporter: () => (reporter as { stop?(): void }).stop?.() })
+  const offStop = io.onStop?.(stops.onStop)
 
   let summary: RunSummary
   try {
@@ -223,9 +216,11 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     ;(reporter as { stop?(): void }).stop?.()
     return fail(e)
   } finally {
-    io.offSigint(onSigint)
+    offStop?.()
     await pool.closeAll({ wait: false }).catch(() => undefined) // the process exits next
   }
   if (!o.check && Object.values(summary.stats).some((st) => st.changed > 0)) markWholeRun(true)
+  // The report went to a closed stdout: how the run ended, and each host's outcome, on stderr.
+  if (stops.stdoutClosed()) io.stderr.write(['', ...transactionLines(summary), runFooter(summary), ''].join('\n'))
   return summary.exitCode
 }

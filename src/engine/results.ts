@@ -49,6 +49,8 @@ export interface RunSummary {
   stats: Record<string, HostStats>
   durationMs: number
   interrupted: boolean
+  /** What interrupted it, when the signal's abort gave a reason: SIGINT, SIGTERM, SIGHUP, stdout closed. */
+  interruptedBy?: string
   exitCode: number
   /** The playbook's connectivity checks (verify), when they ran. */
   checks?: CheckResult[]

@@ -40,7 +40,7 @@ export interface RunOptions extends PlanOptions {
   journal?: Journal
   runId?: string
   events?: RunEvents
-  /** Aborting it (SIGINT) starts no new task; running ones finish; the summary says interrupted. */
+  /** Aborting it (a signal) starts no new task; running ones finish; the summary says interrupted (by the abort's reason, when a string). */
   signal?: AbortSignal
   /** Facts hook: called once per host for plays with gather_facts. */
   gatherFacts?(host: Host, conn: Connection, ctx: TaskContext): Promise<Record<string, unknown>>
@@ -153,6 +153,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       stats,
       durationMs: Math.round(performance.now() - started),
       interrupted,
+      ...(interrupted && typeof signal?.reason === 'string' ? { interruptedBy: signal.reason } : {}),
       exitCode: exitCodeFor(stats, interrupted),
     }
     if (thrown) {

@@ -45,6 +45,7 @@ export function toJsonDocument(s: RunSummary, opts: { diff?: boolean } = {}): Re
       check: s.check,
       diff: s.diff,
       interrupted: s.interrupted,
+      ...(s.interruptedBy ? { interruptedBy: s.interruptedBy } : {}),
       exitCode: s.exitCode,
       durationMs: s.durationMs,
     },

@@ -84,6 +84,6 @@ export class PlainReporter implements RunEvents {
 export function runFooter(s: RunSummary): string {
   const bits = [`run ${s.runId}`]
   if (s.check) bits.push('check mode: nothing was changed')
-  if (s.interrupted) bits.push('INTERRUPTED: no new task was started after Ctrl-C')
+  if (s.interrupted) bits.push(`INTERRUPTED: no new task was started after ${s.interruptedBy ?? 'Ctrl-C'}`)
   return `Total time: ${formatDuration(s.durationMs)} (${bits.join('; ')})`
 }

@@ -54,6 +54,12 @@ export function verifyLines(s: RunSummary): string[] {
     out.push('', banner('CHECKS'))
     for (const c of s.checks) out.push(renderCheck(c))
   }
+  return [...out, ...transactionLines(s)]
+}
+
+/** How the transaction ended, one line per host (also what `orch run` writes on stderr when its stdout was closed). */
+export function transactionLines(s: RunSummary): string[] {
+  const out: string[] = []
   const t = s.transaction
   if (t && t.status !== 'nothing-changed') {
     out.push('', banner(`TRANSACTION ${t.status.toUpperCase()}${t.reason ? ` (${t.reason})` : ''}`))

@@ -214,6 +214,25 @@ echo $result`
   )
 }
 
+/**
+ * What a host's answer to commitScript means: `committed` or `unchanged`; or the run was no longer there to
+ * commit, because the host rolled it back by itself inside the window (disarm said "fired STATUS BY": a
+ * reboot's boot unit, or the timer) — or commit-failed, with what the host said.
+ */
+export function commitOutcome(r: { code: number; stdout: string; stderr: string }): { status: string; message?: string } {
+  const last = r.stdout.trim().split('\n').pop()
+  if (r.code === 0 && last) return { status: last }
+  const [, st, by] = /^fired (\S+) (\S+)$/m.exec(r.stdout) ?? []
+  const reboot = by === 'reboot'
+  if (st === 'rolled-back' || st === 'rolling-back') {
+    return reboot
+      ? { status: 'rolled-back-by-reboot', message: 'the host rebooted inside the confirm window, before the commit: it booted into its pre-run state' }
+      : { status: 'rolled-back-by-timer', message: 'its rollback timer fired before the commit: the host restored itself' }
+  }
+  if (st === 'rollback-failed') return { status: 'rollback-failed', message: `its ${reboot ? 'boot unit' : 'timer'} rolled the run back before the commit, but some steps FAILED` }
+  return { status: 'commit-failed', message: (r.stderr || r.stdout).trim() }
+}
+
 /** Roll back a run now (orch, on failure / interrupt / `orch rollback`). */
 export function rollbackScript(runId: string, who: string): string {
   assertRunId(runId)

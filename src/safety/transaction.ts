@@ -27,7 +27,7 @@ import { gatewayPing } from '../checks/index.ts'
 import type { Connection } from '../transport/types.ts'
 import { acrossBoots, parseSnapshot, snapshot, snapshotDiff, SNAPSHOT_SCRIPT, SNAPSHOT_START } from './fingerprint.ts'
 import { journalDir } from '../engine/journal.ts'
-import { armScript, beginScript, commitScript, disarmScript, parseStatus, releaseScript, rollbackScript, ROLLBACK_BIN, STATUS_SCRIPT } from './remote.ts'
+import { armScript, beginScript, commitOutcome, commitScript, disarmScript, parseStatus, releaseScript, rollbackScript, ROLLBACK_BIN, STATUS_SCRIPT } from './remote.ts'
 
 export { DEFAULT_CONFIRM_TIMEOUT }
 
@@ -58,7 +58,12 @@ export interface TransactionOptions {
   seedJournal?(hostName: string, entries: number): void
   /** The run's journal: the work left for the commit (atCommit) is journalled in it, numbered after the tasks' entries. */
   journal?: Journal
+  /** The run's stop signal (its abort reason says why): one that comes during the checks still rolls back. */
+  signal?: AbortSignal
 }
+
+/** Where the run is: a stop that comes while `committing` lets the commit finish; one while `rolling-back` changes nothing. */
+export type TxPhase = 'tasks' | 'checking' | 'committing' | 'rolling-back' | 'done'
 
 export { TransactionRefused }
 
@@ -92,6 +97,7 @@ const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 export class Transaction implements RunTransaction {
   private readonly hosts = new Map<string, HostTx>()
+  phase: TxPhase = 'tasks'
 
   constructor(private readonly o: TransactionOptions) {}
 
@@ -314,8 +320,11 @@ export class Transaction implements RunTransaction {
 
   /** The engine's end of the run (always called once begin resolved): checks, then commit or roll back every host; updates the summary. */
   end = async (summary: RunSummary, plans: PlannedPlay[]): Promise<void> => {
+    this.phase = 'checking'
+    const sig = this.o.signal
+    const stopped = () => (sig?.aborted ? `interrupted (${typeof sig.reason === 'string' ? sig.reason : 'Ctrl-C'})` : undefined)
     let reason: string | undefined
-    if (summary.interrupted) reason = 'interrupted (Ctrl-C)'
+    if (summary.interrupted) reason = stopped() ?? 'interrupted (Ctrl-C)'
     else if (summary.error) reason = `the run stopped on an error: ${summary.error}`
     else if (summary.exitCode !== EXIT.OK) reason = 'a task failed or a host was unreachable'
     else {
@@ -324,8 +333,24 @@ export class Transaction implements RunTransaction {
       if (bad.length) reason = `check failed: ${bad.map((c) => c.name).join(', ')}`
     }
     // Persist at commit: the runtime state passed its checks; now what brings it back at boot.
-    if (!reason) reason = await this.persistAll()
+    if (!reason) reason = stopped() ?? (await this.persistAll()) ?? stopped()
+    if (reason && !summary.interrupted && stopped()) {
+      // Stopped during the checks or the persisting, after the engine's summary: an interrupted run all the same.
+      Object.assign(summary, { interrupted: true, interruptedBy: typeof sig?.reason === 'string' ? sig.reason : undefined, exitCode: EXIT.INTERRUPTED })
+    }
+    // From here on a stop changes nothing: the commit, or the rollback, goes to its end (see cli/run.ts).
+    this.phase = reason ? 'rolling-back' : 'committing'
     summary.transaction = reason ? await this.rollbackAll(reason, summary) : await this.commitAll()
+    // A host that rolled the run back by itself before its commit (a reboot, its timer): the run is not whole,
+    // so the hosts that committed are rolled back too (one transaction across the inventory).
+    const lost = Object.entries(summary.transaction.hosts).filter(([, h]) => !reason && rolledBack(h.status))
+    if (lost.length) {
+      for (const [name, h] of lost) this.outcome(name, h)
+      this.phase = 'rolling-back'
+      reason = `${lost.map(([n, h]) => `${n} ${h.status}`).join(', ')} before the commit`
+      summary.transaction = await this.rollbackAll(reason, summary)
+    }
+    this.phase = 'done'
     if (reason && summary.exitCode === EXIT.OK) summary.exitCode = EXIT.FAILED_HOSTS
   }
 
@@ -398,8 +423,7 @@ export class Transaction implements RunTransaction {
           // Timed on the controller, not wrapped in the target's `timeout` (two processes more per host).
           const conn = await this.o.pool.get(t.host.name)
           const r = await conn.run(commitScript(this.o.runId), { become: true, timeoutMs: 120_000, timeoutOnController: true })
-          const last = r.stdout.trim().split('\n').pop()
-          hosts[t.host.name] = r.code === 0 && last ? { status: last } : { status: 'commit-failed', message: (r.stderr || r.stdout).trim() }
+          hosts[t.host.name] = commitOutcome(r)
         } catch (e) {
           hosts[t.host.name] = { status: 'unreachable', message: `could not commit: ${errMsg(e)}` }
         }
