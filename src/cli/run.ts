@@ -1,4 +1,5 @@
 /** `orch run <playbook.ts> -i INV ...`: load everything, check everything, then run. */
+import { writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Host, Inventory } from '../inventory/types.ts'
 import type { Connection } from '../transport/types.ts'
@@ -200,6 +201,7 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
       selection,
       prepareHost,
       connect: (h: Host): Promise<Connection> => pool.get(h.name),
+      transportStats: () => pool.transportStats(),
       extraVars,
       check: o.check,
       diff: o.diff,
@@ -219,6 +221,8 @@ export async function runCommand(playbookPath: string, o: RunCliOptions, io: Io)
     offStop?.()
     await pool.closeAll({ wait: false }).catch(() => undefined) // the process exits next
   }
+  // The bench reads a timed plain run's round trips from here (--json has them too: "transport").
+  if (process.env.ORCH_TRANSPORT_STATS && summary.transport) writeFileSync(process.env.ORCH_TRANSPORT_STATS, JSON.stringify(summary.transport) + '\n')
   if (!o.check && Object.values(summary.stats).some((st) => st.changed > 0)) markWholeRun(true)
   // The report went to a closed stdout: how the run ended, and each host's outcome, on stderr.
   if (stops.stdoutClosed()) io.stderr.write(['', ...transactionLines(summary), runFooter(summary), ''].join('\n'))

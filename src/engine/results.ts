@@ -1,6 +1,7 @@
 /** What a run produces: per play, per task, per host results, and Ansible-style per-host stats. */
 import type { CheckResult } from '../checks/index.ts'
 import type { TaskResult } from './types.ts'
+import type { TransportStats } from '../transport/types.ts'
 import { EXIT } from '../errors.ts'
 
 export interface HostStats {
@@ -58,6 +59,8 @@ export interface RunSummary {
   error?: string
   /** How the run's transaction ended, when the run changed hosts (not in check mode). */
   transaction?: TransactionOutcome
+  /** Per host, what the run cost on the wire (round trips counted by the transport, commands). */
+  transport?: Record<string, TransportStats>
 }
 
 export interface TransactionOutcome {

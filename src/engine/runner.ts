@@ -12,7 +12,7 @@
  */
 import PQueue from 'p-queue'
 import type { Host } from '../inventory/types.ts'
-import type { Connection } from '../transport/types.ts'
+import type { Connection, TransportStats } from '../transport/types.ts'
 import { DEFAULT_FORKS } from './defaults.ts'
 import { RemoteJournal, newRunId, type Journal } from './journal.ts'
 import { gatherPlay } from './phases.ts'
@@ -32,6 +32,8 @@ export type { RunTransaction, SnapshotPrefix } from './transaction.ts'
 export interface RunOptions extends PlanOptions {
   /** A connection to a host (the transport pool's get). Throwing means unreachable. */
   connect(host: Host): Promise<Connection>
+  /** Round trips and commands per host, read when the run ends (the pool's transportStats). */
+  transportStats?: () => Record<string, TransportStats>
   check?: boolean
   diff?: boolean
   /** Hosts worked on at once (default 20). */
@@ -164,6 +166,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       await opts.transaction.end(summary, plans)
       summary.durationMs = Math.round(performance.now() - started)
     }
+    if (opts.transportStats) summary.transport = opts.transportStats()
     ev.runEnd?.(summary)
   }
   if (thrown) throw thrown.error

@@ -59,6 +59,7 @@ export function toJsonDocument(s: RunSummary, opts: { diff?: boolean } = {}): Re
     ...(s.checks ? { checks: s.checks } : {}),
     ...(s.transaction ? { transaction: s.transaction } : {}),
     stats: s.stats,
+    ...(s.transport ? { transport: s.transport } : {}),
   }
 }
 

@@ -24,7 +24,8 @@ import {
 } from './known-hosts.ts'
 import { resolveJump, resolveTarget, type ConnectOptions, type ResolvedHop } from './options.ts'
 import { RemoteShell, ShellClosedError, type RawResult } from './remote-shell.ts'
-import { BecomeError, HostKeyError, UnreachableError, type Connection, type ExecOptions, type ExecResult } from './types.ts'
+import { RoundTripCounter } from './roundtrips.ts'
+import { BecomeError, HostKeyError, UnreachableError, type Connection, type ExecOptions, type ExecResult, type TransportStats } from './types.ts'
 
 const { Client } = ssh2
 
@@ -192,6 +193,19 @@ interface Opened {
   /** Jump clients this connection owns (closed with it). */
   owned: ClientT[]
   handshakeMs: number
+  /** Round trips on the last hop's stream (roundtrips.ts). */
+  roundTrips: RoundTripCounter
+}
+
+/**
+ * ssh2 answers OpenSSH's hostkeys-00 announcement (sent after auth) by asking the server to prove every
+ * host key it has: one more round trip and a signature per key on the server, for a list orch never uses
+ * (known_hosts is not updated: UpdateHostKeys is not supported). OpenSSH's client asks only with
+ * UpdateHostKeys; so does orch: never.
+ */
+function skipHostKeysProof(c: ClientT): void {
+  const proto = (c as unknown as { _protocol?: { openssh_hostKeysProve?: unknown } })._protocol
+  if (proto && typeof proto.openssh_hostKeysProve === 'function') proto.openssh_hostKeysProve = () => undefined
 }
 
 class Connector {
@@ -205,7 +219,7 @@ class Connector {
   }
 
   /** One TCP+SSH handshake+auth, no retries. */
-  private handshake(hop: ResolvedHop, sock: Duplex | undefined, viaLabel: string, auth: AuthPlan): Promise<ClientT> {
+  private handshake(hop: ResolvedHop, sock: Duplex | undefined, viaLabel: string, auth: AuthPlan, counter: RoundTripCounter): Promise<ClientT> {
     const { o } = this
     const names = [hop.hostKeyAlias ?? knownHostsName(hop.host, hop.port)]
     const known = hop.hostKeyChecking === 'off' ? [] : knownKeyTypes([...hop.knownHostsFiles, ...hop.globalKnownHostsFiles], names)
@@ -241,6 +255,7 @@ class Connector {
       c.once('ready', () => {
         if (settled) return
         settled = true
+        counter.ready()
         c.removeListener('error', fail)
         c.on('error', () => {
           /* the owner listens from now on */
@@ -267,6 +282,8 @@ class Connector {
           debug: o.debug ? (m: string) => o.debug!(`${o.hostName}: ${m}`) : undefined,
         })
         if (!sock) c.setNoDelay(true)
+        counter.attach(c)
+        skipHostKeysProof(c)
       } catch (e) {
         fail(e as Error)
       }
@@ -299,13 +316,14 @@ class Connector {
     const baseDelay = o.retryDelayMs ?? 300
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now()
+      const counter = new RoundTripCounter()
       try {
         const endpoint = `${hop.host}:${hop.port}${hop.proxyJump.length ? ` via ${hop.proxyJump.join(',')}` : ''}`
         const client = await (deps.handshake ?? ((_e, f) => f()))(endpoint, async () => {
           const sock = jump ? await forwardOut(jump, hop.host, hop.port, hop.connectTimeoutMs) : hop.proxyCommand ? proxyCommandSocket(hop.proxyCommand) : undefined
-          return this.handshake(hop, sock, viaLabel, auth)
+          return this.handshake(hop, sock, viaLabel, auth, counter)
         })
-        return { client, owned, handshakeMs: performance.now() - t0 }
+        return { client, owned, handshakeMs: performance.now() - t0, roundTrips: counter }
       } catch (e) {
         const err = e as Error
         if (!isRetryable(err) || attempt >= retries) {
@@ -340,7 +358,7 @@ export async function connect(o: ConnectOptions, deps: ConnectDeps = {}): Promis
     if (e instanceof UnreachableError) throw e
     throw new UnreachableError(o.hostName, `${o.hostName}: ${(e as Error).message}`)
   }
-  return new SshConnection(o, target, opened.client, opened.owned, opened.handshakeMs)
+  return new SshConnection(o, target, opened.client, opened.owned, opened.handshakeMs, opened.roundTrips)
 }
 
 export class SshConnection implements Connection {
@@ -362,6 +380,7 @@ export class SshConnection implements Connection {
     private readonly owned: ClientT[],
     /** Time of the last hop's TCP + SSH handshake + auth. */
     readonly handshakeMs: number,
+    private readonly counter?: RoundTripCounter,
   ) {
     this.hostName = options.hostName
     const lost = (why: string) => () => this.die(why)
@@ -470,6 +489,11 @@ export class SshConnection implements Connection {
 
   get commandsSent(): number {
     return this.sent
+  }
+
+  /** Round trips on the wire so far (roundtrips.ts), and the commands sent (a batch is one). */
+  get transportStats(): TransportStats {
+    return { ...(this.counter?.stats ?? { roundTrips: 0, handshakeRoundTrips: 0, keepalives: 0 }), commands: this.sent }
   }
 
   /**

@@ -12,7 +12,7 @@ import type { Client as ClientT } from 'ssh2'
 import { connect, type SshConnection } from './connection.ts'
 import { connectLocal } from './local.ts'
 import type { ConnectOptions } from './options.ts'
-import { UnreachableError } from './types.ts'
+import { UnreachableError, type Connection, type TransportStats } from './types.ts'
 
 export interface PoolOptions {
   /** How many hosts are connected to at the same time (Ansible's forks; default 5). */
@@ -30,6 +30,7 @@ export class ConnectionPool {
   private readonly maxHandshakes: number
   private readonly conns = new Map<string, Promise<SshConnection>>()
   private readonly jumps = new Map<string, Promise<ClientT>>()
+  private readonly everOpened = new Map<string, SshConnection[]>()
   private closed = false
   /** Counters, for tests and --verbose output. */
   readonly stats = { handshakes: 0, inFlight: 0, peakInFlight: 0, connections: 0, peakPerEndpoint: 0 }
@@ -105,7 +106,10 @@ export class ConnectionPool {
 
     ) as Promise<SshConnection>
     this.conns.set(hostName, p)
-    p.then(() => this.stats.connections++, () => undefined)
+    p.then((c) => {
+      this.stats.connections++
+      this.everOpened.set(hostName, [...(this.everOpened.get(hostName) ?? []), c])
+    }, () => undefined)
     // A failed connect is not cached forever: the next get() after this one settles retries.
     p.catch(() => {
       if (this.conns.get(hostName) === p) this.conns.delete(hostName)
@@ -142,6 +146,24 @@ export class ConnectionPool {
         ),
       ),
     )
+    return out
+  }
+
+  /** Round trips and commands per host so far, over every connection opened to it (a reopened one too). */
+  transportStats(): Record<string, TransportStats> {
+    const out: Record<string, TransportStats> = {}
+    for (const [h, cs] of this.everOpened) {
+      const sum: TransportStats = { roundTrips: 0, handshakeRoundTrips: 0, keepalives: 0, commands: 0 }
+      for (const c of cs) {
+        const t = (c as Connection).transportStats
+        if (!t) continue
+        sum.roundTrips += t.roundTrips
+        sum.handshakeRoundTrips += t.handshakeRoundTrips
+        sum.keepalives += t.keepalives
+        sum.commands += t.commands
+      }
+      out[h] = sum
+    }
     return out
   }
 

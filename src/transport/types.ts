@@ -22,6 +22,16 @@ export interface ExecResult {
   timedOut?: boolean
 }
 
+/** Per connection: round trips on the wire (the handshake's share apart) and commands sent. */
+export interface TransportStats {
+  roundTrips: number
+  handshakeRoundTrips: number
+  /** Keepalive exchanges (not in roundTrips). */
+  keepalives: number
+  /** Commands sent over the shell (a batch of reads is one; an SFTP upload is one). */
+  commands: number
+}
+
 export interface Connection {
   readonly hostName: string
   /** Run a shell script (POSIX sh) built with net/shell.ts `sh`/`argv`, through the persistent shell. */
@@ -43,6 +53,8 @@ export interface Connection {
   runBatch?(parts: Array<{ script: string; stdin?: string | Buffer }>, opts?: ExecOptions): Promise<ExecResult[]>
   /** Commands sent so far (a batch counts one): whether anything ran on the host since a read. */
   readonly commandsSent?: number
+  /** What the connection cost on the wire so far (counted by the transport: roundtrips.ts). */
+  readonly transportStats?: TransportStats
   /** `wait: false`: send the goodbye and return (a process about to exit need not wait for the server). */
   close(opts?: { wait?: boolean }): Promise<void>
 }
