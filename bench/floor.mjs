@@ -3,7 +3,8 @@
 // connection and one persistent /bin/sh per host, one framed command per task, no engine, no journal,
 // no transaction, no TypeScript loader. Plain JS so its start-up is node's alone.
 //
-//   node bench/floor.mjs SPEC.json      SPEC: { keyPath, knownHostsPath, hosts: [{ name, address, commands: [sh...] }] }
+//   node bench/floor.mjs SPEC.json      SPEC: { keyPath, knownHostsPath, hosts: [{ name, address, port?, keyPath?, commands: [sh...] }] }
+// (a port other than 22, e.g. a delaying relay's: its key is looked up as [address]:port, as OpenSSH does)
 // Prints one JSON line: { ms, hosts, commands, changed, ok, failed }.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -17,6 +18,8 @@ for (const line of readFileSync(spec.knownHostsPath, 'utf8').split('\n')) {
   const [host, , b64] = line.trim().split(/\s+/)
   if (host && b64) known.set(host, Buffer.from(b64, 'base64'))
 }
+const keyCache = new Map()
+const keys = (p) => keyCache.get(p) ?? keyCache.set(p, readFileSync(p)).get(p)
 const q = (s) => "'" + s.replace(/'/g, "'\\''") + "'"
 
 function connect(h) {
@@ -26,11 +29,12 @@ function connect(h) {
     c.once('error', reject)
     c.connect({
       host: h.address,
+      port: h.port ?? 22,
       username: 'root',
-      privateKey: key,
+      privateKey: h.keyPath ? keys(h.keyPath) : key,
       readyTimeout: 20000,
       algorithms: { serverHostKey: ['ssh-ed25519'] },
-      hostVerifier: (k) => !!known.get(h.address)?.equals(k),
+      hostVerifier: (k) => !!known.get(h.port && h.port !== 22 ? `[${h.address}]:${h.port}` : h.address)?.equals(k),
     })
   })
 }

@@ -1,12 +1,15 @@
 /**
- * npm run bench [-- --only a,b,c,d] [--runs N] [--hosts N] [--scale 50,100,200] [--docker-hosts N]
- *                  [--out FILE] [--keep-going]
+ * npm run bench [-- --only a,b,c,d,e,s] [--runs N] [--hosts N] [--scale 50,100,200] [--docker-hosts N]
+ *                  [--rtt 0,20,50,100] [--sizes 50,200,500,1000] [--scale-floor] [--out FILE] [--keep-going]
  *
  *   a  20 lab hosts x 10 small idempotent tasks: orch vs ansible-playbook, first (changing) and second
  *      (no-change) run
  *   b  playbooks/cross-host.ts (routes) vs bench/ansible/cross-host.yml on 10 docker lab hosts
  *   c  orch alone on 50, 100, 200 bare lab hosts x the same 10 tasks (and the floor, for reference)
  *   d  the floor: one ssh2 connection + one persistent shell per host, the same work, no engine
+ *   e  (only when asked) latency: (a)'s hosts behind a delaying relay at each --rtt, orch vs ansible vs the
+ *      floor, with orch's round trips per host counted by its transport (lib/wan.ts)
+ *   s  (only when asked) many hosts: orch (and --scale-floor) on --sizes hosts, several labs (lib/many.ts)
  *
  * Every sample is a whole process (node bin/orch.js run ..., ansible-playbook ..., node bench/floor.mjs),
  * timed from spawn to exit, output to a pipe. Medians of --runs samples. Labs are brought up and torn down
@@ -23,6 +26,9 @@ import { fmtMiB, fmtRatio, fmtSec, parseOrchTotal, parseRecap, ratio, summarize,
 import { killRunning, timed, type Timed } from './lib/proc.ts'
 import { machineBusy, processCpuMs, targetCpuMs } from './lib/cpu.ts'
 import { crossHostPart, type CrossHostResult } from './lib/crosshost.ts'
+import { wanPart, type WanResult } from './lib/wan.ts'
+import { manyPart, type ManyRow } from './lib/many.ts'
+import { manyReport, wanReport } from './lib/report-es.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '..')
@@ -40,16 +46,19 @@ interface Options {
   dockerHosts: number
   out: string
   keepGoing: boolean
+  rtts: number[]
+  sizes: number[]
+  scaleFloor: boolean
 }
 
 function usage(msg?: string): never {
   if (msg) console.error(`bench: ${msg}`)
-  console.error('usage: npm run bench -- [--only a,b,c,d] [--runs N] [--hosts N] [--scale 50,100,200] [--docker-hosts N] [--out FILE] [--keep-going]')
+  console.error('usage: npm run bench -- [--only a,b,c,d,e,s] [--runs N] [--hosts N] [--scale 50,100,200] [--docker-hosts N] [--rtt 0,20,50,100] [--sizes 50,200,500,1000] [--scale-floor] [--out FILE] [--keep-going]')
   process.exit(msg ? 2 : 0)
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { only: new Set(['a', 'b', 'c', 'd']), runs: 3, hosts: 20, scale: [50, 100, 200], dockerHosts: 10, out: join(here, 'results.json'), keepGoing: false }
+  const o: Options = { only: new Set(['a', 'b', 'c', 'd']), runs: 3, hosts: 20, scale: [50, 100, 200], dockerHosts: 10, out: join(here, 'results.json'), keepGoing: false, rtts: [0, 20, 50, 100], sizes: [50, 200, 500, 1000], scaleFloor: false }
   const int = (flag: string, v: string | undefined, min: number, max: number) => {
     const n = Number(v)
     if (!Number.isInteger(n) || n < min || n > max) usage(`${flag}: expected an integer from ${min} to ${max}, got ${v}`)
@@ -62,7 +71,7 @@ function parseOptions(argv: string[]): Options {
     switch (flag) {
       case '--only': {
         const parts = (val() ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
-        if (!parts.length || parts.some((p) => !['a', 'b', 'c', 'd'].includes(p))) usage(`--only: expected letters among a,b,c,d, got ${parts.join(',')}`)
+        if (!parts.length || parts.some((p) => !['a', 'b', 'c', 'd', 'e', 's'].includes(p))) usage(`--only: expected letters among a,b,c,d,e,s, got ${parts.join(',')}`)
         o.only = new Set(parts)
         break
       }
@@ -80,6 +89,15 @@ function parseOptions(argv: string[]): Options {
         break
       case '--out':
         o.out = resolve(val() ?? usage('--out: expected a file'))
+        break
+      case '--rtt':
+        o.rtts = (val() ?? '').split(',').map((x) => int('--rtt', x, 0, 1000))
+        break
+      case '--sizes':
+        o.sizes = (val() ?? '').split(',').map((x) => int('--sizes', x, 1, 5000))
+        break
+      case '--scale-floor':
+        o.scaleFloor = true
         break
       case '--keep-going':
         o.keepGoing = true
@@ -360,7 +378,10 @@ async function main(): Promise<void> {
     }
   }
   let cross: CrossHostResult | undefined
+  let wan: WanResult | undefined
+  let many: { rows: ManyRow[]; samples: unknown[] } | undefined
   warmUp()
+  const paths = { repo, orch: ORCH, floor: FLOOR, ansibleDir: ANSIBLE_DIR }
 
   try {
     // a + d: one lab, the tools interleaved (rotating order) so that load changes hit them alike.
@@ -400,6 +421,16 @@ async function main(): Promise<void> {
             await labDown(lab)
           }
         }
+      })
+    }
+    if (o.only.has('e') && !stopping) {
+      await guard('e', async () => {
+        wan = await wanPart({ ...paths, hosts: o.hosts, rtts: o.rtts, runs: o.runs, labUp, labDown, resetHosts, closeControlMasters, log, stopping: () => stopping, tools: ['orch', 'ansible', 'floor'] })
+      })
+    }
+    if (o.only.has('s') && !stopping) {
+      await guard('s', async () => {
+        many = await manyPart({ ...paths, sizes: o.sizes, runs: o.runs, withFloor: o.scaleFloor, labUp, labDown, resetHosts, log, stopping: () => stopping })
       })
     }
   } finally {
@@ -474,6 +505,7 @@ async function main(): Promise<void> {
       : []),
   ].filter((g) => Number.isFinite(g.measured))
 
+  const esReports = [...(wan ? [wanReport(wan)] : []), ...(many ? [manyReport(many.rows)] : [])]
   const results = {
     generatedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -483,7 +515,10 @@ async function main(): Promise<void> {
     a: a.orch || a.ansible || a.floor ? { ...a, ratios } : undefined,
     b: cross,
     c: scale.length ? scale : undefined,
+    e: wan,
+    s: many,
     goals,
+    goalsES: [...esReports.flatMap((r) => r.goals)],
     errors,
     samples,
   }
@@ -496,13 +531,20 @@ async function main(): Promise<void> {
       `CPU busy ${(busyBefore * 100).toFixed(0)}% before start, ${(busyAfter * 100).toFixed(0)}% after the end (3 s each)`,
   )
   out.push(`medians of ${o.runs} runs; whole processes, spawn to exit`)
-  out.push('')
-  out.push(table(rows))
+  if (rows.length > 1) out.push('', table(rows))
   if (goals.length) {
     out.push('')
     for (const g of goals) out.push(`${g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.target >= 1000 ? (g.goal.includes('memory') ? fmtMiB(g.measured) : fmtSec(g.measured)) : fmtRatio(g.measured)}`)
   }
+  for (const r of esReports) {
+    out.push('', r.text, '')
+    for (const g of r.goals) out.push(`${g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.measured}`)
+  }
   const notes = [
+    ...(wan?.samples ?? []).filter((s) => !s.ok || s.changed !== s.expectedChanged).map((s) => `(e) ${s.tool} ${s.rttMs} ms ${s.phase}: changed=${s.changed}, expected ${s.expectedChanged}${s.ok ? '' : ', hosts failed'}`),
+    ...((many?.samples ?? []) as Array<{ ok: boolean; tool: string; hosts: number; phase: string; changed: number }>)
+      .filter((s) => !s.ok || s.changed !== (s.phase === 'first' ? s.hosts * TASKS : 0))
+      .map((s) => `(s) ${s.tool} ${s.hosts} hosts ${s.phase}: changed=${s.changed}${s.ok ? '' : ', hosts failed'}`),
     ...samples.filter((s) => s.note).map((s) => `${s.tool} ${s.hosts} hosts ${s.phase}: ${s.note}`),
     ...(cross?.samples ?? []).filter((s) => s.note).map((s) => `(b) ${s.tool} ${cross!.hosts} docker hosts ${s.phase}: ${s.note}`),
   ]
