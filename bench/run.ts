@@ -1,4 +1,5 @@
 /**
+ * npm run bench -- datapath [...]   the data path per strategy (bench/datapath.ts)
  * npm run bench [-- --only a,b,c,d,e,s] [--runs N] [--hosts N] [--scale 50,100,200] [--docker-hosts N]
  *                  [--rtt 0,20,50,100] [--sizes 50,200,500,1000] [--scale-floor] [--out FILE] [--keep-going]
  *
@@ -358,6 +359,8 @@ function warmUp(): void {
 }
 
 async function main(): Promise<void> {
+  // `npm run bench -- datapath ...`: the data-path figures (bench/datapath.ts), a bench of its own.
+  if (process.argv[2] === 'datapath') return (await import('./datapath.ts')).datapathMain(process.argv.slice(3))
   const o = parseOptions(process.argv.slice(2))
   const started = new Date()
   const loadStart = loadavg()

@@ -15,11 +15,12 @@
  *   vxlan    kernel VXLAN bridged into a docker network with one subnet (overlay_cidr) on every host
  *
  * One probe container per host (probe_name); then the checks: every host pings every other, and every
- * probe pings every other probe and sends it 1 MiB over TCP. A failed task or check rolls every host back
+ * probe pings every other probe and sends it 1 MiB over TCP, and a packet of the container MTU (underlay
+ * MTU − the strategy's overhead) crosses with DF set while one byte more does not. A failed task or check rolls every host back
  * (the transaction); bad or missing variables stop the run before any host is touched, naming host and
  * variable.
  */
-import { crossHostTasks, CROSSHOST_DEFAULTS, hostPing, playbook, probeMatrix } from 'orch'
+import { crossHostTasks, CROSSHOST_DEFAULTS, hostPing, playbook, probeMatrix, probePathMtu } from 'orch'
 
 export default playbook({
   name: 'cross-host container networking',
@@ -28,5 +29,5 @@ export default playbook({
   // All or nothing: a host that fails stops the play, and the transaction rolls every host back.
   max_fail_percentage: 0,
   tasks: (ctx) => crossHostTasks(ctx),
-  verify: [hostPing(), probeMatrix({ tcpBytes: 1 << 20 })],
+  verify: [hostPing(), probeMatrix({ tcpBytes: 1 << 20 }), probePathMtu()],
 })

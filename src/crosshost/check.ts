@@ -1,8 +1,9 @@
 /** The cross-host playbooks' check: every probe container reaches every other. */
 import type { Check, CheckHost, CheckResult } from '../checks/index.ts'
 import { containerMatrix } from '../checks/index.ts'
+import { pathMtu, type Family } from '../checks/pathmtu.ts'
 import * as v from '../net/validate.ts'
-import type { Strategy } from './types.ts'
+import { OVERHEAD, type Strategy } from './types.ts'
 import { checkFor, DEFAULTS } from './vars.ts'
 
 /** The probe's interface that carries the cluster address: docker's eth0, or pipework's eth1. */
@@ -24,4 +25,26 @@ export function probeMatrix(opts: { tcpBytes?: number; strategy?: Strategy } = {
     },
     run: (hosts): Promise<CheckResult> => matrix.run(hosts),
   }
+}
+
+/** The container MTU a strategy gives a host with this underlay MTU (its override variable first). */
+export function expectedMtu(s: Strategy, vars: Record<string, unknown>, underlayMtu: number): number {
+  if (s === 'vxlan' || s === 'ovs-gre') return vars.overlay_mtu !== undefined ? Number(vars.overlay_mtu) : underlayMtu - OVERHEAD[s === 'vxlan' ? 'vxlan' : 'gre']
+  if (s === 'wireguard') return vars.wireguard_mtu !== undefined ? Number(vars.wireguard_mtu) : underlayMtu - OVERHEAD.wireguard
+  return underlayMtu
+}
+
+/**
+ * The path MTU check (checks/pathmtu.ts) on the probes: each probe's MTU is the strategy's (underlay
+ * MTU − the encapsulation's overhead), a DF packet of that size crosses to every other probe, one byte
+ * more does not, and no host fragments on the way.
+ */
+export function probePathMtu(opts: { strategy?: Strategy; family?: Family } = {}): Check {
+  const strategyOf = (h: CheckHost) => opts.strategy ?? ((h.vars.orch_strategy ?? DEFAULTS.orch_strategy) as Strategy)
+  return pathMtu({
+    container: (h) => String(h.vars.probe_name ?? DEFAULTS.probe_name),
+    iface: (h) => probeIface(strategyOf(h)),
+    family: opts.family,
+    expect: (h, underlay) => expectedMtu(strategyOf(h), h.vars, underlay),
+  })
 }

@@ -9,7 +9,7 @@ export { allocateContainerSubnets, foreignRoutes, MARKER_PATH, parseMarked, stal
 export { planLanIps } from './lan.ts'
 export { wireguardTasks, KeyGathering, rotateKeys } from './wireguard.ts'
 export { deferred, type Pending } from './deferred.ts'
-export { probeMatrix, probeIface } from './check.ts'
+export { probeMatrix, probeIface, probePathMtu, expectedMtu } from './check.ts'
 export {
   bridgeTasks,
   crossHostTasks,

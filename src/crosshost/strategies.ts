@@ -70,10 +70,13 @@ export function routesTasks(c: Cluster, me: Member, o: StrategyOptions = {}): Ta
     surveyRoutes(c, me),
     deferred({
       module: 'dockerBip',
-      name: 'docker0 subnet (bip)',
-      build: async () => {
+      name: 'docker0 subnet (bip) and MTU',
+      build: async (ctx) => {
         const s = await subnetOf(me.name)
-        return dockerBip(`${hostAddress(s, 1)}/${s.prefix}`)
+        // Routed, no encapsulation: the containers' MTU is the underlay's (docker's default 1500 is not).
+        const r = await ctx.run(argv(['ip', '-j', '-4', 'addr', 'show', 'to', `${me.address}/32`]))
+        if (r.code !== 0) throw new TaskFailed(`reading ${ctx.host.name} failed: ${r.stderr.trim()}`, r)
+        return dockerBip(`${hostAddress(s, 1)}/${s.prefix}`, { mtu: underlayMtu(me, ctx, r.stdout) })
       },
     }),
     ipForward(),
@@ -235,9 +238,14 @@ export function overlayProbeTasks(c: Cluster, me: Member, bridge: string, tunnel
 /** overlay_mtu, else the MTU of the interface holding the underlay address minus the tunnel's overhead. */
 function overlayMtu(me: Member, ctx: TaskContext, holderJson: string, tunnel: 'gre' | 'vxlan'): number {
   if (me.vars.overlay_mtu !== undefined) return Number(me.vars.overlay_mtu)
+  return underlayMtu(me, ctx, holderJson) - OVERHEAD[tunnel]
+}
+
+/** The MTU of the interface holding the underlay address (`ip -j addr show to A/32`). */
+function underlayMtu(me: Member, ctx: TaskContext, holderJson: string): number {
   const holder = (JSON.parse(holderJson.trim() || '[]') as Array<{ ifname: string; mtu: number }>)[0]
   if (!holder) throw new TaskFailed(`${me.address} (the underlay address) is not an address of ${ctx.host.name}: set underlay_ip`)
-  return holder.mtu - OVERHEAD[tunnel]
+  return holder.mtu
 }
 
 // ---------------------------------------------------------------- vxlan

@@ -58,6 +58,10 @@ export interface UpOptions {
   boot?: boolean
   /** Booted hosts: network manager(s), comma-separated, repeated over the hosts (default networkd). */
   manager?: string
+  /** The LAN's MTU (hosts' eth0, the switch ports; default 1500): 1280-9000, netns hosts only. */
+  mtu?: number
+  /** An IPv6 underlay next to IPv4: 2001:2:0:I::N/64 (RFC 5180 benchmarking prefix), netns hosts only. */
+  ipv6?: boolean
 }
 
 export interface Lab extends LabState {
@@ -107,6 +111,8 @@ export async function up(opts: UpOptions): Promise<Lab> {
     throw new LabInputError(`--hosts: expected an integer from 1 to 250, got ${opts.hosts}`)
   }
   if (opts.manager !== undefined && !opts.boot) throw new LabInputError('--manager needs --boot (netns hosts have no network manager)')
+  if (opts.mtu !== undefined && (!Number.isInteger(opts.mtu) || opts.mtu < 1280 || opts.mtu > 9000)) throw new LabInputError(`--mtu: expected an integer from 1280 to 9000, got ${opts.mtu}`)
+  if (opts.boot && (opts.mtu !== undefined || opts.ipv6)) throw new LabInputError('--mtu and --ipv6 are for netns hosts (booted hosts take eth0 from their network manager)')
   const managers = opts.boot ? parseManagers(opts.manager, opts.hosts) : []
   const why = (await labUnavailableReason()) ?? (opts.boot ? await bootUnavailableReason() : null)
   if (why) throw new LabUnavailableError(why)
@@ -141,6 +147,8 @@ export async function up(opts: UpOptions): Promise<Lab> {
     boot: opts.boot || undefined,
     bootImage: bootImageDir,
     runTag: process.env.ORCH_TEST_RUN,
+    ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+    ...(opts.ipv6 ? { lanCidr6: `${lan6(slot)}/64`, gateway6: `${lan6(slot)}fe` } : {}),
   }
   saveState(state)
   const lab = attach(state)
@@ -152,6 +160,7 @@ export async function up(opts: UpOptions): Promise<Lab> {
       name: `node${k + 1}`,
       ns: `${prefix}-node${k + 1}`,
       address: `${net}.${k + 1}`,
+      ...(opts.ipv6 ? { address6: `${lan6(slot)}${(k + 1).toString(16)}` } : {}),
       pid: 0,
       pidStart: 0,
       stateDir: join(dir, 'hosts', `node${k + 1}`),
@@ -202,6 +211,9 @@ async function createHost(s: LabState, h: LabHost, pubKey: string, image: string
       nsenter --net=/run/netns/${h.ns} sh -c 'echo 0 > /proc/sys/net/ipv4/ip_forward'`,
     `creating lab host ${h.name}`,
   )
+  if (s.mtu) await shOk(sh`ip -n ${h.ns} link set eth0 mtu ${s.mtu} && ip -n ${s.switchNs} link set ${peer} mtu ${s.mtu}`, `lab host ${h.name} mtu`)
+  // nodad: the address is usable at once (no duplicate can exist on a LAN of our own namespaces).
+  if (h.address6) await shOk(sh`ip -n ${h.ns} -6 addr add ${h.address6 + '/64'} dev eth0 nodad && ip -n ${h.ns} -6 route add default via ${s.gateway6!}`, `lab host ${h.name} IPv6`)
   if (s.ovs) {
     // OVS userspace datapath drops GSO/TSO super-frames as "too big": segment them on the switch side.
     await shOk(sh`nsenter --net=/run/netns/${s.switchNs} ethtool -K ${peer} tso off gso off >/dev/null`, 'ethtool')
@@ -247,6 +259,9 @@ async function createHost(s: LabState, h: LabHost, pubKey: string, image: string
   await waitReady(st, h.name, s.docker ? 60_000 : 20_000)
   await waitPort(h.address, 22, 10_000)
 }
+
+/** The lab's IPv6 LAN prefix (its /64 inside 2001:2::/48, RFC 5180's benchmarking prefix), ending in '::'. */
+export const lan6 = (slot: number): string => `2001:2:0:${slot.toString(16)}::`
 
 /**
  * Top-level directories each host sees copy-on-write. Not '/': /work (or wherever the repo lives) stays

@@ -21,6 +21,8 @@ export interface LabHost {
   /** Network namespace: <prefix>-nodeN */
   ns: string
   address: string
+  /** With an IPv6 underlay (lab ipv6): 2001:2:0:I::N. */
+  address6?: string
   /** PID (in the root namespace) of the unshare process holding the host's namespaces. */
   pid: number
   pidStart: number
@@ -51,6 +53,11 @@ export interface LabState {
   boot?: boolean
   /** Booted labs: the shared root filesystem image (the overlay's lower layer). */
   bootImage?: string
+  /** The LAN's MTU when not 1500 (lab mtu). */
+  mtu?: number
+  /** IPv6 underlay (lab ipv6): the LAN 2001:2:0:I::/64 and the switch's address on it (no router: no RA). */
+  lanCidr6?: string
+  gateway6?: string
   /** The test run that made this lab ($ORCH_TEST_RUN), so the run's teardown can sweep it. */
   runTag?: string
 }
@@ -163,6 +170,10 @@ export async function createSwitch(s: LabState): Promise<void> {
       ip -n ${s.switchNs} route add ${s.controllerIp2.replace(/\.1$/, '.0/24')} via ${s.controllerIp}`,
     'creating the lab switch',
   )
+  // Every port of the LAN at the lab's MTU (a bridge drops frames bigger than the port they leave by).
+  if (s.mtu) await shOk(sh`ip -n ${s.switchNs} link set ctl mtu ${s.mtu} && ip link set ${s.controllerVeth} mtu ${s.mtu} && ip -n ${s.switchNs} link set lan mtu ${s.mtu}`, 'lab switch mtu')
+  // The switch's IPv6 address (the hosts' default gateway, answering ping; nothing is routed further).
+  if (s.gateway6) await shOk(sh`ip -n ${s.switchNs} -6 addr add ${s.gateway6 + '/64'} dev lan nodad`, 'lab switch IPv6')
 }
 
 export function writeInventoryFiles(s: LabState): void {
@@ -176,7 +187,7 @@ export function writeInventoryFiles(s: LabState): void {
     `# orch lab "${s.prefix}": ${s.hosts.length} hosts on ${s.lanCidr}, gateway ${s.gateway}.`,
     `# Written by npm run lab:up; removed by npm run lab:down -- --prefix ${s.prefix}.`,
     '[lab]',
-    ...s.hosts.map((h) => `${h.name} ansible_host=${h.address}${h.manager ? ` lab_network_manager=${h.manager}` : ''}`),
+    ...s.hosts.map((h) => `${h.name} ansible_host=${h.address}${h.address6 ? ` lab_address6=${h.address6}` : ''}${h.manager ? ` lab_network_manager=${h.manager}` : ''}`),
     '',
   ]
   if (s.docker) lines.push('[docker_hosts:children]', 'lab', '')
@@ -190,6 +201,8 @@ export function writeInventoryFiles(s: LabState): void {
     'ansible_python_interpreter=/usr/bin/python3',
     `lab_gateway=${s.gateway}`,
     `lab_lan_cidr=${s.lanCidr}`,
+    ...(s.lanCidr6 ? [`lab_lan_cidr6=${s.lanCidr6}`] : []),
+    ...(s.mtu ? [`lab_mtu=${s.mtu}`] : []),
     `lab_controller_ip=${s.controllerIp}`,
     `lab_controller_ip2=${s.controllerIp2}`,
     `container_image=${s.image}`,

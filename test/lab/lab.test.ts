@@ -104,6 +104,26 @@ describe.skipIf(labSkipReason)('bare lab host', () => {
   })
 })
 
+describe.skipIf(labSkipReason)('lab with an MTU of 1400 and an IPv6 underlay', () => {
+  const lab = withLab({ hosts: 2, mtu: 1400, ipv6: true })
+  it('gives every LAN port the MTU, and the hosts 2001:2:0:I::N/64 reaching each other and the switch', async () => {
+    const [a, b] = lab().hosts
+    expect(lab().lanCidr6).toBe(`2001:2:0:${lab().slot.toString(16)}::/64`)
+    expect(b.address6).toBe(`2001:2:0:${lab().slot.toString(16)}::2`)
+    for (const h of lab().hosts) expect((await ssh(lab(), h.address, 'cat /sys/class/net/eth0/mtu')).stdout).toBe('1400\n')
+    const sw = (await shLocal(`ip -n ${lab().switchNs} -j link show`)).stdout
+    expect((JSON.parse(sw) as Array<{ mtu: number; ifname: string }>).filter((l) => l.ifname !== 'lo').map((l) => l.mtu)).toEqual(expect.arrayContaining([1400]))
+    expect((JSON.parse(sw) as Array<{ mtu: number; ifname: string }>).filter((l) => l.ifname !== 'lo' && l.mtu !== 1400)).toEqual([])
+    // A full-size IPv4 packet crosses with DF, one byte more does not.
+    expect((await ssh(lab(), a.address, `ping -c 1 -W 2 -M do -s 1372 ${b.address}`)).code).toBe(0)
+    expect((await ssh(lab(), a.address, `ping -c 1 -W 2 -M do -s 1373 ${b.address}`)).code).not.toBe(0)
+    expect((await ssh(lab(), a.address, `ping -6 -c 1 -W 2 ${b.address6} && ping -6 -c 1 -W 2 ${lab().gateway6}`)).code).toBe(0)
+    expect(readFileSync(lab().inventoryPath, 'utf8')).toContain(`node2 ansible_host=${b.address} lab_address6=${b.address6}`)
+    // IPv6 stays inside the lab: the controller's end has no global address.
+    expect((await shLocal(`ip -6 -o addr show dev ${lab().controllerVeth} scope global`)).stdout).toBe('')
+  })
+})
+
 describe.skipIf(labSkipReason)('lab teardown', () => {
   it('leaves no namespace, veth, mount, process or file behind', async () => {
     const lab = await up({ hosts: 2, docker: true, prefix: uniquePrefix() })
