@@ -13,8 +13,8 @@ import { parseIni } from './ini.ts'
 import { readText } from './read.ts'
 import { isExecutable, loadScript, magic } from './script.ts'
 import { InventoryBuilder } from './model.ts'
-import { InventoryError, type Group, type Host, type Inventory, type Vars } from './types.ts'
-import { resolveVars, type GroupVarsStep } from './vars.ts'
+import { InventoryError, type Group, type Host, type Inventory, type LocalhostFactory, type Vars } from './types.ts'
+import { IMPLICIT_LOCALHOST, resolveVars, type GroupVarsStep } from './vars.ts'
 
 export * from './types.ts'
 export { connectionVars, HostVarError, toBool, type ConnectionVars } from './connection.ts'
@@ -22,6 +22,21 @@ export { groupHosts, HostPatternError, matchHosts, NoHostsMatchedError, selectHo
 export { pyStr, renderGraph, renderHost, renderList, renderYamlHost, renderYamlList, type InventoryList } from './render.ts'
 export { ANSIBLE_GROUP_PRECEDENCE, type GroupVarsStep } from './vars.ts'
 export { expandHostRange } from './hostpattern.ts'
+
+/**
+ * Ansible's InventoryData.localhost: the first host of the inventory named like localhost, else an
+ * implicit one made for the first name asked for, and that same host for every later name.
+ */
+function localhostFactory(hosts: Map<string, Host>, implicitVars: Map<string, Vars>): LocalhostFactory {
+  let chosen: Host | undefined
+  for (const h of hosts.values()) {
+    if (IMPLICIT_LOCALHOST.includes(h.name)) {
+      chosen = h
+      break
+    }
+  }
+  return (name) => (chosen ??= { name, vars: structuredClone(implicitVars.get(name) ?? { ansible_connection: 'local' }), groups: [], implicit: true })
+}
 
 export interface LoadOptions {
   /** -e: override every other variable. */
@@ -175,7 +190,7 @@ export async function loadInventory(paths: string[], opts: LoadOptions = {}): Pr
       priority: g.priority,
     })
   }
-  const inventory: Inventory = { sources, hosts, groups }
+  const inventory: Inventory = { sources, hosts, groups, localhost: localhostFactory(hosts, resolved.implicitVars) }
   if (inv.warnings.length) inventory.warnings = [...inv.warnings]
   return inventory
 }

@@ -17,6 +17,9 @@
  * (see groupHosts); a union appends the hosts not yet selected. So `db:web` lists db's hosts before
  * web's, and `serial` batches and `web[0]` pick the hosts Ansible picks. --limit only filters.
  *
+ *   localhost           also when the inventory has no such host: Ansible's implicit localhost
+ *                       (connection local; 127.0.0.1 and ::1 too), never part of 'all'
+ *
  * A term that matches nothing is a warning (Ansible's text); an empty result is a NoHostsMatchedError
  * and a subscript out of range a HostPatternError (both exit 1, as ansible-playbook).
  */
@@ -25,6 +28,7 @@ import { resolve } from 'node:path'
 import { parseAddress } from './hostpattern.ts'
 import { HostPatternError, NoHostsMatchedError } from '../errors.ts'
 import type { Host, Inventory } from './types.ts'
+import { IMPLICIT_LOCALHOST } from './vars.ts'
 
 export { HostPatternError, NoHostsMatchedError }
 
@@ -136,6 +140,8 @@ function matchTerm(inv: Inventory, term: string, warn: (m: string) => void): Hos
   if (groups.length === 0 || expr.startsWith('~') || /[.?*[]/.test(expr)) {
     for (const h of inv.hosts.values()) if (re.test(h.name)) hosts.push(h)
   }
+  // Ansible's _enumerate_matches: a localhost name nothing matched gets the implicit localhost.
+  if (hosts.length === 0 && IMPLICIT_LOCALHOST.includes(expr) && inv.localhost) hosts.push(inv.localhost(expr))
   if (hosts.length === 0 && groups.length === 0 && expr !== 'all') {
     warn(`Could not match supplied host pattern, ignoring: ${term}`)
   }
@@ -198,12 +204,12 @@ function evaluate(inv: Inventory, terms: string[], warn: (m: string) => void): H
 
 /** The hosts a pattern (and optional limit) select, in Ansible's order; NoHostsMatchedError when none. */
 export function selectHosts(inv: Inventory, pattern: string | string[], opts: SelectOptions = {}): Host[] {
-  if (inv.hosts.size === 0) {
-    // Ansible: a warning, and nothing to do (exit 0), not an error.
-    opts.warn?.('provided hosts list is empty, nothing to do')
-    return []
-  }
   const hosts = matchHosts(inv, pattern, opts)
+  // Ansible's CLI.get_host_list: an empty inventory is a warning (the implicit localhost is still there), not an error.
+  if (inv.hosts.size === 0) {
+    opts.warn?.("provided hosts list is empty, only localhost is available. Note that the implicit localhost does not match 'all'")
+    return hosts
+  }
   if (hosts.length === 0) {
     const shown = Array.isArray(pattern) ? pattern.join(',') : pattern
     const limit = opts.limit === undefined ? [] : splitPattern(opts.limit)

@@ -3,7 +3,8 @@
  * Same shapes and orders, so the two can be compared (test/unit/inventory-ansible.test.ts does).
  */
 import { dumpPyYaml } from './yaml.ts'
-import { InventoryError, type Inventory, type Vars } from './types.ts'
+import { matchHosts } from './pattern.ts'
+import { InventoryError, type Host, type Inventory, type Vars } from './types.ts'
 
 /** Variables ansible-inventory leaves out of `_meta.hostvars` (its INTERNAL_VARS). */
 export const INTERNAL_VARS: ReadonlySet<string> = new Set([
@@ -106,16 +107,20 @@ function groupVars(g: Inventory['groups'] extends Map<string, infer G> ? G : nev
 }
 
 /** `ansible-inventory --host H`: the host's variables, keys sorted at every level, indented 4. */
-export function renderHost(inv: Inventory, name: string): string {
-  const h = inv.hosts.get(name)
-  if (!h) throw new InventoryError('You must pass a single valid host to --host parameter')
-  return JSON.stringify(sortKeys(Object.fromEntries(Object.entries(h.vars).filter(([k]) => !INTERNAL_VARS.has(k)))), null, 4)
+export function renderHost(inv: Inventory, pattern: string): string {
+  return JSON.stringify(sortKeys(visibleVars(oneHost(inv, pattern))), null, 4)
 }
 
 /** `ansible-inventory --host H --yaml`. */
-export function renderYamlHost(inv: Inventory, name: string): string {
-  if (!inv.hosts.has(name)) throw new InventoryError('You must pass a single valid host to --host parameter')
-  return dumpYaml(hostVars(inv, name)).trimEnd()
+export function renderYamlHost(inv: Inventory, pattern: string): string {
+  return dumpYaml(visibleVars(oneHost(inv, pattern))).trimEnd()
+}
+
+/** ansible-inventory's --host argument is a pattern that must select exactly one host (the implicit localhost too). */
+function oneHost(inv: Inventory, pattern: string): Host {
+  const hosts = matchHosts(inv, pattern)
+  if (hosts.length !== 1) throw new InventoryError('You must pass a single valid host to --host parameter')
+  return hosts[0]
 }
 
 const dumpYaml = (v: unknown) => dumpPyYaml(sortKeys(v))
@@ -146,7 +151,12 @@ export function renderYamlList(inv: Inventory): string {
 }
 
 function hostVars(inv: Inventory, name: string): Vars {
-  return Object.fromEntries(Object.entries(inv.hosts.get(name)?.vars ?? {}).filter(([k]) => !INTERNAL_VARS.has(k)))
+  const h = inv.hosts.get(name)
+  return h ? visibleVars(h) : {}
+}
+
+function visibleVars(h: Host): Vars {
+  return Object.fromEntries(Object.entries(h.vars).filter(([k]) => !INTERNAL_VARS.has(k)))
 }
 
 /** Keys sorted at every level; one object met twice stays one object (PyYAML makes it an anchor). */

@@ -8,6 +8,8 @@ export interface Host {
   vars: Vars
   /** Groups the host belongs to, directly or through :children, always including 'all'. 'all' first, then by name. */
   groups: string[]
+  /** Ansible's implicit localhost (not in the inventory; see Inventory.localhost). */
+  implicit?: boolean
   /** Where the host was first defined ("file:line"), for messages. */
   source?: string
 }
@@ -33,8 +35,19 @@ export interface Inventory {
   /** In inventory order: the order hosts were first seen. */
   hosts: Map<string, Host>
   groups: Map<string, Group>
+  /**
+   * Ansible's implicit localhost: the host a pattern naming localhost, 127.0.0.1 or ::1 gets when no
+   * group or host matches it (see pattern.ts). Not in `hosts`, so never part of 'all'.
+   */
+  localhost?: LocalhostFactory
   /** Non-fatal findings (ignored files in an inventory directory, a host and a group with the same name...). */
   warnings?: string[]
 }
 
 export { InventoryError } from '../errors.ts'
+
+/**
+ * Makes (once, then returns the same host, as Ansible's InventoryData.localhost) the implicit localhost
+ * for the name a pattern used: connection local, the 'all' group's vars and host_vars/NAME files.
+ */
+export type LocalhostFactory = (name: string) => Host

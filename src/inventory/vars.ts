@@ -140,6 +140,9 @@ export class VarsFiles {
   }
 }
 
+/** Ansible's C.LOCALHOST: the names that get the implicit localhost. */
+export const IMPLICIT_LOCALHOST: readonly string[] = ['127.0.0.1', 'localhost', '::1']
+
 export interface ResolveOptions {
   /** Directories whose group_vars/ and host_vars/ belong to the inventory: one per -i source, in order. */
   inventoryDirs: string[]
@@ -151,6 +154,8 @@ export interface ResolveOptions {
 
 export interface ResolvedVars {
   hostVars: Map<string, Vars>
+  /** The vars an implicit localhost of each name would get (only names the inventory does not hold). */
+  implicitVars: Map<string, Vars>
   /** Each group's inventory vars overlaid with its group_vars/ files (inventory dirs, then playbook dir). */
   groupVars: Map<string, Vars>
   depth: Map<string, number>
@@ -187,9 +192,13 @@ export async function resolveVars(inv: InventoryBuilder, opts: ResolveOptions): 
   }
 
   const hostVars = new Map<string, Vars>()
+  const implicitVars = new Map<string, Vars>()
   const all = inv.groups.get('all')!
-  for (const h of inv.hosts.values()) {
-    const groups = sortGroups([...inv.hostGroups(h.name)].filter((g) => g !== 'all').map((g) => ranked.get(g)!))
+  // Ansible's _create_implicit_localhost: no groups (the 'all' group's vars still apply, as
+  // VariableManager adds them to every host), ansible_connection=local as a host variable.
+  const implicit = IMPLICIT_LOCALHOST.filter((n) => !inv.hosts.has(n)).map((name) => ({ name, vars: { ansible_connection: 'local' }, implicit: true }))
+  for (const h of [...inv.hosts.values(), ...implicit]) {
+    const groups = 'implicit' in h ? [] : sortGroups([...inv.hostGroups(h.name)].filter((g) => g !== 'all').map((g) => ranked.get(g)!))
     const names = groups.map((g) => g.name)
     const steps: Record<GroupVarsStep, () => Promise<Vars>> = {
       all_inventory: async () => all.vars,
@@ -206,7 +215,7 @@ export async function resolveVars(inv: InventoryBuilder, opts: ResolveOptions): 
     v = combineVars(v, await hostFiles(playDirs, h.name))
     v = combineVars(v, opts.extraVars ?? {})
     // Hosts must not share mutable values (a list in group vars would otherwise be one object for all).
-    hostVars.set(h.name, structuredClone(v))
+    ;('implicit' in h ? implicitVars : hostVars).set(h.name, structuredClone(v))
   }
-  return { hostVars, groupVars, depth }
+  return { hostVars, implicitVars, groupVars, depth }
 }

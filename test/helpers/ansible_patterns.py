@@ -22,7 +22,9 @@ for case in req['cases']:
     inv.clear_caches()
     try:
         inv.subset(case.get('limit'))
-        hosts = inv.list_hosts(case['pattern'])
+        # get_hosts, as PlaybookExecutor picks a play's hosts (list_hosts would answer a limited-away
+        # localhost pattern with the pattern itself).
+        hosts = inv.get_hosts(case['pattern'])
         out.append({'hosts': [h.name for h in hosts]})
     except AnsibleError as e:
         out.append({'error': str(e)})

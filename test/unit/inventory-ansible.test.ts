@@ -114,6 +114,24 @@ describe.skipIf(!HAVE_ANSIBLE)(`same output as ansible-inventory${SKIP_REASON}`,
     }
   })
 
+  // Ansible's implicit localhost (no such host in these inventories): the 'all' group's vars, host_vars/NAME,
+  // -e, ansible_connection=local; a pattern naming one host works as --host too. The one documented
+  // difference: Ansible adds ansible_python_interpreter (its own sys.executable); orch runs no Python.
+  it.each(CASES)('--host of the implicit localhost and of a pattern: $name', async (c) => {
+    const first = [...(await ours(c)).hosts.keys()][0]
+    // ansible-inventory costs seconds a call: every name on the cases with localhost vars files, localhost on the rest.
+    const names = /varsfiles|precedence/.test(c.name) ? ['localhost', '127.0.0.1', `~${first.replace(/[.[\]]/g, '\\$&')}$`] : ['localhost']
+    await Promise.all(
+      names.map(async (h) => {
+        // A fresh inventory per name: the implicit localhost takes the name it is first asked for.
+        const [out, inv] = await Promise.all([ansible(c, ['--host', h]), ours(c)])
+        const theirs = JSON.parse(out)
+        delete theirs.ansible_python_interpreter
+        expect(JSON.parse(renderHost(inv, h)), h).toEqual(theirs)
+      }),
+    )
+  })
+
   it('--graph of one group', async () => {
     const c = CASES[0]
     const [theirs, inv] = await Promise.all([ansible(c, ['--graph', 'docker_hosts']), ours(c)])

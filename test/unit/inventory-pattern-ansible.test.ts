@@ -73,9 +73,23 @@ db
 web
 `,
   },
+  // An explicit localhost-named host is the one every localhost name gets (InventoryData.localhost).
+  'local.ini': {
+    'hosts': `[ctl]
+127.0.0.1
+[web]
+w1
+w2
+`,
+  },
+  // Nothing but the implicit localhost.
+  'empty.ini': { 'hosts': '' },
 }
 
 const PATTERNS = [
+  // Ansible's implicit localhost (first, so both sides make it under the same name).
+  'localhost', '127.0.0.1', '::1', 'localhost:web', 'web:localhost', 'localhost[0]', 'all:!localhost', 'web:&localhost',
+  'local*', '~local', 'localhost,nomatch',
   'all', '*', 'ungrouped', 'top', 'db', 'web', 'edge', 'dbreplica', 'southeast', 'atlanta', 'raleigh', 'northwest',
   'db:web', 'web:db', 'web,db', 'db,web,top', 'top:!db', '!db:top', 'top:&edge', '&edge:top', '!web', '&web',
   'top:!web:&db', 'web:&edge:!w2', 'w*', 'w?', '*1', 'host0*', 'host[ab]x', 'w[!1]', '~w\\d', '~(d|w)1', '~.*x$',
@@ -83,7 +97,7 @@ const PATTERNS = [
   'atlanta[0]:raleigh[0]', 'all[0]', 'all[-1]', 'w*[0]', 'top[9]', 'top[0-1]', 'nomatch', 'nomatch:web', 'd1', 'd1:w1:d1',
   'e1:edge', 'mq:db:web', 'prod', 'qa:staging', '198.18.0.1', 'lone1', 'solo', 'host02:host01', 'nw5', '', ' web , db ',
 ]
-const LIMITS = [undefined, 'web', 'top:!w1', 'nomatch', 'd1,w2,t1', '@empty', '@lines', '@missing', 'w*[1]', '&edge', '']
+const LIMITS = [undefined, 'localhost', 'web', 'top:!w1', 'nomatch', 'd1,w2,t1', '@empty', '@lines', '@missing', 'w*[1]', '&edge', '']
 
 const CASES: PatternCase[] = PATTERNS.flatMap((pattern) => LIMITS.map((limit) => (limit === undefined ? { pattern } : { pattern, limit })))
 const LIMIT_FILES = { empty: '', lines: 'w1\n\n  d2  \nnomatch\n# not a comment\nt1,d1\n' }

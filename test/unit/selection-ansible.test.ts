@@ -57,6 +57,7 @@ export default [
     command(['true']).with({ name: 'install docker', tags: 'y,z' }),
   ] }),
   playbook({ name: 'second', hosts: 'db:web', tasks: [command(['true']).with({ name: 'five' }), command(['true']).with({ name: 'six', tags: ['z'] })] }),
+  playbook({ name: 'implicit localhost', hosts: 'localhost:db', tasks: [command(['true']).with({ name: 'seven' })] }),
 ]
 `,
 )
@@ -78,6 +79,11 @@ writeFileSync(
   tasks:
     - { name: five, command: 'true' }
     - { name: six, command: 'true', tags: [z] }
+- name: implicit localhost
+  hosts: localhost:db
+  gather_facts: false
+  tasks:
+    - { name: seven, command: 'true' }
 `,
 )
 
@@ -121,6 +127,18 @@ describe.skipIf(!HAVE_ANSIBLE)(`orch run --list-tasks / --list-tags / --list-hos
     }
     const none = await orch('run', join(dir, 'pb.ts'), '-i', join(dir, 'hosts.ini'), '--list-tasks', '--start-at-task', 'zzz')
     expect(none.err).toMatch(/No matching task "zzz" found/)
+  })
+
+  it("an empty inventory: Ansible's warning, and only the implicit localhost", async () => {
+    writeFileSync(join(dir, 'empty.ini'), '')
+    const o = await orch('run', join(dir, 'pb.ts'), '-i', join(dir, 'empty.ini'), '--list-hosts')
+    const { env } = ansibleEnv()
+    const r = await promisify(execFile)('ansible-playbook', ['-i', join(dir, 'empty.ini'), join(dir, 'pb.yml'), '--list-hosts'], { cwd: dir, env: { ...env, ANSIBLE_LOCALHOST_WARNING: '1' }, timeout: 120_000 })
+    expect(o.code).toBe(0)
+    expect(normalize(o.out)).toBe(normalize(r.stdout))
+    expect(o.out).toMatch(/play #3 \(localhost:db\): implicit localhost.*\n.*\n +hosts \(1\):\n +localhost\n/)
+    const words = (t: string) => t.replace(/\s+/g, ' ').trim()
+    expect(words(o.err)).toContain(words(r.stderr.match(/\[WARNING\]: provided hosts list is empty[^[]*/)![0]))
   })
 
   it('--syntax-check checks the playbook and the plan, connecting to nothing', async () => {

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
 import { literalEval } from '../literal.ts'
 import { groupHosts } from '../pattern.ts'
-import type { Host, Inventory, Vars } from '../types.ts'
+import type { Host, Inventory, LocalhostFactory, Vars } from '../types.ts'
 import { TemplateError, TemplateRuntimeError, TemplateSyntaxError, UndefinedError, UnsupportedError } from './errors.ts'
 import { NativeText, outputs, type Scope } from './evaluate.ts'
 import { isPossiblyTemplate } from './lexer.ts'
@@ -281,18 +281,42 @@ export function renderEach(inv: Inventory, opts: RenderOptions): Map<string, Map
  * shows them). Throws TemplateError for the first variable that cannot be rendered.
  */
 export function renderInventory(inv: Inventory, opts: RenderOptions): Inventory {
-  if (!hasTemplates(inv)) return inv
+  const localhost = inv.localhost && renderedLocalhost(inv, inv.localhost, opts)
+  if (!hasTemplates(inv)) return localhost ? { ...inv, localhost } : inv
   const hosts = new Map<string, Host>()
-  for (const [name, vars] of renderEach(inv, opts)) {
-    const h = inv.hosts.get(name)!
-    const out: Vars = {}
-    for (const [k, res] of vars) {
-      if ('err' in res) throw new TemplateError(name, k, typeof h.vars[k] === 'string' ? (h.vars[k] as string) : JSON.stringify(h.vars[k]), res.err)
-      out[k] = res.v
-    }
-    hosts.set(name, { ...h, vars: out })
+  for (const [name, vars] of renderEach(inv, opts)) hosts.set(name, { ...inv.hosts.get(name)!, vars: checked(inv.hosts.get(name)!, vars) })
+  const out: Inventory = { ...inv, hosts }
+  // An inventory's own localhost host comes back rendered like the others.
+  if (localhost) out.localhost = (name) => hosts.get(localhost(name).name) ?? localhost(name)
+  return out
+}
+
+function checked(h: Host, vars: Map<string, { v: unknown } | { err: string }>): Vars {
+  const out: Vars = {}
+  for (const [k, res] of vars) {
+    if ('err' in res) throw new TemplateError(h.name, k, typeof h.vars[k] === 'string' ? (h.vars[k] as string) : JSON.stringify(h.vars[k]), res.err)
+    out[k] = res.v
   }
-  return { ...inv, hosts }
+  return out
+}
+
+/** The implicit localhost, its variables rendered when a pattern first asks for it (a bad one is exit 5 then, before any host is touched). */
+function renderedLocalhost(inv: Inventory, base: LocalhostFactory, opts: RenderOptions): LocalhostFactory {
+  let rendered: Host | undefined
+  return (name) => {
+    const h = base(name)
+    if (!h.implicit) return h
+    if (!rendered) {
+      const c = new Renderer({ ...inv, hosts: new Map([...inv.hosts, [h.name, h]]) }, opts).contexts.get(h.name)!
+      const vars = new Map<string, { v: unknown } | { err: string }>()
+      for (const k of Object.keys(h.vars)) {
+        const res = c.variable(k)
+        vars.set(k, 'err' in res ? { err: describe(res.err) } : res)
+      }
+      rendered = { ...h, vars: checked(h, vars) }
+    }
+    return rendered
+  }
 }
 
 /** Whether any host variable holds a template (cheap: lets callers skip rendering). */
