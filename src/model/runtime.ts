@@ -34,6 +34,8 @@ export function describeStep(s: Step): Change[] {
       const old = s.before.kind === 'file' ? s.before.content.toString('utf8') : ''
       return [{ what: `${s.before.kind === 'absent' ? 'create' : 'content'} ${s.path}`, before: displayContent(old), after: displayContent(s.content) }]
     }
+    case 'file-absent':
+      return [{ what: `remove ${s.path}`, before: s.before.kind === 'file' ? displayContent(s.before.content.toString('utf8')) : '', after: '' }]
     case 'route':
       if (s.op === 'add') return [{ what: `add route ${s.label}`, before: '', after: routeText(s.route) }]
       if (s.op === 'replace') return [{ what: `replace route ${s.label}`, before: (s.previous ?? []).map(routeText).join('\n'), after: routeText(s.route) }]
@@ -102,6 +104,8 @@ export function applyStep(s: Step): Command {
       const write = writeFileScript(s.path, s.mode, s.owner, inline ? Buffer.from(s.content) : undefined, s.keepOwner)
       return { script: (s.mkdir ? sh`mkdir -p ${s.mkdir} && ` : '') + write, ...(inline ? {} : { stdin: s.content }) }
     }
+    case 'file-absent':
+      return { script: sh`rm -f -- ${s.path}` }
     case 'route':
       if (s.op === 'del') return { script: argv(['ip', `-${s.family}`, 'route', 'del', ...deleteWords(s.route, s.table)]) }
       return { script: routeCommand(s.op, s.route, s.table, s.family) }
@@ -146,6 +150,10 @@ export function undoStep(s: Step): Undo | null {
       return { description: `${s.name}=${s.before}`, script: sh`printf '%s\\n' ${s.before} > ${procPath(s.name)}` }
     case 'file':
       return fileUndo(s.path, s.before)
+    case 'file-absent': {
+      const u = s.before.kind === 'file' ? fileUndo(s.path, s.before) : null
+      return u && { description: u.description, script: sh`mkdir -p ${s.path.replace(/\/[^/]*$/, '') || '/'} && ` + u.script }
+    }
     case 'route':
       // Gone already (the host rebooted without it): nothing left to undo.
       if (s.op === 'add') return { description: `remove route ${s.label} (it did not exist)`, script: routeGoneOrDel(s.family, s.route, s.table) }

@@ -33,6 +33,13 @@ export interface FileStep {
   before: FileState
 }
 
+/** A regular file removed (a persisted entry no longer wanted); undo writes it back byte-exact. */
+export interface FileAbsentStep {
+  kind: 'file-absent'
+  path: string
+  before: FileState
+}
+
 /** A route in one table: added, replaced (the first of its identity) or deleted. */
 export interface RouteStep {
   kind: 'route'
@@ -217,6 +224,7 @@ export interface UnitStep {
 export type Step =
   | SysctlStep
   | FileStep
+  | FileAbsentStep
   | RouteStep
   | IptablesChainStep
   | VxlanCreateStep

@@ -8,7 +8,8 @@ import * as v from '../net/validate.ts'
 import { argSpec, parseArgs } from '../argspec.ts'
 import type { Task } from '../engine/types.ts'
 import { routeText, routeWords, sameKey, type RouteJson } from '../facts/routes.ts'
-import { routesReader } from '../model/facts.ts'
+import { fileReader, routesReader } from '../model/facts.ts'
+import type { FileState } from '../engine/taskkit.ts'
 import { persistedReader, planPersisted, routeData, routeDataPath, ROUTES, type PersistedFacts } from '../model/persist.ts'
 import { compose, mapReader, type Reader } from '../model/read.ts'
 import type { Step } from '../model/steps.ts'
@@ -67,11 +68,20 @@ export interface RouteFacts {
   routes: RouteJson[]
   /** What is persisted (present routes with persist). */
   persisted?: PersistedFacts
+  /** An absent route's persisted file (removed with it: a host that left the inventory). */
+  persistedFile?: FileState
 }
 
 const persists = (a: Route) => a.persist && a.state === 'present'
 export const routeFacts = (a: Route): Reader<RouteFacts> =>
-  mapReader(compose({ routes: routesReader(4, a.table), ...(persists(a) ? { persisted: persistedReader(ROUTES, routeDataPath(a.to, a.metric, a.table)) } : {}) }), (f) => f as RouteFacts)
+  mapReader(
+    compose({
+      routes: routesReader(4, a.table),
+      ...(persists(a) ? { persisted: persistedReader(ROUTES, routeDataPath(a.to, a.metric, a.table)) } : {}),
+      ...(a.persist && a.state === 'absent' ? { persistedFile: fileReader(routeDataPath(a.to, a.metric, a.table)) } : {}),
+    }),
+    (f) => f as RouteFacts,
+  )
 
 /** The route a present task wants (protocol static marks routes orch added). */
 const wanted = (a: Route): RouteJson => ({ dst: a.to, ...(a.via ? { gateway: a.via } : {}), ...(a.dev ? { dev: a.dev } : {}), protocol: 'static', metric: a.metric })
@@ -79,6 +89,15 @@ const labelOf = (a: Route) => `${a.to}${a.via ? ` via ${a.via}` : ''}${a.dev ? `
 
 /** Pure: the route's file for orch-routes.service (model/persist.ts), unless it is there already. */
 export function persistRoute(f: RouteFacts, a: Route, host: string): Step[] {
+  // Absent: its file goes too, when it names the same gateway/device as via/dev narrow the removal to.
+  if (a.state === 'absent') {
+    const pf = f.persistedFile
+    if (pf?.kind !== 'file') return []
+    const words = pf.content.toString('utf8').split('\n').find((l) => l.trim() !== '' && !l.startsWith('#'))?.trim().split(/\s+/) ?? []
+    const after = (k: string) => (words.indexOf(k) >= 0 ? words[words.indexOf(k) + 1] : undefined)
+    if ((a.via && after('via') !== a.via) || (a.dev && after('dev') !== a.dev)) return []
+    return [{ kind: 'file-absent', path: routeDataPath(a.to, a.metric, a.table), before: pf }]
+  }
   if (!persists(a) || !f.persisted) return []
   return planPersisted(ROUTES, f.persisted, routeDataPath(a.to, a.metric, a.table), routeData(labelOf(a), routeWords(wanted(a), a.table)), host)
 }

@@ -103,6 +103,16 @@ const cases: GoldenCase[] = [
   },
   {
     task: 'route',
+    case: 'absent-persisted',
+    about: 'state absent of a persisted route (a host that left): the route goes now, its file at commit; undo writes the file back and re-adds the route',
+    setup: (l) =>
+      `ip route add 10.77.4.0/24 via ${l.b} proto static && ` +
+      persistedSetup(ROUTES, [[routeDataPath('10.77.4.0/24', 0, 254), routeData(`10.77.4.0/24 via ${l.b}`, ['10.77.4.0/24', 'via', l.b, 'table', '254', 'proto', 'static', 'metric', '0'])]]),
+    args: (l) => ({ to: '10.77.4.0/24', via: l.b, state: 'absent' }),
+    teardown: () => `ip route del 10.77.4.0/24 2>/dev/null; rm -rf ${ORCH_TEARDOWN}`,
+  },
+  {
+    task: 'route',
     case: 'new-table',
     about: 'a numbered table that does not exist yet (ip exits 2 and prints "["): read as empty, route added there',
     setup: () => 'ip route flush table 177 2>/dev/null; true',
