@@ -6,7 +6,8 @@
  * between its start line and its end line. A rollback (safety/) replays them newest first on the host
  * itself, without the controller. One file per run, not one per change: a file created is an inode
  * allocated on the target (and one more to delete), which on a busy file system costs more than the
- * write itself. Journalling costs no round trip of its own: the entry rides with the change's command.
+ * write itself. Journalling costs no round trip of its own: the entry rides with the change's command,
+ * and is on disk (durable()) before the change runs.
  */
 import type { Connection } from '../transport/types.ts'
 import { quote, sh } from '../net/shell.ts'
@@ -76,6 +77,16 @@ export function newRunId(now = new Date()): string {
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 500)
 const safeModule = (m: string) => m.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'task'
 
+/**
+ * Shell text that puts `paths` on disk before what follows runs: a change must never reach the disk, or
+ * outlive a power cut, without the undo that guards it. `sync -d FILE...` (coreutils 8.24+, busybox 1.30+:
+ * fdatasync of just those files; a directory listed makes a new entry in it durable); where sync takes no
+ * file (older busybox) or a path is missing, a plain `sync` of everything. Fails only when both fail.
+ */
+export function durable(paths: string[]): string {
+  return `{ sync -d ${paths.map(quote).join(' ')} 2>/dev/null || sync; }`
+}
+
 /** An entry's number as entries, backups and rollback.sh write it: 4 digits. */
 const entryNo = (seq: number) => String(seq).padStart(4, '0')
 /** What an entry's first line starts with, before its number (rollback.sh and orch status find entries by it). */
@@ -125,6 +136,14 @@ export class RemoteJournal implements Journal {
     return `${this.dir}/${entryNo(seq)}-${safeModule(module)}.backup`
   }
 
+  /**
+   * What an entry's write must have put on disk before its change: the entries file, and the directory
+   * when new. A backup (a tree cp -a made: `directory` removing a full one) is all of it: a plain sync.
+   */
+  private durableEntry(backup: boolean, dirReady: boolean): string {
+    return backup ? 'sync' : durable([this.file, ...(dirReady ? [] : [this.dir])])
+  }
+
   /** Hosts whose journal directory this journal already made sure of (root-only, 0700). */
   private dirReady = new Set<string>()
 
@@ -139,7 +158,8 @@ export class RemoteJournal implements Journal {
     const script =
       (dirReady ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${backup})` : '') +
-      sh` && cat >> ${file}`
+      sh` && cat >> ${file}` +
+      ` && ${this.durableEntry(!!backup, dirReady)}`
     return { script, file, backupPath }
   }
 
@@ -172,6 +192,7 @@ export class RemoteJournal implements Journal {
       (ready ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (undo.backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${undo.backup})` : '') +
       ` && printf ${printfLiteral(Buffer.from(text))} >> ${quote(this.file)}` +
+      ` && ${this.durableEntry(!!undo.backup, ready)}` +
       sh`; } </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
       `\numask ${SHELL_UMASK}\n`
     return {

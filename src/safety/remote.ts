@@ -32,7 +32,7 @@
  * interrupted halfway (the host rebooted, the timer and orch raced) resumes where it stopped and never
  * undoes anything twice.
  */
-import { ENTRY_START, JOURNAL_ROOT, assertRunId, journalDir } from '../engine/journal.ts'
+import { ENTRY_START, JOURNAL_ROOT, assertRunId, durable, journalDir } from '../engine/journal.ts'
 import { raw, sh } from '../net/shell.ts'
 import { BOOT_ID, BOOT_UNIT, BOOT_UNITS, LOCK_PATH, ORCH_ROOT, OVS_DB, OVS_DB_COPY, READ_LOCK, ROLLBACK_BIN, ROLLBACK_SH, ROLLBACK_VERSION, UNIT_DIR, entryNumbers, rollbackLock, setStatus } from './rollbacksh.ts'
 
@@ -123,6 +123,9 @@ printf '%s\\n%s\\n%s\\n' "$st" ${meta.replace(/[\r\n]+/g, ' ')} "\${b0:-$boot}" 
 # On a host that boots systemd, the OVS database as the run found it: what the boot unit restores if a
 # reboot cuts the run short.
 if [ -f ${OVS_DB} ] && [ -d /run/systemd/system ] && [ ! -f ${dir + '/' + OVS_DB_COPY} ]; then cp -p ${OVS_DB} ${dir + '/' + OVS_DB_COPY} || exit 1; fi
+# On disk before any change: the lock, the status "applying" (what the boot unit goes by) and the OVS copy.
+if [ -f ${dir + '/' + OVS_DB_COPY} ]; then ${raw(durable([LOCK_PATH, `${dir}/status`, `${dir}/${OVS_DB_COPY}`, dir, JOURNAL_ROOT, ORCH_ROOT]))} || exit 1
+else ${raw(durable([LOCK_PATH, `${dir}/status`, dir, JOURNAL_ROOT, ORCH_ROOT]))} || exit 1; fi
 ` +
     countEntries(dir, true) +
     `

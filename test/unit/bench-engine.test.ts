@@ -72,11 +72,12 @@ describe('journal entry with apply (bench perf)', () => {
     expect(conn.log).toHaveLength(2) // read, then journal+apply
     const applied = conn.log[1]
     expect(applied.script.startsWith(`{ umask 077 && mkdir -p ${DIR} && chmod 700 /var/lib/orch /var/lib/orch/journal ${DIR}`)).toBe(true)
-    // The entry is appended to the run's one entries file with the builtin printf: no file of its own, no process.
-    const entry = applied.script.indexOf(`>> ${DIR}/entries; }`)
+    // The entry is appended to the run's one entries file with the builtin printf (no file of its own), then
+    // synced to disk (with the new directory) before the change: one process, sync.
+    const entry = applied.script.indexOf(`>> ${DIR}/entries && { sync -d ${DIR}/entries ${DIR} 2>/dev/null || sync; }; }`)
     expect(entry).toBeGreaterThan(0)
     expect(applied.script.slice(0, entry)).not.toMatch(/\bmv\b/)
-    expect(applied.script.indexOf('/etc/.orch.')).toBeGreaterThan(entry) // the write comes after the entry
+    expect(applied.script.indexOf('/etc/.orch.')).toBeGreaterThan(entry) // the write comes after the entry, on disk
     expect(applied.script).toContain('rm -f -- /etc/x') // the undo, in the entry's text
     expect(applied.opts?.stdin).toBeUndefined() // file content rides in the script (builtin printf), not stdin
     expect(spawnSync('/bin/sh', ['-n', '-c', applied.script]).status).toBe(0)
@@ -88,7 +89,7 @@ describe('journal entry with apply (bench perf)', () => {
     expect(conn.log).toHaveLength(4)
     expect(conn.log[3].script.startsWith('{ umask 077 && printf ')).toBe(true)
     expect(conn.log[3].script).toContain(`# orch entry 0002 `)
-    expect(conn.log[3].script).toContain(`>> ${DIR}/entries; }`)
+    expect(conn.log[3].script).toContain(`>> ${DIR}/entries && { sync -d ${DIR}/entries 2>/dev/null || sync; }; }`)
   })
 
   it('an entry that cannot be written fails the task and runs nothing of apply', async () => {
