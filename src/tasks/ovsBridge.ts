@@ -10,7 +10,7 @@
 import { argSpec, parseArgs } from '../argspec.ts'
 import { TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed } from '../engine/taskkit.ts'
-import { OWNER_KEY, ovsStr, readOvs, vsctl, type OvsDb } from './ovs.ts'
+import { OWNER_KEY, ovsStr, readOvs, vsctl, type OvsDb } from './ovsdb.ts'
 
 export type Datapath = 'system' | 'netdev'
 

@@ -20,7 +20,7 @@ import {
   readOvs,
   vsctl,
   type OvsDb,
-} from './ovs.ts'
+} from './ovsdb.ts'
 
 export interface OvsInternalPortArgs {
   bridge: string

@@ -21,7 +21,7 @@ import { int } from '../net/validate.ts'
 import { argSpec, parseArgs } from '../argspec.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type Undo } from '../engine/types.ts'
 import { mustSucceed } from '../engine/taskkit.ts'
-import { OWNER_KEY, colMap, owned, readOvs, vsctl, type OvsDb, type OvsPort, type TunnelType } from './ovs.ts'
+import { OWNER_KEY, colMap, owned, readOvs, vsctl, type OvsDb, type OvsPort, type TunnelType } from './ovsdb.ts'
 
 export interface OvsTunnelPeer {
   /** Port name (1-15 characters); default `<type>-<remote_ip as 8 hex digits>`. */
