@@ -1,7 +1,8 @@
 #!/bin/sh
 # The root filesystem of the booted lab's hosts (npm run lab:up -- --boot): Debian 12 with systemd as
-# PID 1, sshd, docker.io, openvswitch-switch and four network managers (systemd-networkd,
-# NetworkManager, netplan.io, ifupdown), none of them enabled: lab:up enables one per host.
+# PID 1, sshd, docker.io, openvswitch-switch, wireguard-tools + wireguard-go (this kernel has no WireGuard
+# module: the wireguard strategy runs wireguard-go over /dev/net/tun) and four network managers
+# (systemd-networkd, NetworkManager, netplan.io, ifupdown), none of them enabled: lab:up enables one per host.
 #
 #   scripts/boot-image.sh         print the image directory, building it first if it is not cached
 #
@@ -20,7 +21,7 @@ cache=${ORCH_LAB_IMAGES:-/var/cache/orch-lab}
 SUITE=bookworm
 PACKAGES="systemd systemd-sysv dbus libpam-systemd openssh-server sudo iproute2 iptables nftables
   ethtool iputils-ping iputils-arping procps kmod netbase tcpdump socat bridge-utils busybox-static tini
-  docker.io openvswitch-switch network-manager netplan.io ifupdown"
+  docker.io openvswitch-switch network-manager netplan.io ifupdown wireguard-tools wireguard-go"
 
 mirror() {
   if [ -n "${ORCH_DEBIAN_MIRROR:-}" ]; then echo "$ORCH_DEBIAN_MIRROR"; return; fi

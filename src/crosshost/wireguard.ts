@@ -8,7 +8,8 @@
  * wireguard_port. Routes to the peers' subnets go through the device; NAT as routes (not inside
  * cluster_cidr). MTU: underlay − 60, for the device and docker0 alike (wireguard_mtu overrides).
  * A host that left the inventory loses its peer (the list is whole) and its route (proto static via the
- * device, inside cluster_cidr) on the others.
+ * device, inside cluster_cidr) on the others. Persisted at commit: orch-wireguard.service and
+ * /etc/orch/wireguard/<iface>.conf (model/persist.ts), the routes through orch-routes.service.
  */
 import { ArgError, TaskFailed } from '../errors.ts'
 import { task, type Resource, type Task, type TaskContext } from '../engine/types.ts'
@@ -17,6 +18,8 @@ import { argv } from '../net/shell.ts'
 import * as v from '../net/validate.ts'
 import { dockerBip, forwardAccept, ipForward, masquerade, route } from '../tasks/index.ts'
 import { WG_OVERHEAD, wireguard, wireguardKey } from '../tasks/wireguard.ts'
+import { wgDataPath, WIREGUARD } from '../model/persist.ts'
+import { AT_COMMIT } from '../model/task.ts'
 import { deferred } from './deferred.ts'
 import { surveyRoutes } from './routes.ts'
 import type { Cluster, Member } from './types.ts'
@@ -155,7 +158,12 @@ export function wireguardTasks(c: Cluster, me: Member): Task[] {
         if (unknown.length || !keys.get(me.name)) {
           if (!ctx.check) throw new TaskFailed(`WireGuard public keys missing for ${[...unknown.map((p) => p.name), ...(keys.get(me.name) ? [] : [me.name])].join(', ')}`)
           const pending = await Promise.all(peers.map(async (p) => ({ what: `${dev}: peer ${p.name}`, after: `allowed-ips ${networkOf(await subnetOf(p.name))} endpoint ${p.address}:${port} (its key is generated when the run applies)` })))
-          return { pending: [{ what: `WireGuard ${dev}`, after: `listen-port ${port}, key ${keyPath(me)}` }, ...pending] }
+          // What the commit writes too (the data file's text needs the keys, so only where it goes).
+          const persisted = [
+            { what: `${WIREGUARD.unit} (enabled)${AT_COMMIT}`, after: `brings ${dev} back at boot from ${WIREGUARD.dir}/*.conf` },
+            { what: `${wgDataPath(dev)}${AT_COMMIT}`, after: `${dev}: datapath, MTU, key file ${keyPath(me)} (not the key), port, peers` },
+          ]
+          return { pending: [{ what: `WireGuard ${dev}`, after: `listen-port ${port}, key ${keyPath(me)}` }, ...pending, ...persisted] }
         }
         return wireguard({
           name: dev,

@@ -24,7 +24,8 @@ import { ArgError, TaskFailed } from '../errors.ts'
 import type { Task } from '../engine/types.ts'
 import { addressHoldersReader, linkReader } from '../model/facts.ts'
 import type { Link } from '../model/link.ts'
-import { compose, type Reader } from '../model/read.ts'
+import { compose, mapReader, type Reader } from '../model/read.ts'
+import { persistedReader, planPersisted, wgData, wgDataPath, WIREGUARD, type PersistedFacts, type WgPersisted } from '../model/persist.ts'
 import type { Step, WgImpl, WgPeer } from '../model/steps.ts'
 import { plannedTask, type Planned } from '../model/task.ts'
 import { isWgKey, previousKeyPath, wgDeviceReader, wgKeyReader, wgSupportReader, type WgDevice, type WgSupport } from '../model/wireguard.ts'
@@ -124,6 +125,8 @@ export interface WireguardArgs {
   local: string
   mtu?: number
   implementation?: 'auto' | WgImpl
+  /** Also at boot (default true): written at commit to /etc/orch/wireguard/NAME.conf, made by orch-wireguard.service (model/persist.ts). */
+  persist?: boolean
 }
 
 export interface Wireguard {
@@ -135,6 +138,7 @@ export interface Wireguard {
   local: string
   mtu?: number
   implementation: 'auto' | WgImpl
+  persist: boolean
 }
 
 export const WIREGUARD_SPEC = argSpec('wireguard', {
@@ -153,10 +157,11 @@ export const WIREGUARD_SPEC = argSpec('wireguard', {
   local: { type: 'ip', required: true, desc: "this host's underlay address" },
   mtu: { type: 'int', min: 68, max: 65535 },
   implementation: { type: 'str', choices: ['auto', 'kernel', 'userspace'], default: 'auto' },
+  persist: { type: 'bool', default: true, desc: 'also at boot: the device and its peers come back (orch-wireguard.service)' },
 })
 
 export function parseWireguardArgs(raw: WireguardArgs): Wireguard {
-  const { implementation, keyFile, listenPort, ...a } = parseArgs(WIREGUARD_SPEC, raw) as Omit<WireguardArgs, 'implementation'> & { implementation: 'auto' | WgImpl }
+  const { implementation, keyFile, listenPort, persist, ...a } = parseArgs(WIREGUARD_SPEC, raw) as Omit<WireguardArgs, 'implementation' | 'persist'> & { implementation: 'auto' | WgImpl; persist: boolean }
   const seen = new Set<string>()
   const labels: Record<string, string> = {}
   const peers = a.peers.map((p, i) => {
@@ -176,7 +181,7 @@ export function parseWireguardArgs(raw: WireguardArgs): Wireguard {
     if (p.label) labels[p.publicKey] = String(p.label)
     return { publicKey: p.publicKey, ...(p.endpoint ? { endpoint: String(p.endpoint) } : {}), allowedIps: allowed.sort(), keepalive }
   })
-  return { name: a.name, keyFile, listenPort, peers, labels, local: a.local, ...(a.mtu !== undefined ? { mtu: a.mtu } : {}), implementation }
+  return { name: a.name, keyFile, listenPort, peers, labels, local: a.local, ...(a.mtu !== undefined ? { mtu: a.mtu } : {}), implementation, persist }
 }
 
 export interface WireguardFacts {
@@ -186,17 +191,37 @@ export interface WireguardFacts {
   key: string | null
   previousKey: string | null
   holders: Link[]
+  /** What is persisted of the device (with persist). */
+  persisted?: PersistedFacts
 }
 
 export function wireguardFacts(a: Wireguard): Reader<WireguardFacts> {
-  return compose({
-    support: wgSupportReader(),
-    link: linkReader(a.name),
-    device: wgDeviceReader(a.name),
-    key: wgKeyReader(a.keyFile),
-    previousKey: wgKeyReader(previousKeyPath(a.keyFile)),
-    holders: addressHoldersReader(a.local),
-  })
+  return mapReader(
+    compose({
+      support: wgSupportReader(),
+      link: linkReader(a.name),
+      device: wgDeviceReader(a.name),
+      key: wgKeyReader(a.keyFile),
+      previousKey: wgKeyReader(previousKeyPath(a.keyFile)),
+      holders: addressHoldersReader(a.local),
+      ...(a.persist ? { persisted: persistedReader(WIREGUARD, wgDataPath(a.name)) } : {}),
+    }),
+    (f) => f as WireguardFacts,
+  )
+}
+
+/** Pure: the device's file for orch-wireguard.service (the whole peer list: a peer that left goes from it too). */
+export function persistWireguard(f: WireguardFacts, a: Wireguard, host: string): Step[] {
+  if (!a.persist || !f.persisted) return []
+  const w: WgPersisted = {
+    device: a.name,
+    impl: wgImpl(f, a, host),
+    mtu: wireguardMtu(f, a, host),
+    keyFile: a.keyFile,
+    listenPort: a.listenPort,
+    peers: a.peers.map((p) => ({ ...p, ...(a.labels[p.publicKey] ? { label: a.labels[p.publicKey] } : {}) })),
+  }
+  return planPersisted(WIREGUARD, f.persisted, wgDataPath(a.name), wgData(w), host)
 }
 
 /** The datapath this host gets: the one asked for, else the kernel's when it has WireGuard, else wireguard-go. */
@@ -259,6 +284,7 @@ export function wireguard(args: WireguardArgs): Task<Planned<WireguardFacts>> {
     reader: wireguardFacts,
     reading: (x) => `reading WireGuard ${x.name}`,
     plan: planWireguard,
+    persist: persistWireguard,
     applying: (x) => `configuring WireGuard ${x.name}`,
     data: (x, f) => ({ implementation: wgImpl(f, x, ''), mtu: wireguardMtu(f, x, '') }),
     readAhead: true,

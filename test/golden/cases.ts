@@ -354,7 +354,7 @@ const cases: GoldenCase[] = [
     case: 'create',
     about: 'no device: wireguard-go creates it (no kernel module here), MTU underlay - 60, key by its path, peers, up; undo deletes it (wireguard-go exits with it)',
     setup: () => 'ip link del gwg0 2>/dev/null; (umask 077 && wg genkey > /tmp/golden-wg.key)',
-    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'], label: 'node2' }] }),
+    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'], label: 'node2' }], persist: false }),
     teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
   },
   {
@@ -373,6 +373,7 @@ const cases: GoldenCase[] = [
         { publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: '198.18.255.77:51999', allowedIps: ['10.78.1.0/24', '10.78.9.0/24'], keepalive: 25, label: 'node2' },
         { publicKey: 'McPYEIp58ejHRQ1V1UQcBqAHxYw2op/vj5ava5bmNSY=', endpoint: '198.18.255.78:51999', allowedIps: ['10.78.3.0/24'], label: 'node3' },
       ],
+      persist: false,
     }),
     teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
   },
@@ -383,7 +384,7 @@ const cases: GoldenCase[] = [
     setup: (l) =>
       '(umask 077 && wg genkey > /tmp/golden-wg.key) && env -u WG_PROCESS_FOREGROUND wireguard-go gwg0 2>/dev/null && wg show gwg0 >/dev/null && ' +
       `wg set gwg0 private-key /tmp/golden-wg.key listen-port 51999 peer yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY= allowed-ips 10.78.1.0/24 endpoint ${l.b}:51999`,
-    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'] }] }),
+    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'] }], persist: false }),
     teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
   },
   {
@@ -393,8 +394,18 @@ const cases: GoldenCase[] = [
     setup: (l) =>
       '(umask 077 && wg genkey > /tmp/golden-wg.key) && env -u WG_PROCESS_FOREGROUND wireguard-go gwg0 2>/dev/null && wg show gwg0 >/dev/null && ' +
       `wg set gwg0 private-key /tmp/golden-wg.key listen-port 51999 peer yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY= allowed-ips 10.78.1.0/24 endpoint ${l.b}:51999 && ip link set gwg0 mtu 1440 up`,
-    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'] }] }),
+    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'] }], persist: false }),
     teardown: () => 'ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key',
+  },
+  {
+    task: 'wireguard',
+    case: 'persist-only',
+    about: 'device, key, port, peers, MTU as asked but not persisted: at commit orch-wireguard.service and /etc/orch/wireguard/gwg0.conf (datapath, MTU, the key file by its path, port, peers; no private key)',
+    setup: (l) =>
+      `rm -rf ${ORCH_TEARDOWN}; (umask 077 && wg genkey > /tmp/golden-wg.key) && env -u WG_PROCESS_FOREGROUND wireguard-go gwg0 2>/dev/null && wg show gwg0 >/dev/null && ` +
+      `wg set gwg0 private-key /tmp/golden-wg.key listen-port 51999 peer yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY= allowed-ips 10.78.1.0/24 endpoint ${l.b}:51999 persistent-keepalive 25 && ip link set gwg0 mtu 1440 up`,
+    args: (l) => ({ name: 'gwg0', keyFile: '/tmp/golden-wg.key', listenPort: 51999, local: l.a, peers: [{ publicKey: 'yCFKvqnYdT2KFo3g7JHQusp+zJIERa+ZTEDRoPMghQY=', endpoint: `${l.b}:51999`, allowedIps: ['10.78.1.0/24'], keepalive: 25, label: 'node2' }] }),
+    teardown: () => `ip link del gwg0 2>/dev/null; rm -f /tmp/golden-wg.key; rm -rf ${ORCH_TEARDOWN}`,
   },
 ]
 

@@ -67,7 +67,12 @@ function membership(s: StrategyName) {
       expect(await persistedRoutes(lab(), c)).toEqual([persisted(a, 0)])
       // node3 keeps its subnet (by inventory order alone it would move up to node2's).
       expect(await docker0(lab(), c)).toBe('10.244.2.1')
-      if (s === 'wireguard') for (const h of [a, c]) expect(await wgPeers(lab(), h)).not.toContain(bKey)
+      if (s === 'wireguard')
+        for (const h of [a, c]) {
+          expect(await wgPeers(lab(), h)).not.toContain(bKey)
+          // ... nor in what orch-wireguard.service loads at boot.
+          expect(await exec(lab(), h, 'cat /etc/orch/wireguard/orch-wg0.conf'), h.name).not.toContain(bKey)
+        }
       // The host that left was not touched.
       expect(await clusterRoutes(lab(), b)).toEqual([routeTo(a, 0), routeTo(c, 2)])
       expect(await persistedRoutes(lab(), b)).toEqual([persisted(a, 0), persisted(c, 2)])
@@ -79,6 +84,7 @@ function membership(s: StrategyName) {
       expect(await clusterRoutes(lab(), a)).toEqual([routeTo(b, 1), routeTo(c, 2)])
       expect(await clusterRoutes(lab(), c)).toEqual([routeTo(a, 0), routeTo(b, 1)])
       expect(await persistedRoutes(lab(), c)).toEqual([persisted(a, 0), persisted(b, 1)])
+      if (s === 'wireguard') expect(await exec(lab(), a, 'cat /etc/orch/wireguard/orch-wg0.conf')).toContain(`PublicKey = ${bKey}\nAllowedIPs = 10.244.1.0/24\n`)
       expect([await docker0(lab(), a), await docker0(lab(), b), await docker0(lab(), c)]).toEqual(['10.244.0.1', '10.244.1.1', '10.244.2.1'])
       const last = await runWith(lab().inventoryPath, s)
       for (const h of lab().hosts) expect(last.doc.stats[h.name].changed, h.name).toBe(0)
