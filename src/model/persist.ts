@@ -207,6 +207,9 @@ for f in ${WG_DIR}/*.conf; do
   [ -z "$mtu" ] || ip link set dev "$dev" mtu "$mtu" || rc=1
   ip link set dev "$dev" up || rc=1
 done
+# A restart by hand made the devices anew, without the routes through them: orch-routes adds them again
+# (at boot it has not started yet, being ordered after this unit: try-restart does nothing then).
+[ ! -d /run/systemd/system ] || systemctl --no-block try-restart orch-routes.service || true
 exit $rc
 `,
 }

@@ -122,7 +122,7 @@ describe.skipIf(skip)('persisted at commit: the wireguard strategy survives rebo
   })
 
   for (const hard of [true, false]) {
-    it(`after ${hard ? 'a power cut' : 'a clean reboot'} of every host the device is back with its key, port, peers and MTU, the routes go through it and the matrix passes, nothing re-run`, async () => {
+    it(`after ${hard ? 'a power cut' : 'a clean reboot'} of every host the device is back with its key, port, peers and MTU, the routes go through it and the matrix passes, nothing re-run${hard ? '' : '; also after a restart of orch-wireguard.service by hand'}`, async () => {
       await rebootAll(lab(), hard)
       expect(await Promise.all(lab().hosts.map((h) => wgState(lab(), h)))).toEqual(committed)
       for (const h of lab().hosts) {
@@ -132,6 +132,21 @@ describe.skipIf(skip)('persisted at commit: the wireguard strategy survives rebo
         const routes = (JSON.parse(await exec(lab(), h, `ip -j -4 route show dev ${DEV}`)) as Array<{ dst: string; protocol: string }>).map((x) => `${x.dst} ${x.protocol}`).sort()
         expect(routes, h.name).toEqual(lab().hosts.filter((p) => p !== h).map((p) => `10.244.${lab().hosts.indexOf(p)}.0/24 static`))
       }
+      await matrix(lab())
+      if (hard) return
+      // A restart by hand ends wireguard-go and its device; the unit makes it anew and orch-routes adds its routes again.
+      const [h] = lab().hosts
+      const pid = (await exec(lab(), h, 'pgrep -x wireguard-go')).trim()
+      await exec(lab(), h, 'systemctl restart orch-wireguard.service')
+      expect((await exec(lab(), h, 'pgrep -x wireguard-go')).trim()).not.toBe(pid)
+      expect(await wgState(lab(), h)).toEqual(committed[0])
+      const want = lab().hosts.slice(1).map((p) => `10.244.${lab().hosts.indexOf(p)}.0/24`)
+      let routes: string[] = []
+      for (let i = 0; i < 100 && routes.length < want.length; i++) {
+        routes = (JSON.parse(await exec(lab(), h, `ip -j -4 route show dev ${DEV}`)) as Array<{ dst: string }>).map((x) => x.dst).sort()
+        if (routes.length < want.length) await sleep(100)
+      }
+      expect(routes).toEqual(want)
       await matrix(lab())
     })
   }
