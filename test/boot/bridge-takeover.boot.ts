@@ -7,6 +7,9 @@
  * reboot then boots plain eth0. Everything is asserted on the host (ip -j, bridge, networkctl, nmcli,
  * ifquery, netplan) over SSH, as an operator would look.
  */
+import { rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bootUnavailableReason, type Lab, type LabHost } from '../../src/lab/index.ts'
 import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
@@ -14,6 +17,8 @@ import { orch, run as runStrategy } from '../lab/playbook-common.ts'
 import { expectManagerOwnsEth0, run } from './manager.ts'
 
 const skip = labSkipReason ?? (await bootUnavailableReason())
+const WINDOW = 'test/boot/fixtures/takeover-window.ts'
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const CONFIG = '/etc/systemd/network/* /etc/netplan/* /etc/NetworkManager/system-connections/* /etc/network/interfaces /etc/network/interfaces.d/*'
 /** The network configuration files of every manager, with mode: what a rollback must give back. */
@@ -58,14 +63,14 @@ async function expectBridge(lab: Lab, h: LabHost, mac: string, o: { committed: b
 }
 
 /**
- * eth0 as the kernel holds it: MAC, MTU, master, IPv4 addresses with their flags, every IPv4 route of every
- * table through it. (IPv6: the kernel's link-local address of a port that booted enslaved is not regenerated
- * by the revert yet — known, see docs/tasks/bridge-takeover.md.)
+ * eth0 as the kernel holds it: MAC, MTU, master, IPv4 and IPv6 addresses with their flags (the kernel's
+ * link-local one too, once its duplicate address detection is over), every route of every table through it.
  */
 async function eth0State(lab: Lab, h: LabHost): Promise<string> {
+  for (let i = 0; i < 100 && (await run(lab, h, 'ip -6 addr show dev eth0 tentative')) !== ''; i++) await sleep(100)
   const link = JSON.parse(await run(lab, h, 'ip -j link show dev eth0'))[0]
-  const addrs = JSON.parse(await run(lab, h, 'ip -4 -j addr show dev eth0'))[0].addr_info.map((a: any) => ({ ...a, valid_life_time: undefined, preferred_life_time: undefined }))
-  const routes = JSON.parse(await run(lab, h, 'ip -4 -j route show table all dev eth0'))
+  const addrs = JSON.parse(await run(lab, h, 'ip -j addr show dev eth0'))[0].addr_info.map((a: any) => ({ ...a, valid_life_time: undefined, preferred_life_time: undefined }))
+  const routes = [...JSON.parse(await run(lab, h, 'ip -4 -j route show table all dev eth0')), ...JSON.parse(await run(lab, h, 'ip -6 -j route show table all dev eth0'))]
   return JSON.stringify({ mac: link.address, mtu: link.mtu, master: link.master ?? null, addrs, routes }, null, 1)
 }
 
@@ -78,13 +83,71 @@ describe.skipIf(skip)('bridgeTakeover on booted hosts, one network manager each'
   const runs: string[] = []
   const eth0s = new Map<string, string>()
 
-  it('the bridge strategy: br0 takes over eth0 and the host\'s own manager loads it; SSH kept; the matrix passes; committed', async () => {
+  /** Every host as it booted the first time: eth0's MAC, the manager's files, eth0 as the kernel holds it. */
+  async function record(): Promise<void> {
+    if (before.size) return
     expect(lab().hosts.map((h) => h.manager)).toEqual(['networkd', 'networkmanager', 'netplan', 'ifupdown'])
     for (const h of lab().hosts) {
       await expectManagerOwnsEth0(lab(), h)
       before.set(h.name, { mac: JSON.parse(await run(lab(), h, 'ip -j link show dev eth0'))[0].address, files: await configFiles(lab(), h) })
+      eth0s.set(h.name, await eth0State(lab(), h))
     }
-    for (const h of lab().hosts) eth0s.set(h.name, await eth0State(lab(), h))
+  }
+
+  /** Plain eth0 from the manager's own files, byte for byte as before, no br0, reachable through the default route. */
+  async function expectPlainEth0(h: LabHost, why: string): Promise<void> {
+    expect((await ssh(lab(), h.address, 'ip link show dev br0')).code, `${h.name}: br0 ${why}`).not.toBe(0)
+    await expectManagerOwnsEth0(lab(), h)
+    await viaDefaultRoute(lab(), h)
+    expect(await configFiles(lab(), h), h.name).toBe(before.get(h.name)!.files)
+    expect(await eth0State(lab(), h), h.name).toBe(eth0s.get(h.name))
+  }
+
+  for (const hard of [false, true]) {
+    it(`${hard ? 'a power cut' : 'a clean reboot'} inside the confirm window: every host boots plain eth0 as before the run, the run reports rolled-back-by-reboot and exits non-zero; the next run is not blocked`, async () => {
+      await record()
+      const go = join(tmpdir(), `orch-test-go-${process.pid}-${hard ? 'hard' : 'clean'}`)
+      rmSync(go, { force: true })
+      const running = orch('run', WINDOW, '-i', lab().inventoryPath, '-e', `orch_test_go=${go}`, '--json')
+      let r
+      try {
+        // Inside the window: every takeover made and checked, the run held in its checks, nothing committed.
+        for (const h of lab().hosts) {
+          for (let i = 0; (await lab().exec(h, 'test -f /run/orch-test-held')).code !== 0; i++) {
+            if (i > 1200) throw new Error(`${h.name}: the run never reached its check: ${JSON.stringify(await Promise.race([running, sleep(1)]))}`)
+            await sleep(250)
+          }
+        }
+        for (const h of lab().hosts) {
+          await expectBridge(lab(), h, before.get(h.name)!.mac, { committed: false })
+          expect(await configFiles(lab(), h), `${h.name}: /etc written before the commit`).toBe(before.get(h.name)!.files)
+          expect(await run(lab(), h, 'test -e /var/lib/orch/lock && echo held'), h.name).toBe('held\n')
+        }
+        await Promise.all(lab().hosts.map((h) => lab().reboot(h, { hard })))
+        // Before the controller did anything: the boot units rolled the run back and released the host.
+        for (const h of lab().hosts) {
+          await expectPlainEth0(h, 'after the reboot')
+          expect((await ssh(lab(), h.address, 'test -e /var/lib/orch/lock')).code, `${h.name}: lock left`).not.toBe(0)
+          expect(await run(lab(), h, 'systemctl is-active orch-boot-rollback.service orch-boot-rollback-late.service || true'), h.name).toBe('inactive\ninactive\n')
+        }
+      } finally {
+        writeFileSync(go, '')
+        r = await running
+      }
+      expect(r.code, r.out).not.toBe(0)
+      for (const h of lab().hosts) expect(r.doc.transaction.hosts[h.name], h.name).toMatchObject({ status: 'rolled-back-by-reboot', restored: true })
+      // Not blocked: the next run takes the hosts, commits, and is rolled back.
+      const next = await orch('run', WINDOW, '-i', lab().inventoryPath, '-e', 'orch_test_hold=no', '--json')
+      expect(next.code, next.err + JSON.stringify(next.doc?.transaction)).toBe(0)
+      expect(next.doc.transaction.status).toBe('committed')
+      const rb = await orch('rollback', '-i', lab().inventoryPath)
+      expect(rb.code, rb.out + rb.err).toBe(0)
+      for (const h of lab().hosts) await expectPlainEth0(h, 'after orch rollback')
+    })
+  }
+
+  it('the bridge strategy: br0 takes over eth0 and the host\'s own manager loads it; SSH kept; the matrix passes; committed', async () => {
+    await record()
     const r = await runStrategy(lab(), 'bridge')
     expect(r.code, r.err + JSON.stringify(r.doc?.transaction)).toBe(0)
     expect(r.doc.transaction.status).toBe('committed')
@@ -118,19 +181,8 @@ describe.skipIf(skip)('bridgeTakeover on booted hosts, one network manager each'
       const r = await orch('rollback', '-i', lab().inventoryPath, '--run', id)
       expect(r.code, `rollback ${id}: ${r.out}${r.err}`).toBe(0)
     }
-    for (const h of lab().hosts) {
-      expect(await configFiles(lab(), h), h.name).toBe(before.get(h.name)!.files)
-      expect(await eth0State(lab(), h), h.name).toBe(eth0s.get(h.name))
-      expect((await ssh(lab(), h.address, 'ip link show dev br0')).code, `${h.name}: br0 gone`).not.toBe(0)
-      await expectManagerOwnsEth0(lab(), h)
-    }
+    for (const h of lab().hosts) await expectPlainEth0(h, 'after orch rollback')
     await Promise.all(lab().hosts.map((h) => lab().reboot(h)))
-    for (const h of lab().hosts) {
-      expect((await ssh(lab(), h.address, 'ip link show dev br0')).code, `${h.name}: br0 after the reboot`).not.toBe(0)
-      await expectManagerOwnsEth0(lab(), h)
-      await viaDefaultRoute(lab(), h)
-      expect(await configFiles(lab(), h), h.name).toBe(before.get(h.name)!.files)
-      expect(await eth0State(lab(), h), h.name).toBe(eth0s.get(h.name))
-    }
+    for (const h of lab().hosts) await expectPlainEth0(h, 'after the reboot')
   })
 })

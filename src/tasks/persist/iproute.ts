@@ -25,6 +25,8 @@ export interface IpLink {
   stpState?: number
   /** Bridges only: centiseconds, as `ip link ... forward_delay` takes it. */
   forwardDelay?: number
+  /** How the kernel makes the IPv6 link-local address (`eui64`, `none`, ...; `ip -d` only). */
+  addrGenMode?: string
 }
 
 export interface IpAddr {
@@ -86,6 +88,7 @@ export function parseLinks(text: string): IpLink[] {
     if (typeof l.link_index === 'number') link.linkIndex = l.link_index
     if (typeof l.master === 'string') link.master = l.master
     if (typeof info.info_kind === 'string') link.kind = info.info_kind
+    if (typeof l.inet6_addr_gen_mode === 'string') link.addrGenMode = l.inet6_addr_gen_mode
     if (link.kind === 'bridge') {
       if (typeof data.stp_state === 'number') link.stpState = data.stp_state
       if (typeof data.forward_delay === 'number') link.forwardDelay = data.forward_delay

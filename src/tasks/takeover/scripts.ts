@@ -99,6 +99,10 @@ function revertSteps(s: TakeoverState, p: TakeoverPlan, bridge: string, iface: s
     for (const c of back) out.push(`${c} || rc=1`)
     if (p.fix.up) out.push(`${line(['ip', 'link', 'set', 'dev', bridge, 'down'])} || rc=1`)
   }
+  // A port that booted enslaved may have lost its IPv6 link-local address: ifupdown's bridge hook sets a
+  // port's addrgenmode to none. Set back, the kernel makes the address only when the link comes up again.
+  const mode = s.iface.addrGenMode
+  if (mode) out.push(sh`if ! ip -d -j link show dev ${iface} | grep -qF ${`"inet6_addr_gen_mode":"${mode}"`}; then ip link set dev ${iface} addrgenmode ${mode} && ip link set dev ${iface} down || rc=1; fi`)
   if (s.iface.up) out.push(`${line(['ip', 'link', 'set', 'dev', iface, 'up'])} || rc=1`)
   for (const ad of orderAddrs(p.moveAddrs)) out.push(`${line(addrArgv(ad, 'replace', iface, bridge))} || rc=1`)
   for (const rt of p.moveRoutes) out.push(`${line(routeArgv(rt, 'replace', bridge, iface))} || rc=1`)
