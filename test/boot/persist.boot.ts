@@ -1,6 +1,6 @@
 /**
  * Persisted at commit (model/persist.ts, safety/atcommit.ts) on hosts that boot real systemd, one network
- * manager each (networkd, NetworkManager, ifupdown): after a committed run of the routes and the vxlan
+ * manager each (networkd, NetworkManager, netplan on networkd, ifupdown): after a committed run of the routes and the vxlan
  * strategy, every host is rebooted (clean, and a power cut) and, with nothing re-run from the controller,
  * orch's container matrix passes again; a second run changes nothing; `orch rollback` then a reboot leaves
  * every host equal to its pre-run snapshot, with none of orch's files. One lab for all of it.
@@ -32,7 +32,7 @@ async function matrix(lab: Lab, strategy: StrategyName): Promise<void> {
   const hosts = hostsOf(lab).map((h) => ({ ...h, vars: { orch_strategy: strategy } }))
   const m = await probeMatrix({ tcpBytes: 1 << 20 }).run(hosts)
   expect(m.ok, renderCheck(m)).toBe(true)
-  expect(m.probes).toHaveLength(6)
+  expect(m.probes).toHaveLength(lab.hosts.length * (lab.hosts.length - 1))
 }
 
 async function rebootAll(lab: Lab, hard: boolean): Promise<void> {
@@ -72,11 +72,12 @@ async function rollbackThenReboot(lab: Lab, pre: Record<string, unknown>): Promi
 }
 
 describe.skipIf(skip)('persisted at commit: the routes and vxlan strategies survive reboots (booted hosts)', () => {
-  const lab = withLab({ hosts: 3, boot: true, docker: true, manager: 'networkd,networkmanager,ifupdown' })
+  const lab = withLab({ hosts: 4, boot: true, docker: true, manager: 'networkd,networkmanager,netplan,ifupdown' })
   let pre: Record<string, unknown> = {}
   const subnet = (i: number) => `10.244.${i}.0/24`
 
   it('routes: the commit writes orch-routes/orch-nat units, their files and sysctl.d; they are enabled', async () => {
+    expect(lab().hosts.map((h) => h.manager)).toEqual(['networkd', 'networkmanager', 'netplan', 'ifupdown'])
     pre = await snapshots(lab())
     const r = await run(lab(), 'routes')
     expect(r.code, r.err + r.out.slice(-2000)).toBe(0)
@@ -117,7 +118,7 @@ describe.skipIf(skip)('persisted at commit: the routes and vxlan strategies surv
     await secondRunChangesNothing(lab(), 'routes')
     const st = await orch('status', '-i', lab().inventoryPath)
     expect(st.code, st.err).toBe(0)
-    expect(st.out).toContain('persisted: orch-routes.service (enabled, 2 files in /etc/orch/routes)')
+    expect(st.out).toContain(`persisted: orch-routes.service (enabled, ${lab().hosts.length - 1} files in /etc/orch/routes)`)
     expect(st.out).toContain('orch-nat.service (enabled, 2 files in /etc/orch/nat)')
   })
 
