@@ -17,6 +17,7 @@
  *   undo   the exact inverse from the state read before, also detached (<br>.undo.sh/.log/.done): bridge
  *          deleted (or its old settings restored), addresses and routes back on eth0, config files restored.
  */
+import { randomUUID } from 'node:crypto'
 import { argv, sh } from '../net/shell.ts'
 import { argSpec, parseArgs } from '../argspec.ts'
 import { ArgError, TaskFailed, task, type Change, type Resource, type Task, type TaskContext, type Undo } from '../engine/types.ts'
@@ -152,13 +153,15 @@ export function bridgeTakeover(args: BridgeTakeoverArgs = {}): Task<TakeoverStat
         await persistNow()
         return { msg: notes.join('; '), data }
       }
-      const script = applyScript(s, p, bridge, iface, stp, paths, m.load)
+      // Names this launch in the script, so a wait after a dropped session never reads an earlier run's marker.
+      const launchLine = `# launch ${randomUUID()}`
+      const script = applyScript(s, p, bridge, iface, stp, paths, m.load, launchLine)
       const launch = [
         ...runtimeWrites(m),
         sh`umask 077; mkdir -p ${paths.dir} && chmod 700 /var/lib/orch ${paths.dir} && rm -f ${paths.applyDone} && cat > ${paths.applyScript + '.tmp'} && mv -f ${paths.applyScript + '.tmp'} ${paths.applyScript}`,
         startDetached(paths.applyScript, paths.applyLog),
       ].join(' && ')
-      const wait = waitAndShow(paths.applyDone, paths.applyLog, timeout)
+      const wait = waitAndShow(paths.applyDone, paths.applyLog, timeout, { script: paths.applyScript, line: launchLine })
       let r
       try {
         r = await ctx.run(`${launch} || exit 90\n${wait}`, { stdin: script, timeoutMs: (timeout + 30) * 1000 })

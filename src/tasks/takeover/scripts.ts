@@ -33,12 +33,17 @@ export function startDetached(script: string, log: string): string {
   )
 }
 
-/** Wait for a done-marker (up to `timeout` s), then print it, the new network state and the log's tail. */
-export function waitAndShow(done: string, log: string, timeout: number): string {
-  return (
+/**
+ * Wait for a done-marker (up to `timeout` s), then print it, the new network state and the log's tail.
+ * With `launch` (the script and the line that names this launch in it): a session that dropped before
+ * the launch ran left an earlier script and its done-marker, which are not this run's: say so instead.
+ */
+export function waitAndShow(done: string, log: string, timeout: number, launch?: { script: string; line: string }): string {
+  const wait =
     sh`i=0; while [ ! -f ${done} ] && [ $i -lt ${timeout * 10} ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done\n` +
-    sh`cat ${done} 2>/dev/null || echo 'timeout: no done-marker'; ${raw(secMark)}; ${raw(stateScript())}; ${raw(secMark)}; tail -n 20 ${log} 2>/dev/null; true`
-  )
+    sh`cat ${done} 2>/dev/null || echo 'timeout: no done-marker'`
+  const marker = launch ? sh`if grep -qxF ${launch.line} ${launch.script} 2>/dev/null; then ${raw(wait)}; else echo 'not started: the session dropped before the takeover script was launched (nothing was changed)'; fi` : wait
+  return marker + sh`; ${raw(secMark)}; ${raw(stateScript())}; ${raw(secMark)}; tail -n 20 ${log} 2>/dev/null; true`
 }
 
 
@@ -145,7 +150,7 @@ export function revertScript(s: TakeoverState, p: TakeoverPlan, bridge: string, 
  * The detached apply script. Every step has its inverse; when a step fails, the script undoes the steps
  * that completed (newest first) and says so in its done-marker.
  */
-export function applyScript(s: TakeoverState, p: TakeoverPlan, bridge: string, iface: string, stp: boolean, paths: TakeoverPaths, load: string[] = []): string {
+export function applyScript(s: TakeoverState, p: TakeoverPlan, bridge: string, iface: string, stp: boolean, paths: TakeoverPaths, load: string[] = [], launchLine = ''): string {
   const steps: Array<{ run: string; inverse: string; tolerant?: boolean; load?: boolean }> = []
   if (p.createBridge) {
     steps.push({
@@ -181,7 +186,7 @@ export function applyScript(s: TakeoverState, p: TakeoverPlan, bridge: string, i
   const inverses = steps.map((st, i) => `inverse_${i + 1}() { ${st.inverse}; }`).join('\n')
   const body = steps.map((st) => `  ${st.load ? 'lstep' : st.tolerant ? 'tstep' : 'step'} ${quote(st.run)} || return 1`).join('\n')
   return (
-    `#!/bin/sh\n# orch bridgeTakeover: ${bridge} takes over ${iface} (detached: survives the SSH session dropping)\n${PRELUDE}` +
+    `#!/bin/sh\n# orch bridgeTakeover: ${bridge} takes over ${iface} (detached: survives the SSH session dropping)\n${launchLine ? `${launchLine}\n` : ''}${PRELUDE}` +
     `failed=''; n=0\n` +
     `step() { echo "+ $1"; sh -c "$1" || { failed=$1; return 1; }; n=$((n+1)); }\n` +
     `tstep() { echo "+ $1"; sh -c "$1" 2>/dev/null || echo "  (already gone)"; n=$((n+1)); }\n` +
