@@ -1,6 +1,6 @@
 /**
  * The wireguard strategy persisted at commit (issue 16 §2, issue 19 §1), on hosts that boot real systemd
- * (networkd, NetworkManager, ifupdown), through the real CLI. No kernel WireGuard on this machine: the
+ * (netplan on networkd, NetworkManager, ifupdown), through the real CLI. No kernel WireGuard on this machine: the
  * hosts run wireguard-go over /dev/net/tun. A reboot inside the window comes back without any of it;
  * after a committed run every host is power-cut, then cleanly rebooted, and with nothing re-run
  * orch-wireguard.service brings the device back (key, port, peers, MTU) before orch-routes adds the
@@ -63,7 +63,7 @@ async function wgState(lab: Lab, h: LabHost) {
 }
 
 describe.skipIf(skip)('persisted at commit: the wireguard strategy survives reboots (booted hosts, wireguard-go)', () => {
-  const lab = withLab({ hosts: 3, boot: true, docker: true, manager: 'networkd,networkmanager,ifupdown' })
+  const lab = withLab({ hosts: 3, boot: true, docker: true, manager: 'netplan,networkmanager,ifupdown' })
   let pre: Record<string, unknown> = {}
   let committed: Awaited<ReturnType<typeof wgState>>[] = []
 
