@@ -1,7 +1,8 @@
 /**
  * `npm run lab:up -- --hosts N [--docker] [--ovs] [--mtu N] [--ipv6] [--boot [--manager M[,M...]]] [--prefix P]`,
- * `lab:reboot -- [--hard] [--prefix P] HOST...`, `lab:down [-- --prefix P]`, `lab:status`.
+ * `lab:reboot -- [--hard] [--repeat N] [--prefix P] HOST...|all`, `lab:down [-- --prefix P]`, `lab:status`.
  */
+import { loadavg } from 'node:os'
 import { Command, InvalidArgumentError } from 'commander'
 import { down, LabUnavailableError, NETWORK_MANAGERS, open, status, up } from './index.ts'
 
@@ -42,14 +43,25 @@ program
 program
   .command('reboot')
   .description('reboot booted hosts (clean poweroff, or a power cut with --hard); returns when they answer on SSH')
-  .argument('<hosts...>', 'host names (node1 ...)')
+  .argument('<hosts...>', 'host names (node1 ...), or all')
   .option('--hard', 'power cut: SIGKILL the host\'s PID 1', false)
+  .option('--repeat <n>', 'reboot them N times over, one cycle after the other; print each cycle and the median', int, 1)
   .option('--prefix <p>', 'lab name', 'lab')
-  .action(async (hosts: string[], o) => {
+  .action(async (names: string[], o) => {
     const lab = open(o.prefix)
-    const t0 = Date.now()
-    await Promise.all(hosts.map((h) => lab.reboot(h, { hard: o.hard })))
-    console.log(`lab ${lab.prefix}: ${hosts.join(' ')} rebooted${o.hard ? ' (power cut)' : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    const hosts = names.length === 1 && names[0] === 'all' ? lab.hosts.map((h) => h.name) : names
+    const times: number[] = []
+    for (let i = 0; i < o.repeat; i++) {
+      const t0 = Date.now()
+      await Promise.all(hosts.map((h) => lab.reboot(h, { hard: o.hard })))
+      times.push((Date.now() - t0) / 1000)
+      console.log(`lab ${lab.prefix}: ${hosts.join(' ')} rebooted${o.hard ? ' (power cut)' : ''} in ${times[i].toFixed(1)} s`)
+    }
+    if (times.length > 1) {
+      const m = [...times].sort((a, b) => a - b)
+      const median = m.length % 2 ? m[(m.length - 1) / 2] : (m[m.length / 2 - 1] + m[m.length / 2]) / 2
+      console.log(`median of ${times.length} cycles: ${median.toFixed(1)} s (min ${m[0].toFixed(1)}, max ${m[m.length - 1].toFixed(1)}); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+    }
   })
 program
   .command('status')
