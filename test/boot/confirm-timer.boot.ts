@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { RemoteJournal, newRunId } from '../../src/engine/journal.ts'
+import { newRunId } from '../../src/engine/journal.ts'
 import { bootInitPid } from '../../src/lab/boot.ts'
 import { bootUnavailableReason } from '../../src/lab/index.ts'
 import { armScript, beginScript, commitScript, parseStatus, rollbackScript, STATUS_SCRIPT } from '../../src/safety/remote.ts'
@@ -14,6 +14,7 @@ import { BOOT_UNIT, UNIT_DIR } from '../../src/safety/rollbacksh.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { sshTo } from '../helpers/conn.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { journalledChanges } from '../helpers/journal.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 import { run } from './manager.ts'
 
@@ -26,14 +27,7 @@ async function ok(conn: Connection, script: string): Promise<string> {
   return r.stdout.trim()
 }
 
-/** Two journalled changes, each applied after its undo was recorded, as the engine does. */
-async function change(conn: Connection, runId: string): Promise<void> {
-  const j = new RemoteJournal(runId)
-  await j.record(conn.hostName, conn, { description: 'del addr', script: 'ip addr del 10.77.0.1/32 dev lo' }, { module: 'addr', task: 'a' })
-  await ok(conn, 'ip addr add 10.77.0.1/32 dev lo')
-  await j.record(conn.hostName, conn, { description: 'del route', script: 'ip route del blackhole 10.78.0.0/24' }, { module: 'route', task: 'r' })
-  await ok(conn, 'ip route add blackhole 10.78.0.0/24')
-}
+const change = (conn: Connection, runId: string) => journalledChanges(conn, runId, ok)
 
 describe.skipIf(skip)('commit confirmed on a booted host: the systemd-run timer, the lock after a reboot', () => {
   const lab = withLab({ hosts: 1, boot: true, manager: 'networkd' })

@@ -1,7 +1,8 @@
-/** What a booted host's network manager says about eth0 (shared by the test/boot suites). */
+/** Helpers shared by the test/boot suites: what a booted host's network manager says about eth0, snapshots across a boot. */
 import { expect } from 'vitest'
 import type { Lab, LabHost } from '../../src/lab/index.ts'
 import { ssh } from '../helpers/lab.ts'
+import { snapshots } from '../lab/playbook-common.ts'
 
 export async function run(lab: Lab, h: LabHost, cmd: string): Promise<string> {
   const r = await ssh(lab, h.address, cmd)
@@ -38,4 +39,19 @@ export async function expectManagerOwnsEth0(lab: Lab, h: LabHost): Promise<void>
     default:
       throw new Error(`${h.name}: no manager recorded`)
   }
+}
+
+/**
+ * Every host's snapshot, but docker0's MAC: dockerd makes docker0 afresh, with a new random MAC, at every
+ * start, so a boot changes it whatever orch did (the netns lab's undo restores it; a reboot cannot).
+ */
+export async function bootSnapshots(l: Lab): Promise<Record<string, unknown>> {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip)
+    if (!v || typeof v !== 'object') return v
+    const o = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, strip(x)]))
+    if (o.ifname === 'docker0') delete o.address
+    return o
+  }
+  return strip(await snapshots(l)) as Record<string, unknown>
 }

@@ -14,7 +14,8 @@ import { nsenterConnection } from '../../src/lab/connection.ts'
 import { renderCheck } from '../../src/checks/index.ts'
 import { probeMatrix } from '../../src/crosshost/index.ts'
 import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
-import { exec, orch, run, snapshots, strategyVars } from '../lab/playbook-common.ts'
+import { exec, orch, run, strategyVars } from '../lab/playbook-common.ts'
+import { bootSnapshots as state } from './manager.ts'
 
 const skip = labSkipReason ?? (await bootUnavailableReason())
 const WINDOW = 'test/boot/fixtures/reboot-window.ts'
@@ -26,18 +27,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Every file a run may have written (orch's own boot-rollback units stay: docs/persistence.md). */
 const ORCH_FILES =
   'ls -d /etc/orch /etc/systemd/system/orch-* /etc/systemd/system/*.wants/orch-* /etc/sysctl.d/*orch* 2>/dev/null | grep -v "/orch-boot-rollback\\(-late\\)\\?\\.service$"; true'
-
-/** Every host's snapshot but docker0's MAC (dockerd makes docker0 with a new random MAC at every start). */
-async function state(l: Lab): Promise<Record<string, unknown>> {
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip)
-    if (!v || typeof v !== 'object') return v
-    const o = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, strip(x)]))
-    if (o.ifname === 'docker0') delete o.address
-    return o
-  }
-  return strip(await snapshots(l)) as Record<string, unknown>
-}
 
 /** No device, no wireguard-go, no orch file: what a host without the run holds. */
 async function noWireguard(lab: Lab, h: LabHost): Promise<void> {

@@ -7,28 +7,14 @@
  * reports it rolled back by reboot and exits non-zero, and the next run is not blocked.
  */
 import { describe, expect, it } from 'vitest'
-import { bootUnavailableReason, type Lab } from '../../src/lab/index.ts'
+import { bootUnavailableReason } from '../../src/lab/index.ts'
 import { labSkipReason, ssh, withLab } from '../helpers/lab.ts'
-import { exec, orch, PLAYBOOK, snapshots } from '../lab/playbook-common.ts'
+import { exec, orch, PLAYBOOK } from '../lab/playbook-common.ts'
+import { bootSnapshots as state } from './manager.ts'
 
 const skip = labSkipReason ?? (await bootUnavailableReason())
 const WINDOW = 'test/boot/fixtures/reboot-window.ts'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/**
- * Every host's snapshot, but docker0's MAC: dockerd makes docker0 afresh, with a new random MAC, at every
- * start, so a boot changes it whatever orch did (the netns lab's undo restores it; a reboot cannot).
- */
-async function state(l: Lab): Promise<Record<string, unknown>> {
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip)
-    if (!v || typeof v !== 'object') return v
-    const o = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, strip(x)]))
-    if (o.ifname === 'docker0') delete o.address
-    return o
-  }
-  return strip(await snapshots(l)) as Record<string, unknown>
-}
 
 describe.skipIf(skip)('a reboot inside the window is a rollback (booted hosts, routes strategy)', () => {
   const lab = withLab({ hosts: 2, boot: true, docker: true, manager: 'networkd,netplan' })

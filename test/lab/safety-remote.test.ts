@@ -5,6 +5,7 @@ import { nsenterConnection } from '../../src/lab/connection.ts'
 import { armScript, beginScript, commitScript, disarmScript, parseStatus, rollbackScript, ROLLBACK_BIN, ROLLBACK_SH, ROLLBACK_STAMP, STATUS_SCRIPT } from '../../src/safety/remote.ts'
 import type { Connection } from '../../src/transport/types.ts'
 import { labSkipReason, withLab } from '../helpers/lab.ts'
+import { journalledChanges } from '../helpers/journal.ts'
 import { snapshot } from '../helpers/snapshot.ts'
 
 async function ok(conn: Connection, script: string): Promise<string> {
@@ -13,14 +14,7 @@ async function ok(conn: Connection, script: string): Promise<string> {
   return r.stdout.trim()
 }
 
-/** Two journalled changes, applied after their undo was recorded, as the engine does. */
-async function change(conn: Connection, runId: string): Promise<void> {
-  const j = new RemoteJournal(runId)
-  await j.record(conn.hostName, conn, { description: 'del addr', script: 'ip addr del 10.77.0.1/32 dev lo' }, { module: 'addr', task: 'a' })
-  await ok(conn, 'ip addr add 10.77.0.1/32 dev lo')
-  await j.record(conn.hostName, conn, { description: 'del route', script: 'ip route del blackhole 10.78.0.0/24' }, { module: 'route', task: 'r' })
-  await ok(conn, 'ip route add blackhole 10.78.0.0/24')
-}
+const change = (conn: Connection, runId: string) => journalledChanges(conn, runId, ok)
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
