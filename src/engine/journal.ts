@@ -192,7 +192,7 @@ export class RemoteJournal implements Journal {
       (ready ? 'umask 077' : sh`umask 077 && mkdir -p ${dir} && chmod 700 /var/lib/orch ${JOURNAL_ROOT} ${dir}`) +
       (undo.backup ? sh` && (ORCH_BACKUP=${backupPath}; export ORCH_BACKUP; sh -c ${undo.backup})` : '') +
       ` && printf ${printfLiteral(Buffer.from(text))} >> ${quote(this.file)}` +
-      ` && ${this.durableEntry(!!undo.backup, ready)}` +
+      (undo.volatile ? '' : ` && ${this.durableEntry(!!undo.backup, ready)}`) +
       sh`; } </dev/null || { echo ${JOURNAL_FAILED} >&2; exit ${JOURNAL_FAILED_RC}; }` +
       `\numask ${SHELL_UMASK}\n`
     return {

@@ -32,6 +32,12 @@ export interface Undo {
    * `$ORCH_BACKUP`: a private path (not yet existing) reserved for this journal entry.
    */
   backup?: string
+  /**
+   * What it undoes lives only in the kernel's memory (a route, a link, a rule, a /proc value): a power
+   * cut takes the change away with its undo, so the journal need not put the entry on disk before the
+   * change (no `sync`, one process less per change). Anything on disk (a file, docker's store) never is.
+   */
+  volatile?: boolean
 }
 
 export interface TaskResult {

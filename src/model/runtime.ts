@@ -143,8 +143,16 @@ export function applyStep(s: Step): Command {
 /** The containers a restart brings back: those that ran, but not --rm ones (docker removed them). */
 const restartIds = (s: DockerRestartStep) => s.containers.filter((c) => !c.autoRemove).map((c) => c.id)
 
+/** Step kinds whose change is kernel state only (gone after a power cut): their undo is volatile. */
+const VOLATILE: ReadonlySet<Step['kind']> = new Set(['sysctl', 'route', 'iptables-chain', 'vxlan-create', 'link-set', 'fdb', 'wg-create', 'wg-set'])
+
 /** The exact inverse of a step, from what it recorded before; null when it leaves nothing to undo. */
 export function undoStep(s: Step): Undo | null {
+  const u = undoOf(s)
+  return u && VOLATILE.has(s.kind) && !u.backup ? { ...u, volatile: true } : u
+}
+
+function undoOf(s: Step): Undo | null {
   switch (s.kind) {
     case 'sysctl':
       return { description: `${s.name}=${s.before}`, script: sh`printf '%s\\n' ${s.before} > ${procPath(s.name)}` }
@@ -281,7 +289,8 @@ export function undoPlan(steps: readonly Step[]): Undo | null {
   const undos = steps.map(undoStep).filter((u): u is Undo => !!u && u.script !== '').reverse()
   if (!undos.length) return null
   if (undos.length === 1) return undos[0]
-  return { description: undos.map((u) => u.description).join('; '), script: undos.map((u) => `{ ${u.script}\n}`).join(' && ') }
+  const volatile = undos.every((u) => u.volatile)
+  return { description: undos.map((u) => u.description).join('; '), script: undos.map((u) => `{ ${u.script}\n}`).join(' && '), ...(volatile ? { volatile } : {}) }
 }
 
 export const describePlanSteps = (steps: readonly Step[]): Change[] => steps.flatMap(describeStep)

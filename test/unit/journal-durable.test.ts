@@ -37,6 +37,17 @@ describe('the journal entry is synced before the change', () => {
     expect(b).toMatch(/>> \/var\/lib\/orch\/journal\/R1\/entries && sync; \} <\/dev\/null/)
   })
 
+  it('a volatile undo (kernel state only: a power cut takes the change too) is appended before the change, without a sync', () => {
+    const j = new RemoteJournal('R1')
+    j.startAfter('h1', 0)
+    const v = j.prefix('h1', { ...undo, volatile: true }, { module: 'route', task: 't' }).script + 'ip route add 10.9.0.0/24 dev lo\n'
+    expect(v).not.toMatch(/sync/)
+    expect(v.indexOf('>> /var/lib/orch/journal/R1/entries')).toBeGreaterThan(0)
+    expect(v.indexOf('ip route add')).toBeGreaterThan(v.indexOf('>> /var/lib/orch/journal/R1/entries'))
+    // The next durable entry syncs the whole file: the volatile entry before it reaches the disk with it.
+    expect(j.prefix('h1', undo, { module: 'command', task: 't' }).script).toContain('{ sync -d /var/lib/orch/journal/R1/entries 2>/dev/null || sync; }')
+  })
+
   it('entryCommand (an entry on its own round trip) and begin sync too', () => {
     expect(new RemoteJournal('R1').entryCommand(3, 'm', undefined, true).script).toBe(
       'umask 077 && cat >> /var/lib/orch/journal/R1/entries && { sync -d /var/lib/orch/journal/R1/entries 2>/dev/null || sync; }',
