@@ -61,13 +61,14 @@ export function joinLabs(labs: Lab[], dir: string): HostSet {
 export async function manyPart(c: ManyContext): Promise<{ rows: ManyRow[]; samples: Array<ToolSample & { labs: number }> }> {
   const rows: ManyRow[] = []
   const samples: Array<ToolSample & { labs: number }> = []
-  for (const n of c.sizes) {
+  for (const [i, n] of c.sizes.entries()) {
     if (c.stopping()) break
     const labs: Lab[] = []
     const dir = mkdtempSync(join(tmpdir(), 'orch-bench-many-'))
     try {
       const t0 = performance.now()
-      for (let j = 0, left = n; left > 0 && !c.stopping(); j++, left -= LAB_MAX) labs.push(await c.labUp(`s${n}${String.fromCharCode(97 + j)}`, Math.min(LAB_MAX, left)))
+      // A lab prefix holds 8 characters: the size's index (base 36) and the lab's letter, not the size itself.
+      for (let j = 0, left = n; left > 0 && !c.stopping(); j++, left -= LAB_MAX) labs.push(await c.labUp(`s${i.toString(36)}${String.fromCharCode(97 + j)}`, Math.min(LAB_MAX, left)))
       const labUpMs = performance.now() - t0
       const set = joinLabs(labs, dir)
       const tools: Array<ToolSample["tool"]> = c.withFloor ? ['orch', 'floor'] : ['orch']
