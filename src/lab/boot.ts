@@ -15,7 +15,7 @@ import { sh } from '../net/shell.ts'
 import { bootConfig, labMac, type BootFile } from './boot-config.ts'
 import { LabUnavailableError } from './errors.ts'
 import { processStartTime, shLocal, shOk } from './exec.ts'
-import { etcHosts, filesDir, repoRoot, waitPort, type LabHost, type LabState } from './lan.ts'
+import { etcHosts, filesDir, lanOf, repoRoot, waitPort, type LabHost, type LabState } from './lan.ts'
 import { LAB_IMAGE } from './image.ts'
 
 const CGROUP_ROOTS = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified']
@@ -46,13 +46,14 @@ const hostCgroup = (h: LabHost) => `orch-lab/${h.ns}`
 /** Write the host's own files into its upper directory before its first boot, enable its units. */
 export async function prepareBootHost(s: LabState, h: LabHost, pubKey: string, etcHosts: string): Promise<void> {
   const st = h.stateDir
+  const lan = lanOf(s, h)
   for (const d of ['upper', 'work', 'root', 'docker']) mkdirSync(join(st, d), { recursive: true })
-  const cfg = bootConfig({ name: h.name, cidr: `${h.address}/24`, gateway: s.gateway, manager: h.manager!, docker: s.docker, ovs: s.ovs })
+  const cfg = bootConfig({ name: h.name, cidr: `${h.address}/24`, gateway: lan.gateway, manager: h.manager!, docker: s.docker, ovs: s.ovs })
   const files: BootFile[] = [
     ...cfg.files,
     { path: '/etc/hosts', mode: 0o644, content: etcHosts },
     // DNS goes to the lab gateway, where nothing answers: lookups fail fast and never leave the lab.
-    { path: '/etc/resolv.conf', mode: 0o644, content: `nameserver ${s.gateway}\noptions timeout:1 attempts:1\n` },
+    { path: '/etc/resolv.conf', mode: 0o644, content: `nameserver ${lan.gateway}\noptions timeout:1 attempts:1\n` },
     { path: '/root/.ssh/authorized_keys', mode: 0o600, content: pubKey },
   ]
   const m = join(st, 'root')
@@ -81,6 +82,7 @@ export function startBootHost(s: LabState, h: LabHost): void {
     LAB_NS: h.ns,
     LAB_SWITCH: s.switchNs,
     LAB_PEER: `v${h.name.slice(4)}`,
+    LAB_BRIDGE: lanOf(s, h).bridge,
     LAB_MAC: labMac(s.slot, Number(h.name.slice(4))),
     LAB_CGROUP: hostCgroup(h),
     LAB_OVS: s.ovs ? '1' : '0',

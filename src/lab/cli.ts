@@ -1,5 +1,5 @@
 /**
- * `npm run lab:up -- --hosts N [--docker] [--ovs] [--mtu N] [--ipv6] [--boot [--manager M[,M...]]] [--prefix P]`,
+ * `npm run lab:up -- --hosts N [--lans N] [--docker] [--ovs] [--mtu N] [--ipv6] [--boot [--manager M[,M...]]] [--prefix P]`,
  * `lab:reboot -- [--hard] [--repeat N] [--prefix P] HOST...|all`, `lab:down [-- --prefix P]`, `lab:status`.
  */
 import { loadavg } from 'node:os'
@@ -22,13 +22,14 @@ program
   .option('--prefix <p>', 'lab name (namespaces <p>-sw, <p>-nodeN)', 'lab')
   .option('--boot', 'hosts boot Debian 12 with systemd as PID 1 (systemd-nspawn; docs/booted-lab.md)', false)
   .option('--mtu <n>', "the LAN's MTU (hosts' eth0 and the switch; 1280-9000, default 1500)", int)
+  .option('--lans <n>', 'hosts on N LANs (each its own /24, joined by a router namespace; 1-8, default 1)', int)
   .option('--ipv6', 'an IPv6 underlay too: 2001:2:0:I::N/64 (RFC 5180 benchmarking prefix, inside the lab only)', false)
   .option('--manager <m>', `booted hosts' network manager: ${NETWORK_MANAGERS.join('|')}, or a comma list repeated over the hosts (default networkd)`)
   .action(async (o) => {
     const t0 = Date.now()
-    const lab = await up({ hosts: o.hosts, docker: o.docker, ovs: o.ovs, prefix: o.prefix, boot: o.boot, manager: o.manager, mtu: o.mtu, ipv6: o.ipv6 })
+    const lab = await up({ hosts: o.hosts, docker: o.docker, ovs: o.ovs, prefix: o.prefix, boot: o.boot, manager: o.manager, mtu: o.mtu, ipv6: o.ipv6, lans: o.lans })
     console.log(`lab ${lab.prefix}: ${lab.hosts.length} ${lab.boot ? 'booted ' : ''}hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-    for (const h of lab.hosts) console.log(`  ${h.name}  ${h.address}${h.address6 ? `  ${h.address6}` : ''}${h.manager ? `  ${h.manager}` : ''}`)
+    for (const h of lab.hosts) console.log(`  ${h.name}  ${h.address}${h.lan ? `  lan${h.lan}` : ''}${h.address6 ? `  ${h.address6}` : ''}${h.manager ? `  ${h.manager}` : ''}`)
     console.log(`inventory: ${lab.inventoryPath}`)
     console.log(`ssh:       ssh -i ${lab.keyPath} -o UserKnownHostsFile=${lab.knownHostsPath} root@${lab.hosts[0].address}`)
   })

@@ -33,12 +33,13 @@ import {
   validatePrefix,
   writeInventoryFiles,
   type LabHost,
+  type LabLan,
   type LabState,
 } from './lan.ts'
 
 export { LAB_IMAGE, LabInputError, LabUnavailableError, defaultLabDir, readState, validatePrefix }
 export { NETWORK_MANAGERS, type NetworkManagerName } from './boot-config.ts'
-export { repoRoot, type LabHost, type LabState } from './lan.ts'
+export { lanOf, repoRoot, type LabHost, type LabLan, type LabState } from './lan.ts'
 export { bootUnavailableReason, type RebootOptions } from './boot.ts'
 export { overlayDirs } from './netnshost.ts'
 
@@ -60,6 +61,12 @@ export interface UpOptions {
   mtu?: number
   /** An IPv6 underlay next to IPv4: 2001:2:0:I::N/64 (RFC 5180 benchmarking prefix), netns hosts only. */
   ipv6?: boolean
+  /**
+   * Hosts on this many LANs (default 1), in contiguous blocks (4 hosts on 2: node1-2, node3-4). Each LAN
+   * is its own /24, 198.18.J.0/24 for a slot J claimed like the lab's own, joined by the switch namespace
+   * as their router (gateway .254 on each).
+   */
+  lans?: number
 }
 
 export interface Lab extends LabState {
@@ -93,6 +100,9 @@ export async function up(opts: UpOptions): Promise<Lab> {
   if (opts.manager !== undefined && !opts.boot) throw new LabInputError('--manager needs --boot (netns hosts have no network manager)')
   if (opts.mtu !== undefined && (!Number.isInteger(opts.mtu) || opts.mtu < 1280 || opts.mtu > 9000)) throw new LabInputError(`--mtu: expected an integer from 1280 to 9000, got ${opts.mtu}`)
   if (opts.boot && (opts.mtu !== undefined || opts.ipv6)) throw new LabInputError('--mtu and --ipv6 are for netns hosts (booted hosts take eth0 from their network manager)')
+  const nLans = opts.lans ?? 1
+  if (!Number.isInteger(nLans) || nLans < 1 || nLans > 8 || nLans > opts.hosts) throw new LabInputError(`--lans: expected an integer from 1 to 8 and at most --hosts (${opts.hosts}), got ${opts.lans}`)
+  if (nLans > 1 && opts.ipv6) throw new LabInputError('--lans and --ipv6: the IPv6 underlay is one LAN only')
   const managers = opts.boot ? parseManagers(opts.manager, opts.hosts) : []
   const why = (await labUnavailableReason()) ?? (opts.boot ? await bootUnavailableReason() : null)
   if (why) throw new LabUnavailableError(why)
@@ -107,6 +117,17 @@ export async function up(opts: UpOptions): Promise<Lab> {
   mkdirSync(dir, { recursive: true })
   const slot = await claimSlot(dir)
   const net = `198.18.${slot}`
+  // Further LANs take further slots (same owner), so their /24s never meet another lab's.
+  const lans: LabLan[] = [{ index: 1, slot, cidr: `${net}.0/24`, gateway: `${net}.254`, bridge: 'lan' }]
+  try {
+    for (let k = 2; k <= nLans; k++) {
+      const j = await claimSlot(dir)
+      lans.push({ index: k, slot: j, cidr: `198.18.${j}.0/24`, gateway: `198.18.${j}.254`, bridge: `lan${k}` })
+    }
+  } catch (e) {
+    for (const l of lans) releaseSlot(l.slot, dir)
+    throw e
+  }
   const state: LabState = {
     prefix,
     slot,
@@ -128,6 +149,7 @@ export async function up(opts: UpOptions): Promise<Lab> {
     bootImage: bootImageDir,
     runTag: process.env.ORCH_TEST_RUN,
     ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+    ...(nLans > 1 ? { lans } : {}),
     ...(opts.ipv6 ? { lanCidr6: `${lan6(slot)}/64`, gateway6: `${lan6(slot)}fe` } : {}),
   }
   saveState(state)
@@ -136,10 +158,13 @@ export async function up(opts: UpOptions): Promise<Lab> {
     await createSwitch(state)
     await shOk(sh`ssh-keygen -q -t ed25519 -N '' -C ${'orch-lab-' + prefix} -f ${state.keyPath}`, 'lab key')
     const image = state.docker ? await busyboxTarball(join(labDir, 'cache')) : ''
+    // Host k on LAN floor(k * lans / hosts): contiguous blocks; its last octet stays k + 1 on every LAN.
+    const lanOfHost = (k: number) => lans[Math.floor((k * nLans) / opts.hosts)]
     const hosts: LabHost[] = Array.from({ length: opts.hosts }, (_, k) => ({
       name: `node${k + 1}`,
       ns: `${prefix}-node${k + 1}`,
-      address: `${net}.${k + 1}`,
+      address: lanOfHost(k).cidr.replace(/\.0\/24$/, `.${k + 1}`),
+      ...(nLans > 1 ? { lan: lanOfHost(k).index } : {}),
       ...(opts.ipv6 ? { address6: `${lan6(slot)}${(k + 1).toString(16)}` } : {}),
       pid: 0,
       pidStart: 0,
@@ -256,7 +281,7 @@ export async function down(prefix = 'lab', labDir = defaultLabDir()): Promise<vo
   }
   for (const ns of nsList) await shLocal(sh`ip netns del ${ns}`)
   await shLocal(sh`ip link del ${`${prefix}-ctl`} 2>/dev/null`)
-  if (s) releaseSlot(s.slot, dir)
+  if (s) for (const j of s.lans?.map((l) => l.slot) ?? [s.slot]) releaseSlot(j, dir)
   else {
     // Without a state file, find our slot by owner.
     for (const e of existsSync(SLOTS_DIR) ? readdirSync(SLOTS_DIR) : []) {
@@ -277,7 +302,8 @@ export async function status(labDir = defaultLabDir()): Promise<string> {
   for (const prefix of readdirSync(labDir)) {
     const s = readState(prefix, labDir)
     if (!s) continue
-    out.push(`lab ${s.prefix}: ${s.hosts.length} hosts, LAN ${s.lanCidr}, gateway ${s.gateway}, inventory ${s.inventoryPath}`)
+    const lansText = s.lans && s.lans.length > 1 ? `LANs ${s.lans.map((l) => l.cidr).join(' ')} (routed), gateway ${s.gateway}` : `LAN ${s.lanCidr}, gateway ${s.gateway}`
+    out.push(`lab ${s.prefix}: ${s.hosts.length} hosts, ${lansText}, inventory ${s.inventoryPath}`)
     for (const h of s.hosts) {
       const init = ours(h) ? hostInitPid(h) : null
       let running: string[] = []

@@ -29,6 +29,19 @@ export interface LabHost {
   stateDir: string
   /** Booted hosts only: the network manager that configures eth0 from its own files. */
   manager?: NetworkManagerName
+  /** Multi-LAN labs (lab lans): the host's LAN, 1-based (LAN 1 when absent). */
+  lan?: number
+}
+
+/** One LAN of a multi-LAN lab: its own /24 (its own slot), a bridge in the switch namespace, its gateway. */
+export interface LabLan {
+  /** 1-based. */
+  index: number
+  slot: number
+  cidr: string
+  gateway: string
+  /** The bridge in the switch namespace: lan (LAN 1), lan2, lan3, ... */
+  bridge: string
 }
 
 export interface LabState {
@@ -58,6 +71,11 @@ export interface LabState {
   /** IPv6 underlay (lab ipv6): the LAN 2001:2:0:I::/64 and the switch's address on it (no router: no RA). */
   lanCidr6?: string
   gateway6?: string
+  /**
+   * Multi-LAN labs (lab lans > 1): every LAN, LAN 1 first (= lanCidr, gateway). The switch namespace
+   * routes between them (it is every LAN's gateway); the controller reaches the others through it.
+   */
+  lans?: LabLan[]
   /** The test run that made this lab ($ORCH_TEST_RUN), so the run's teardown can sweep it. */
   runTag?: string
 }
@@ -88,6 +106,8 @@ export async function claimSlot(owner: string): Promise<number> {
       } catch {
         continue
       }
+      // One lab claims one slot per LAN before its state file exists: never reclaim our own.
+      if (prev === owner) continue
       const prevPrefix = prev.split('/').pop() ?? ''
       if (!existsSync(join(prev, 'state.json')) && !existsSync(`/run/netns/${prevPrefix}-sw`)) {
         rmSync(dir, { recursive: true, force: true })
@@ -172,6 +192,19 @@ export async function createSwitch(s: LabState): Promise<void> {
   )
   // Every port of the LAN at the lab's MTU (a bridge drops frames bigger than the port they leave by).
   if (s.mtu) await shOk(sh`ip -n ${s.switchNs} link set ctl mtu ${s.mtu} && ip link set ${s.controllerVeth} mtu ${s.mtu} && ip -n ${s.switchNs} link set lan mtu ${s.mtu}`, 'lab switch mtu')
+  // Further LANs: a bridge each in the same namespace, which routes between them (a router with one leg
+  // per LAN). The controller reaches them through LAN 1's gateway, so its traffic crosses the router too.
+  for (const l of (s.lans ?? []).slice(1)) {
+    await shOk(
+      sh`set -e
+        ip -n ${s.switchNs} link add ${l.bridge} type bridge stp_state 0 forward_delay 0
+        ip -n ${s.switchNs} addr add ${l.gateway + '/24'} dev ${l.bridge}
+        ip -n ${s.switchNs} link set ${l.bridge} up
+        ip route add ${l.cidr} via ${s.gateway} dev ${s.controllerVeth}`,
+      `creating lab LAN ${l.index}`,
+    )
+    if (s.mtu) await shOk(sh`ip -n ${s.switchNs} link set ${l.bridge} mtu ${s.mtu}`, 'lab LAN mtu')
+  }
   // The switch's IPv6 address (the hosts' default gateway, answering ping; nothing is routed further).
   if (s.gateway6) await shOk(sh`ip -n ${s.switchNs} -6 addr add ${s.gateway6 + '/64'} dev lan nodad`, 'lab switch IPv6')
 }
@@ -184,12 +217,20 @@ export function writeInventoryFiles(s: LabState): void {
   writeFileSync(s.knownHostsPath, keys.join('\n') + '\n')
   chmodSync(s.keyPath, 0o600)
   const lines = [
-    `# orch lab "${s.prefix}": ${s.hosts.length} hosts on ${s.lanCidr}, gateway ${s.gateway}.`,
+    `# orch lab "${s.prefix}": ${s.hosts.length} hosts on ${(s.lans ?? []).length > 1 ? s.lans!.map((l) => l.cidr).join(', ') + ' (one router between them)' : s.lanCidr}, gateway ${s.gateway}.`,
     `# Written by npm run lab:up; removed by npm run lab:down -- --prefix ${s.prefix}.`,
     '[lab]',
-    ...s.hosts.map((h) => `${h.name} ansible_host=${h.address}${h.address6 ? ` lab_address6=${h.address6}` : ''}${h.manager ? ` lab_network_manager=${h.manager}` : ''}`),
+    ...s.hosts.map((h) => {
+      // Hosts off LAN 1 carry their own LAN's gateway and prefix (host vars win over [all:vars]).
+      const l = s.lans && s.lans.length > 1 ? lanOf(s, h) : undefined
+      const lanVars = l ? ` lab_lan=${l.index} lab_gateway=${l.gateway} lab_lan_cidr=${l.cidr}` : ''
+      return `${h.name} ansible_host=${h.address}${h.address6 ? ` lab_address6=${h.address6}` : ''}${h.manager ? ` lab_network_manager=${h.manager}` : ''}${lanVars}`
+    }),
     '',
   ]
+  if (s.lans && s.lans.length > 1) {
+    for (const l of s.lans) lines.push(`[lan${l.index}]`, ...s.hosts.filter((h) => lanOf(s, h).index === l.index).map((h) => h.name), '')
+  }
   if (s.docker) lines.push('[docker_hosts:children]', 'lab', '')
   if (s.ovs) lines.push('[ovs_hosts:children]', 'lab', '')
   if (s.boot) lines.push('[booted:children]', 'lab', '')
@@ -209,6 +250,12 @@ export function writeInventoryFiles(s: LabState): void {
     '',
   )
   writeFileSync(s.inventoryPath, lines.join('\n'))
+}
+
+/** The host's LAN (LAN 1 of a single-LAN lab: the lab's own lanCidr and gateway). */
+export function lanOf(s: LabState, h: LabHost): LabLan {
+  const l = s.lans?.find((x) => x.index === (h.lan ?? 1))
+  return l ?? { index: 1, slot: s.slot, cidr: s.lanCidr, gateway: s.gateway, bridge: 'lan' }
 }
 
 /** Where a host's own /etc lies on the controller (its overlay upper directory). */

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { join } from 'node:path'
 import { sh } from '../net/shell.ts'
 import { processStartTime, shOk } from './exec.ts'
-import { etcHosts, filesDir, saveState, waitPort, type LabHost, type LabState } from './lan.ts'
+import { etcHosts, filesDir, lanOf, saveState, waitPort, type LabHost, type LabState } from './lan.ts'
 
 async function waitReady(stateDir: string, name: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -27,11 +27,12 @@ async function waitReady(stateDir: string, name: string, timeoutMs: number): Pro
 
 export async function createHost(s: LabState, h: LabHost, pubKey: string, image: string): Promise<void> {
   const st = h.stateDir
+  const lan = lanOf(s, h)
   for (const d of ['etc.upper/ssh', 'root/.ssh', 'var.upper', 'docker']) mkdirSync(join(st, d), { recursive: true })
   writeFileSync(join(st, 'etc.upper/hostname'), `${h.name}\n`)
   writeFileSync(join(st, 'etc.upper/hosts'), etcHosts(s, h))
   // DNS goes to the lab gateway, where nothing answers: lookups fail fast and never leave the lab.
-  writeFileSync(join(st, 'etc.upper/resolv.conf'), `nameserver ${s.gateway}\noptions timeout:1 attempts:1\n`)
+  writeFileSync(join(st, 'etc.upper/resolv.conf'), `nameserver ${lan.gateway}\noptions timeout:1 attempts:1\n`)
   writeFileSync(join(st, 'etc.upper/ssh/sshd_config'), sshdConfig())
   writeFileSync(join(st, 'root/.ssh/authorized_keys'), pubKey)
   chmodSync(join(st, 'root/.ssh'), 0o700)
@@ -45,11 +46,11 @@ export async function createHost(s: LabState, h: LabHost, pubKey: string, image:
     sh`set -e
       ip netns add ${h.ns}
       ip link add eth0 netns ${h.ns} type veth peer name ${peer} netns ${s.switchNs}
-      ip -n ${s.switchNs} link set ${peer} master lan up
+      ip -n ${s.switchNs} link set ${peer} master ${lan.bridge} up
       ip -n ${h.ns} link set lo up
       ip -n ${h.ns} addr add ${h.address + '/24'} dev eth0
       ip -n ${h.ns} link set eth0 up
-      ip -n ${h.ns} route add default via ${s.gateway}
+      ip -n ${h.ns} route add default via ${lan.gateway}
       nsenter --net=/run/netns/${h.ns} sh -c 'echo 0 > /proc/sys/net/ipv4/ip_forward'`,
     `creating lab host ${h.name}`,
   )

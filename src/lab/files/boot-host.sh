@@ -6,6 +6,7 @@
 #   LAB_STATE  per-host state dir (upper/, work/, root/, docker/, logs)
 #   LAB_IMAGE_DIR  the shared read-only root filesystem (scripts/boot-image.sh)
 #   LAB_NS LAB_SWITCH LAB_PEER LAB_MAC  the host's netns, the LAN switch netns, eth0's peer there, eth0's MAC
+#   LAB_BRIDGE                          the host's LAN bridge in the switch netns (lan, lan2, ...)
 #   LAB_CGROUP  the host's own cgroup (name), under /sys/fs/cgroup/{systemd,unified}
 #   LAB_OVS  1: segment GSO/TSO frames on the switch side (the OVS userspace datapath drops them)
 # A reboot is: $LAB_STATE/restart exists when systemd-nspawn ends (the lab made the host power off or
@@ -29,7 +30,7 @@ while :; do
   ip -n "$LAB_SWITCH" link del "$LAB_PEER" 2>/dev/null
   if ! { ip netns add "$LAB_NS" &&
     ip link add eth0 address "$LAB_MAC" netns "$LAB_NS" type veth peer name "$LAB_PEER" netns "$LAB_SWITCH" &&
-    ip -n "$LAB_SWITCH" link set "$LAB_PEER" master lan up &&
+    ip -n "$LAB_SWITCH" link set "$LAB_PEER" master "${LAB_BRIDGE:-lan}" up &&
     # A new namespace here inherits ip_forward=1; a real host boots with 0.
     nsenter --net="/run/netns/$LAB_NS" sh -c 'echo 0 > /proc/sys/net/ipv4/ip_forward'; } 2>>"$S/supervisor.log"; then
     log "boot $boot: cannot make the network namespace"
