@@ -302,7 +302,7 @@ export async function status(labDir = defaultLabDir()): Promise<string> {
   for (const prefix of readdirSync(labDir)) {
     const s = readState(prefix, labDir)
     if (!s) continue
-    const lansText = s.lans && s.lans.length > 1 ? `LANs ${s.lans.map((l) => l.cidr).join(' ')} (routed), gateway ${s.gateway}` : `LAN ${s.lanCidr}, gateway ${s.gateway}`
+    const lansText = s.lans ? `LANs ${s.lans.map((l) => l.cidr).join(' ')} (routed), gateway ${s.gateway}` : `LAN ${s.lanCidr}, gateway ${s.gateway}`
     out.push(`lab ${s.prefix}: ${s.hosts.length} hosts, ${lansText}, inventory ${s.inventoryPath}`)
     for (const h of s.hosts) {
       const init = ours(h) ? hostInitPid(h) : null

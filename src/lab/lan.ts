@@ -217,18 +217,18 @@ export function writeInventoryFiles(s: LabState): void {
   writeFileSync(s.knownHostsPath, keys.join('\n') + '\n')
   chmodSync(s.keyPath, 0o600)
   const lines = [
-    `# orch lab "${s.prefix}": ${s.hosts.length} hosts on ${(s.lans ?? []).length > 1 ? s.lans!.map((l) => l.cidr).join(', ') + ' (one router between them)' : s.lanCidr}, gateway ${s.gateway}.`,
+    `# orch lab "${s.prefix}": ${s.hosts.length} hosts on ${s.lans ? s.lans.map((l) => l.cidr).join(', ') + ' (one router between them)' : s.lanCidr}, gateway ${s.gateway}.`,
     `# Written by npm run lab:up; removed by npm run lab:down -- --prefix ${s.prefix}.`,
     '[lab]',
     ...s.hosts.map((h) => {
       // Hosts off LAN 1 carry their own LAN's gateway and prefix (host vars win over [all:vars]).
-      const l = s.lans && s.lans.length > 1 ? lanOf(s, h) : undefined
+      const l = s.lans ? lanOf(s, h) : undefined
       const lanVars = l ? ` lab_lan=${l.index} lab_gateway=${l.gateway} lab_lan_cidr=${l.cidr}` : ''
       return `${h.name} ansible_host=${h.address}${h.address6 ? ` lab_address6=${h.address6}` : ''}${h.manager ? ` lab_network_manager=${h.manager}` : ''}${lanVars}`
     }),
     '',
   ]
-  if (s.lans && s.lans.length > 1) {
+  if (s.lans) {
     for (const l of s.lans) lines.push(`[lan${l.index}]`, ...s.hosts.filter((h) => lanOf(s, h).index === l.index).map((h) => h.name), '')
   }
   if (s.docker) lines.push('[docker_hosts:children]', 'lab', '')
